@@ -1,0 +1,125 @@
+// Hardware model (DESIGN.md section 3): a chip, its scale-up domain and the scale-out fabric that
+// joins domains. Loaded from data/systems/*.yaml (or any YAML path), with `extends:` + `scale:` and
+// command-line `--set key.path=value` overrides. All bandwidths are per chip, per direction.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tahoma/units.h"
+
+namespace tahoma {
+
+enum class Precision { kFp32, kBf16, kFp16, kFp8, kFp4 };
+inline constexpr std::array<Precision, 5> kAllPrecisions = {Precision::kFp32, Precision::kBf16, Precision::kFp16,
+                                                            Precision::kFp8, Precision::kFp4};
+const char* to_string(Precision p);
+std::optional<Precision> parse_precision(std::string_view s);
+// Bytes per element of a matmul operand stored in this precision (fp4 packs two per byte).
+double bytes_per_element(Precision p);
+
+// Geometry of the matrix engine used for tile and wave quantization: an output tile of tile_m x tile_n
+// (a tensor-core CTA tile or a systolic array), reduced in steps of tile_k, with `units` tiles in flight.
+struct MatrixUnit {
+  int tile_m = 128;
+  int tile_n = 128;
+  int tile_k = 64;
+  int units = 1;
+};
+
+struct Chip {
+  std::string name;
+  std::array<std::optional<FlopsPerSecond>, 5> peak_flops{};  // dense, indexed by Precision
+  double matmul_efficiency = 0.8;  // achievable fraction of peak on large, well-shaped GEMMs
+  MatrixUnit matrix_unit;
+  FlopsPerSecond vector_flops{0};  // non-matrix (elementwise) throughput, fp32
+  Bytes hbm_capacity{0};
+  BytesPerSecond hbm_bandwidth{0};
+  double memory_efficiency = 0.8;  // achievable fraction of HBM bandwidth in streaming kernels
+  Bytes sram{0};
+  Watts tdp{0};
+  Watts idle_power{0};
+  int ranks_per_chip = 1;          // framework ranks (devices) per chip
+  Seconds kernel_overhead{0};      // fixed cost per launched op
+
+  [[nodiscard]] std::optional<FlopsPerSecond> peak(Precision p) const {
+    return peak_flops[static_cast<size_t>(p)];
+  }
+};
+
+enum class ScaleUpTopology { kSwitch, kTorus };
+
+// One level of a switched scale-up domain. Levels nest, innermost first: a level-i group holds
+// `chips` chips. `bandwidth` is per chip per direction toward peers whose smallest common group is
+// this level (so a sled level may include rack-switch links that also reach sled peers).
+struct SwitchLevel {
+  std::string name;
+  int chips = 1;
+  BytesPerSecond bandwidth{0};
+  Seconds latency{0};
+};
+
+struct ScaleUp {
+  std::string name;
+  int chips = 1;  // chips per domain
+  ScaleUpTopology topology = ScaleUpTopology::kSwitch;
+  std::vector<SwitchLevel> levels;                 // switch topology
+  std::vector<int> dims;                           // torus topology, innermost first
+  std::vector<BytesPerSecond> link_bandwidth;      // torus: per link per direction, per dim
+  Seconds latency{0};                              // torus: per hop
+  bool in_network_reduction = false;               // NVLS / SHARP-style switch reduction
+  double efficiency = 0.8;                         // achieved fraction of link bandwidth
+};
+
+enum class ScaleOutTopology { kFatTree, kRailOptimized };
+
+struct ScaleOut {
+  std::string name;
+  BytesPerSecond bandwidth{0};  // per chip per direction
+  ScaleOutTopology topology = ScaleOutTopology::kFatTree;
+  double oversubscription = 1.0;
+  Seconds latency{0};
+  double efficiency = 0.85;
+};
+
+struct System {
+  std::string name;
+  std::string description;
+  Chip chip;
+  ScaleUp scale_up;
+  ScaleOut scale_out;
+  std::optional<double> price_usd_per_chip_hour;
+  int chips = 0;  // set by the scenario; 0 = one scale-up domain
+
+  [[nodiscard]] int total_chips() const { return chips > 0 ? chips : scale_up.chips; }
+  [[nodiscard]] int total_ranks() const { return total_chips() * chip.ranks_per_chip; }
+};
+
+// Loads a system by preset name or YAML path, applying `extends:`/`scale:` and then each override
+// ("chip.hbm_capacity=288GB"). Throws InputError naming file and key for any bad input.
+System load_system(const std::string& name_or_path, const std::vector<std::string>& overrides = {});
+
+// Preset names found in the data directory, sorted, with their one-line descriptions.
+struct PresetInfo {
+  std::string name;
+  std::string description;
+};
+std::vector<PresetInfo> list_system_presets();
+
+// Aggregates over `system.total_chips()` chips.
+struct SystemTotals {
+  int chips = 0;
+  std::array<std::optional<FlopsPerSecond>, 5> peak_flops{};
+  Bytes hbm{0};
+  BytesPerSecond hbm_bandwidth{0};
+  BytesPerSecond scale_up_bandwidth{0};   // sum over chips of per-chip per-direction injection
+  BytesPerSecond scale_out_bandwidth{0};
+};
+SystemTotals totals(const System& system);
+
+// Per-chip per-direction injection bandwidth into the scale-up domain (sum over levels or links).
+BytesPerSecond scale_up_injection(const ScaleUp& s);
+
+}  // namespace tahoma

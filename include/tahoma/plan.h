@@ -1,0 +1,54 @@
+// Parallel plan and training settings (DESIGN.md section 5), validated against a model and system.
+#pragma once
+
+#include <string>
+
+#include "tahoma/hw.h"
+#include "tahoma/workload.h"
+
+namespace tahoma {
+
+enum class Recompute { kNone, kSelective, kFull };
+const char* to_string(Recompute r);
+
+enum class PipelineSchedule { k1F1B, kInterleaved1F1B };
+
+struct Plan {
+  int tp = 1;
+  int pp = 1;
+  int vpp = 1;  // virtual stages (model chunks) per pipeline rank; >1 = interleaved 1F1B
+  int dp = 0;   // 0 = derive as ranks / (tp*pp*cp)
+  int cp = 1;
+  int ep = 1;
+  int zero = 1;  // 0 none, 1 optimizer states, 2 + gradients, 3 + parameters
+  Recompute recompute = Recompute::kSelective;
+  int micro_batch = 1;
+  bool sequence_parallel = true;  // Megatron SP with TP > 1
+  bool flash_attention = true;
+  // Count the embedding and the loss as one layer each when splitting layers over pipeline stages
+  // (Megatron's account_for_embedding/loss_in_pipeline_split; the Llama 3 405B recipe with 126
+  // layers on 16 stages): (layers + 2) must divide by pp*vpp; the first and last stages hold one
+  // layer fewer.
+  bool account_for_embedding_and_loss = false;
+};
+
+struct Training {
+  int seq = 4096;
+  int global_batch = 1024;  // sequences per optimizer step
+  Precision precision = Precision::kBf16;
+};
+
+// Checks divisibility and degrees. Throws InputError with `where` (e.g. "--tp" or a scenario
+// file) naming the offending key. Fills plan.dp when it is 0.
+void validate_plan(Plan& plan, const Training& training, const Model& model, const System& system,
+                   const std::string& where);
+
+// Transformer layers held by pipeline rank `stage` (all its virtual chunks).
+int layers_on_stage(const Model& model, const Plan& plan, int stage);
+// Index of the first layer held by `stage` (for placing the dense layers of MoE models).
+int first_layer_of_stage(const Model& model, const Plan& plan, int stage);
+
+// Micro-batches per pipeline per step: global_batch / (dp * micro_batch).
+int num_microbatches(const Plan& plan, const Training& training);
+
+}  // namespace tahoma

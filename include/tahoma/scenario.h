@@ -1,0 +1,41 @@
+// A scenario = system (+ chip count and overrides) + model + training settings + plan, from a
+// scenario YAML and/or command-line flags. The fully resolved scenario is embedded in every result.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tahoma/plan.h"
+
+namespace tahoma {
+
+struct Scenario {
+  std::string system_ref;  // preset name or path as given
+  std::vector<std::string> system_overrides;
+  std::string model_ref;
+  System system;
+  Model model;
+  Training training;
+  Plan plan;
+};
+
+// Values that may come from a scenario file and be overridden by flags; unset = keep file/default.
+struct ScenarioInput {
+  std::optional<std::string> file;  // scenario YAML
+  std::optional<std::string> system;
+  std::vector<std::string> overrides;
+  std::optional<int> chips;
+  std::optional<std::string> model;
+  std::optional<int> seq, global_batch, micro_batch, tp, pp, vpp, dp, cp, ep, zero;
+  std::optional<std::string> recompute;
+  std::optional<std::string> precision;
+  std::optional<bool> sequence_parallel;
+  std::optional<bool> flash_attention;
+  std::optional<bool> account_for_embedding_and_loss;
+};
+
+// Loads, merges and validates. Throws InputError naming the file or flag at fault.
+Scenario resolve_scenario(const ScenarioInput& input);
+
+}  // namespace tahoma

@@ -1,0 +1,58 @@
+// The training-step model (DESIGN.md sections 4-6): prices the lowered per-rank program with the
+// compute and collective models, composes a 1F1B / interleaved-1F1B pipeline, overlaps data-parallel
+// gradient traffic with backward as Megatron and FSDP do, and reports throughput, MFU, memory.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tahoma/comm.h"
+#include "tahoma/memory.h"
+#include "tahoma/scenario.h"
+
+namespace tahoma {
+
+// Per-step traffic and time of one kind of communication on the representative rank.
+struct CommSummary {
+  std::string name;       // "tp.all_gather", "dp.reduce_scatter", ...
+  std::string group;      // tp, cp, pp, dp, ep
+  std::string collective;
+  long long group_size = 1;
+  int calls_per_step = 0;
+  Bytes bytes_per_step{0};
+  Seconds time_per_step{0};  // if nothing overlapped it
+  std::string algorithm;
+};
+
+struct StepBreakdown {
+  Seconds compute{0};        // matrix and memory-bound kernels on the critical rank
+  Seconds exposed_comm{0};   // communication not hidden behind compute
+  Seconds bubble{0};         // pipeline fill and drain
+  Seconds optimizer{0};      // optimizer step (memory-bound Adam update)
+  Seconds tp_comm{0}, cp_comm{0}, pp_comm{0}, dp_comm{0}, ep_comm{0};  // exposed, by group
+};
+
+struct StepResult {
+  Seconds step_time{0};
+  double tokens_per_s = 0;
+  double tokens_per_s_per_chip = 0;
+  double mfu = 0;
+  double hfu = 0;
+  double model_flops_per_token = 0;
+  Flops hardware_flops_per_step{0};
+  int microbatches = 0;
+  StepBreakdown breakdown;
+  MemoryBreakdown memory;
+  std::vector<CommSummary> comm;
+  double power_watts_per_chip = 0;
+  double energy_joules_per_step = 0;
+  std::optional<double> cost_usd_per_million_tokens;
+};
+
+// Model FLOPs per token, PaLM convention (Chowdhery et al. 2022, App. B): 6 N + 6 L a s (dqk + dv),
+// N = active matrix parameters excluding the input embedding lookup; attention counted non-causal.
+double model_flops_per_token(const Model& model, int seq);
+
+StepResult simulate_step(const Scenario& scenario);
+
+}  // namespace tahoma

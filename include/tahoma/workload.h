@@ -1,0 +1,71 @@
+// Workload model (DESIGN.md section 4): transformer dimensions, from a preset in data/models/, a
+// YAML path, or a Hugging Face config.json path.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tahoma/hw.h"
+
+namespace tahoma {
+
+enum class MlpType { kGated, kPlain };
+
+struct MoeConfig {
+  int experts = 0;
+  int topk = 0;
+  int ffn_hidden = 0;
+  int shared_experts = 0;
+  int first_k_dense = 0;
+  double capacity_factor = 0.0;  // 0 = dropless
+};
+
+struct MlaConfig {
+  int q_lora_rank = 0;  // 0 = no query compression
+  int kv_lora_rank = 0;
+  int qk_nope_head_dim = 0;
+  int qk_rope_head_dim = 0;
+  int v_head_dim = 0;
+};
+
+struct Model {
+  std::string name;
+  std::string description;
+  std::string source;
+  int layers = 0;
+  int hidden = 0;
+  int heads = 0;
+  int kv_heads = 0;
+  int head_dim = 0;
+  int ffn_hidden = 0;
+  int vocab = 0;
+  MlpType mlp = MlpType::kGated;
+  bool tied_embeddings = false;
+  int max_seq = 0;
+  std::optional<MoeConfig> moe;
+  std::optional<MlaConfig> mla;
+
+  [[nodiscard]] bool is_moe() const { return moe.has_value() && moe->experts > 0; }
+  [[nodiscard]] int mlp_matrices() const { return mlp == MlpType::kGated ? 3 : 2; }
+};
+
+// Parameter counts (matrices only; norms and biases are < 0.1% and ignored).
+struct ParamCount {
+  double embedding = 0;       // input embedding (+ LM head if untied)
+  double attention_per_layer = 0;
+  double dense_mlp_per_layer = 0;
+  double moe_mlp_per_layer = 0;     // all experts + shared + router
+  double moe_active_per_layer = 0;  // top-k + shared + router
+  double total = 0;
+  double active = 0;  // per token
+};
+ParamCount count_params(const Model& m);
+
+// Number of layers that carry an MoE MLP.
+int moe_layers(const Model& m);
+
+Model load_model(const std::string& name_or_path);
+std::vector<PresetInfo> list_model_presets();
+
+}  // namespace tahoma

@@ -1,0 +1,179 @@
+// The `tahoma` command. Only this file chooses exit codes: 0 success (a layout that does not fit is
+// a result), 2 bad input, 1 internal error.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "internal/yaml_reader.h"
+#include "tahoma/error.h"
+#include "tahoma/report.h"
+
+namespace {
+
+using namespace tahoma;
+
+constexpr int kExitInput = 2;
+
+// Writes to `path` atomically (temporary file + rename), or to stdout when path is empty, so a
+// failed run never leaves a partial output file behind.
+void emit(const std::string& text, const std::string& path) {
+  if (path.empty()) {
+    std::cout << text;
+    return;
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    if (!out) throw InputError(path, "", "cannot write output file");
+    out << text;
+    if (!out) throw InputError(path, "", "cannot write output file");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
+  cmd->add_option("scenario", in.file, "scenario YAML (system, chips, model, training, plan); flags override it")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--system", in.system, "system preset name or YAML path (tahoma list systems)");
+  cmd->add_option("--chips", in.chips, "number of chips (default: one scale-up domain)");
+  cmd->add_option("--model", in.model, "model preset name, YAML path or Hugging Face config.json");
+  cmd->add_option("--seq", in.seq, "sequence length in tokens");
+  cmd->add_option("--global-batch", in.global_batch, "sequences per optimizer step");
+  cmd->add_option("--micro-batch", in.micro_batch, "sequences per micro-batch per data-parallel rank");
+  cmd->add_option("--tp", in.tp, "tensor-parallel degree (ranks)");
+  cmd->add_option("--pp", in.pp, "pipeline-parallel degree");
+  cmd->add_option("--vpp", in.vpp, "virtual pipeline stages per rank (interleaved 1F1B)");
+  cmd->add_option("--dp", in.dp, "data-parallel degree (default: ranks / (tp*pp*cp))");
+  cmd->add_option("--cp", in.cp, "context-parallel degree");
+  cmd->add_option("--ep", in.ep, "expert-parallel degree (MoE)");
+  cmd->add_option("--zero", in.zero, "ZeRO stage 0-3 (1 = Megatron distributed optimizer, 3 = FSDP)");
+  cmd->add_option("--recompute", in.recompute, "activation recomputation: none, selective, full");
+  cmd->add_option("--precision", in.precision, "matmul precision: bf16, fp16, fp8, fp4, fp32");
+  cmd->add_option("--sequence-parallel", in.sequence_parallel, "Megatron sequence parallelism with TP (true/false)");
+  cmd->add_option("--flash-attention", in.flash_attention, "fused attention kernels (true/false)");
+  cmd->add_flag("--pp-embedding-split", in.account_for_embedding_and_loss,
+                "count embedding and loss as pipeline layers ((layers+2) divisible by pp*vpp)");
+  cmd->add_option("--set", in.overrides, "override a system field, e.g. --set chip.hbm_capacity=288GB");
+}
+
+std::string render_list(const std::vector<PresetInfo>& items, const std::string& format) {
+  if (format == "json") {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& i : items) j.push_back({{"name", i.name}, {"description", i.description}});
+    return j.dump(2) + "\n";
+  }
+  std::string out;
+  for (const auto& i : items) out += fmt::format("{:<24} {}\n", i.name, i.description);
+  return out;
+}
+
+std::string run_demo(const std::string& format) {
+  // The headline comparison: one scenario file per system under data/scenarios/.
+  const std::vector<std::string> names = {"demo-llama3.1-405b-trn3-ultraserver", "demo-llama3.1-405b-trn2-ultraserver",
+                                          "demo-llama3.1-405b-tpu-v7", "demo-llama3.1-405b-gb300-nvl72"};
+  std::vector<ComparisonRow> rows;
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& name : names) {
+    ScenarioInput in;
+    in.file = internal::data_dir() + "/scenarios/" + name + ".yaml";
+    ComparisonRow row{resolve_scenario(in), {}};
+    row.result = simulate_step(row.scenario);
+    all.push_back(result_json(row.scenario, row.result));
+    rows.push_back(std::move(row));
+  }
+  if (format == "json") return all.dump(2) + "\n";
+  const auto& sc = rows.front().scenario;
+  std::string out = fmt::format("Llama 3.1 405B pre-training, seq {}, global batch {} ({:.1f}M tokens/step), {}\n\n", sc.training.seq,
+                                sc.training.global_batch, sc.training.seq * static_cast<double>(sc.training.global_batch) / 1e6,
+                                to_string(sc.training.precision));
+  out += comparison_table(rows);
+  out += "\nLayouts come from data/scenarios/demo-*.yaml; `tahoma simulate FILE` shows the full breakdown of one.\n";
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Tahoma: a simulator of AI supercomputers (training steps of dense and MoE transformers)", "tahoma"};
+  app.require_subcommand(1);
+  std::string format = "table";
+  std::string output;
+  auto add_format = [&](CLI::App* cmd) {
+    cmd->add_option("--format", format, "output format: table or json")->check(CLI::IsMember({"table", "json"}));
+    cmd->add_option("-o,--output", output, "write the output to FILE instead of stdout");
+  };
+
+  auto* list = app.add_subcommand("list", "list presets: tahoma list systems|models");
+  std::string list_what;
+  list->add_option("what", list_what, "systems or models")->required()->check(CLI::IsMember({"systems", "models"}));
+  add_format(list);
+
+  auto* show = app.add_subcommand("show", "show one preset with totals: tahoma show system|model NAME");
+  std::string show_what, show_name;
+  std::vector<std::string> show_set;
+  std::optional<int> show_chips;
+  show->add_option("what", show_what, "system or model")->required()->check(CLI::IsMember({"system", "model"}));
+  show->add_option("name", show_name, "preset name or file path")->required();
+  show->add_option("--set", show_set, "override a system field, e.g. --set chip.hbm_capacity=288GB");
+  show->add_option("--chips", show_chips, "number of chips (default: one scale-up domain)");
+  add_format(show);
+
+  auto* simulate = app.add_subcommand("simulate", "simulate one training step of a scenario");
+  ScenarioInput sim_in;
+  add_scenario_options(simulate, sim_in);
+  add_format(simulate);
+
+  auto* demo = app.add_subcommand("demo", "headline comparison: Llama 3.1 405B on ~16K chips of four systems");
+  add_format(demo);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitInput;
+  }
+
+  try {
+    std::string text;
+    if (*list) {
+      text = render_list(list_what == "systems" ? list_system_presets() : list_model_presets(), format);
+    } else if (*show) {
+      if (show_what == "system") {
+        System s = load_system(show_name, show_set);
+        if (show_chips) {
+          if (*show_chips < 1) throw InputError("--chips", "", "must be a positive number of chips");
+          s.chips = *show_chips;
+        }
+        text = format == "json" ? system_json(s).dump(2) + "\n" : system_table(s);
+      } else {
+        const Model m = load_model(show_name);
+        text = format == "json" ? model_json(m).dump(2) + "\n" : model_table(m);
+      }
+    } else if (*simulate) {
+      const Scenario sc = resolve_scenario(sim_in);
+      const StepResult r = simulate_step(sc);
+      text = format == "json" ? result_json(sc, r).dump(2) + "\n" : result_table(sc, r);
+    } else if (*demo) {
+      text = run_demo(format);
+    }
+    emit(text, output);
+    return 0;
+  } catch (const InputError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitInput;
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitInput;
+  } catch (const std::exception& e) {
+    std::cerr << "tahoma: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}

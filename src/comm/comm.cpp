@@ -1,0 +1,251 @@
+#include "tahoma/comm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+
+namespace tahoma {
+
+const char* to_string(CollectiveKind k) {
+  switch (k) {
+    case CollectiveKind::kAllReduce: return "all-reduce";
+    case CollectiveKind::kAllGather: return "all-gather";
+    case CollectiveKind::kReduceScatter: return "reduce-scatter";
+    case CollectiveKind::kAllToAll: return "all-to-all";
+    case CollectiveKind::kSendRecv: return "send-recv";
+  }
+  return "?";
+}
+
+const char* to_string(GroupKind g) {
+  switch (g) {
+    case GroupKind::kTp: return "tp";
+    case GroupKind::kCp: return "cp";
+    case GroupKind::kPp: return "pp";
+    case GroupKind::kDp: return "dp";
+    case GroupKind::kDpCp: return "dp";
+    case GroupKind::kEp: return "ep";
+  }
+  return "?";
+}
+
+long long GroupShape::size() const {
+  long long n = 1;
+  for (const auto& f : factors) n *= f.size;
+  return n;
+}
+
+long long GroupShape::members_within(long long block_ranks) const {
+  long long n = 1;
+  for (const auto& f : factors) n *= std::clamp(block_ranks / f.stride, 1LL, f.size);
+  return n;
+}
+
+double bus_factor(CollectiveKind kind, long long n) {
+  if (n <= 1) return 0.0;
+  const double r = static_cast<double>(n - 1) / static_cast<double>(n);
+  switch (kind) {
+    case CollectiveKind::kAllReduce: return 2.0 * r;
+    case CollectiveKind::kAllGather:
+    case CollectiveKind::kReduceScatter:
+    case CollectiveKind::kAllToAll: return r;
+    case CollectiveKind::kSendRecv: return 1.0;
+  }
+  return 1.0;
+}
+
+CollectiveModel::CollectiveModel(const System& system) : ranks_per_chip_(system.chip.ranks_per_chip) {
+  const double rpc = ranks_per_chip_;
+  if (ranks_per_chip_ > 1) {
+    // Cores of one chip exchange data through the shared HBM (DMA read + write), 1 us per step (E).
+    levels_.push_back(CommLevel{"on-chip", ranks_per_chip_, system.chip.hbm_bandwidth * (0.5 / rpc), Seconds(1e-6), false,
+                                false, {}, {}});
+  }
+  const ScaleUp& up = system.scale_up;
+  if (up.topology == ScaleUpTopology::kSwitch) {
+    for (const auto& level : up.levels) {
+      if (level.chips == 1) continue;
+      levels_.push_back(CommLevel{up.name + " " + level.name, static_cast<long long>(level.chips) * ranks_per_chip_,
+                                  level.bandwidth * (up.efficiency / rpc), level.latency, up.in_network_reduction, false,
+                                  {}, {}});
+    }
+  } else {
+    CommLevel t{up.name + " torus", static_cast<long long>(up.chips) * ranks_per_chip_, BytesPerSecond(0), up.latency, false,
+                true, up.dims, {}};
+    for (const auto& b : up.link_bandwidth) t.link_bandwidth.push_back(b * (up.efficiency / rpc));
+    t.bandwidth = scale_up_injection(up) * (up.efficiency / rpc);
+    levels_.push_back(t);
+  }
+  levels_.push_back(CommLevel{system.scale_out.name.empty() ? "scale-out" : system.scale_out.name,
+                              std::numeric_limits<long long>::max() / 4,
+                              system.scale_out.bandwidth * (system.scale_out.efficiency / (rpc * system.scale_out.oversubscription)),
+                              system.scale_out.latency, false, false, {}, {}});
+}
+
+// Per-rank bandwidth a group gets inside a torus level: a bidirectional ring in every dimension the
+// group spans, used concurrently (the multi-dimensional ring algorithm of XLA on TPU tori; Jouppi
+// et al. 2023; scaling-book "all-gather over multiple axes"). A dimension fully spanned has its
+// wrap-around link (2 links per direction); a partial one is a line (1 link's worth).
+BytesPerSecond CollectiveModel::torus_bandwidth(const CommLevel& level, const GroupShape& group,
+                                                double* a2a_time_per_byte) const {
+  // Enumerate the members inside one domain and count distinct coordinates per dimension.
+  std::vector<std::set<int>> coords(level.dims.size());
+  std::vector<long long> idx(group.factors.size(), 0);
+  const long long domain = level.ranks;
+  while (true) {
+    long long offset = 0;
+    for (size_t f = 0; f < idx.size(); ++f) offset += idx[f] * group.factors[f].stride;
+    if (offset < domain) {
+      long long chip = offset / ranks_per_chip_;
+      for (size_t d = 0; d < level.dims.size(); ++d) {
+        coords[d].insert(static_cast<int>(chip % level.dims[d]));
+        chip /= level.dims[d];
+      }
+    }
+    size_t f = 0;
+    for (; f < idx.size(); ++f) {
+      if (++idx[f] < group.factors[f].size && idx[f] * group.factors[f].stride < domain) break;
+      idx[f] = 0;
+    }
+    if (f == idx.size()) break;
+  }
+  BytesPerSecond bw{0};
+  double worst_a2a = 0.0;
+  for (size_t d = 0; d < level.dims.size(); ++d) {
+    const int m = static_cast<int>(coords[d].size());
+    if (m <= 1) continue;
+    const double links = (m == level.dims[d] && m >= 3) ? 2.0 : 1.0;
+    bw += level.link_bandwidth[d] * links;
+    // All-to-all on a ring of m chips: per-node buffer S spreads S*m/8 over each link direction
+    // when wrapped (average distance m/4, two directions), twice that on a line.
+    worst_a2a = std::max(worst_a2a, (m / 4.0 / links) / level.link_bandwidth[d].value());
+  }
+  if (a2a_time_per_byte != nullptr) *a2a_time_per_byte = worst_a2a;
+  return bw;
+}
+
+std::vector<CollectiveModel::Span> CollectiveModel::spans(const GroupShape& group) const {
+  std::vector<Span> out;
+  long long inner = 1;
+  for (size_t l = 0; l < levels_.size(); ++l) {
+    const long long members = group.members_within(levels_[l].ranks);
+    if (members > inner) {
+      Span s;
+      s.level = static_cast<int>(l);
+      s.factor = members / inner;
+      s.inner = inner;
+      s.bandwidth = levels_[l].torus ? torus_bandwidth(levels_[l], group, nullptr) : levels_[l].bandwidth;
+      out.push_back(s);
+      inner = members;
+    }
+  }
+  return out;
+}
+
+CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, CollectiveKind kind, Bytes bytes,
+                                          const GroupShape& group) const {
+  const long long n = group.size();
+  CollectiveCost c;
+  c.algorithm = algorithm;
+  const double inf = std::numeric_limits<double>::infinity();
+  if (n <= 1 || bytes.value() <= 0) {
+    c.algorithm = "none";
+    return c;
+  }
+  const auto sp = spans(group);
+  const double S = bytes.value();
+  // Reduce-scatter + all-gather phases: 2 for all-reduce, 1 for the others.
+  const double phases = kind == CollectiveKind::kAllReduce ? 2.0 : 1.0;
+  double t = inf;
+  if (kind == CollectiveKind::kSendRecv) {
+    if (algorithm == "p2p") {
+      const Span& outer = sp.back();
+      const CommLevel& level = levels_[outer.level];
+      // A neighbour on a torus is one link away.
+      double bw = outer.bandwidth.value();
+      if (level.torus) {
+        bw = inf;
+        for (const auto& b : level.link_bandwidth) bw = std::min(bw, b.value());
+      }
+      t = level.latency.value() + S / bw;
+    }
+  } else if (kind == CollectiveKind::kAllToAll) {
+    if (algorithm == "direct") {
+      // Traffic a rank sends beyond its inner block must cross that level's links.
+      t = 0.0;
+      double alpha = 0.0;
+      for (const auto& s : sp) {
+        const CommLevel& level = levels_[s.level];
+        const double leaving = S * (1.0 - static_cast<double>(s.inner) / static_cast<double>(n));
+        double tl = leaving / s.bandwidth.value();
+        if (level.torus) {
+          double per_byte = 0.0;
+          (void)torus_bandwidth(level, group, &per_byte);
+          tl = S * per_byte;
+        }
+        t = std::max(t, tl);
+        alpha = std::max(alpha, level.latency.value());
+      }
+      t += alpha * std::ceil(std::log2(static_cast<double>(n)));
+    }
+  } else if (algorithm == "ring") {
+    double bw = inf;
+    double alpha = 0.0;
+    for (const auto& s : sp) {
+      // A multi-channel ring crosses a level boundary once per inner block, spread over the
+      // links of all `inner` ranks of that block (NCCL rings, one channel per NIC).
+      bw = std::min(bw, s.bandwidth.value() * static_cast<double>(s.inner));
+      alpha = std::max(alpha, levels_[s.level].latency.value());
+    }
+    const double r = static_cast<double>(n - 1) / static_cast<double>(n);
+    t = phases * (static_cast<double>(n - 1) * alpha + r * S / bw);
+  } else if (algorithm == "hierarchical" && sp.size() >= 2) {
+    t = 0.0;
+    double data = S;
+    for (const auto& s : sp) {
+      const double f = static_cast<double>(s.factor);
+      t += phases * ((f - 1.0) / f * data / s.bandwidth.value() + (f - 1.0) * levels_[s.level].latency.value());
+      data /= f;
+    }
+  } else if (algorithm == "tree" && kind == CollectiveKind::kAllReduce) {
+    double bw = inf;
+    double alpha = 0.0;
+    for (const auto& s : sp) {
+      bw = std::min(bw, s.bandwidth.value() * static_cast<double>(s.inner));
+      alpha = std::max(alpha, levels_[s.level].latency.value());
+    }
+    // Double binary tree (NCCL): log-depth latency, each rank moves S up and S down.
+    t = 2.0 * std::ceil(std::log2(static_cast<double>(n))) * alpha + 2.0 * S / bw;
+  } else if (algorithm == "nvls" && kind == CollectiveKind::kAllReduce && sp.size() == 1 &&
+             levels_[sp[0].level].in_network_reduction) {
+    // Each rank pushes S into the switch, which reduces and multicasts S back.
+    const CommLevel& level = levels_[sp[0].level];
+    t = 2.0 * level.latency.value() + S / (sp[0].bandwidth.value() * kInNetworkReductionEfficiency);
+  } else if (algorithm == "torus-rings" && sp.size() == 1 && levels_[sp[0].level].torus) {
+    const CommLevel& level = levels_[sp[0].level];
+    const double r = static_cast<double>(n - 1) / static_cast<double>(n);
+    const double steps = static_cast<double>(sp[0].factor - 1);
+    t = phases * (steps * level.latency.value() + r * S / sp[0].bandwidth.value());
+  }
+  c.time = Seconds(t);
+  if (std::isfinite(t) && t > 0) {
+    c.algbw = BytesPerSecond(S / t);
+    c.busbw = c.algbw * bus_factor(kind, n);
+  }
+  return c;
+}
+
+CollectiveCost CollectiveModel::cost(CollectiveKind kind, Bytes bytes, const GroupShape& group) const {
+  static const std::vector<std::string> kAlgorithms = {"ring", "hierarchical", "tree", "nvls", "torus-rings", "direct", "p2p"};
+  CollectiveCost best;
+  best.time = Seconds(std::numeric_limits<double>::infinity());
+  for (const auto& a : kAlgorithms) {
+    CollectiveCost c = cost_with(a, kind, bytes, group);
+    if (c.algorithm == "none") return c;
+    if (c.time < best.time) best = c;
+  }
+  return best;
+}
+
+}  // namespace tahoma

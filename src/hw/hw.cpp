@@ -1,0 +1,282 @@
+#include "tahoma/hw.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "internal/yaml_reader.h"
+#include "tahoma/error.h"
+
+namespace tahoma {
+
+using internal::YamlMap;
+
+const char* to_string(Precision p) {
+  switch (p) {
+    case Precision::kFp32: return "fp32";
+    case Precision::kBf16: return "bf16";
+    case Precision::kFp16: return "fp16";
+    case Precision::kFp8: return "fp8";
+    case Precision::kFp4: return "fp4";
+  }
+  return "?";
+}
+
+std::optional<Precision> parse_precision(std::string_view s) {
+  for (Precision p : kAllPrecisions) {
+    if (s == to_string(p)) return p;
+  }
+  return std::nullopt;
+}
+
+double bytes_per_element(Precision p) {
+  switch (p) {
+    case Precision::kFp32: return 4.0;
+    case Precision::kBf16:
+    case Precision::kFp16: return 2.0;
+    case Precision::kFp8: return 1.0;
+    case Precision::kFp4: return 0.5;
+  }
+  return 2.0;
+}
+
+namespace {
+
+constexpr int kMaxExtendsDepth = 8;
+
+// Multiplies the quantity at node[key] (text with a unit) by `factor`, rewriting it in SI units.
+void scale_quantity(YAML::Node node, const std::string& key, Dimension dim, const char* si_unit, double factor,
+                    const std::string& file) {
+  if (!node || !node[key] || node[key].IsNull()) return;
+  double v = 0;
+  try {
+    v = parse_quantity(node[key].Scalar(), dim);
+  } catch (const std::invalid_argument& e) {
+    throw InputError(file, key, e.what());
+  }
+  node[key] = fmt::format("{:.17g} {}", v * factor, si_unit);
+}
+
+void apply_scale(YAML::Node& base, const YAML::Node& scale_node, const std::string& file) {
+  YamlMap scale(scale_node, file, "scale");
+  const double compute = scale.number("compute", 1.0, 1e-6, 1e6);
+  const double hbm_bw = scale.number("hbm_bandwidth", 1.0, 1e-6, 1e6);
+  const double hbm_cap = scale.number("hbm_capacity", 1.0, 1e-6, 1e6);
+  const double up_bw = scale.number("scale_up_bandwidth", 1.0, 1e-6, 1e6);
+  const double out_bw = scale.number("scale_out_bandwidth", 1.0, 1e-6, 1e6);
+  scale.finish();
+  YAML::Node chip = base["chip"];
+  if (chip) {
+    if (YAML::Node peaks = chip["peak_flops"]; peaks && peaks.IsMap()) {
+      for (auto kv : peaks) scale_quantity(peaks, kv.first.as<std::string>(), Dimension::kFlopsPerSecond, "FLOP/s", compute, file);
+    }
+    scale_quantity(chip, "vector_flops", Dimension::kFlopsPerSecond, "FLOP/s", compute, file);
+    scale_quantity(chip, "hbm_bandwidth", Dimension::kBytesPerSecond, "B/s", hbm_bw, file);
+    scale_quantity(chip, "hbm_capacity", Dimension::kBytes, "B", hbm_cap, file);
+  }
+  if (YAML::Node up = base["scale_up"]) {
+    if (YAML::Node levels = up["levels"]; levels && levels.IsSequence()) {
+      for (auto level : levels) scale_quantity(level, "bandwidth", Dimension::kBytesPerSecond, "B/s", up_bw, file);
+    }
+    if (YAML::Node links = up["link_bandwidth"]; links && links.IsSequence()) {
+      for (size_t idx = 0; idx < links.size(); ++idx) {
+        const double v = parse_quantity(links[idx].Scalar(), Dimension::kBytesPerSecond);
+        links[idx] = fmt::format("{:.17g} B/s", v * up_bw);
+      }
+    }
+  }
+  if (YAML::Node out = base["scale_out"]) scale_quantity(out, "bandwidth", Dimension::kBytesPerSecond, "B/s", out_bw, file);
+}
+
+// Resolves `extends:` chains at the YAML level: the parent (fully resolved) is scaled by the
+// child's `scale:` and then the child's own keys override it.
+YAML::Node resolve_node(const std::string& name_or_path, const std::string& what, int depth, std::string& file) {
+  if (depth > kMaxExtendsDepth) throw InputError(what, "extends", "chain too deep (a cycle?)");
+  file = internal::resolve_preset("systems", name_or_path, what);
+  YAML::Node node = internal::load_yaml_file(file);
+  if (!node.IsMap()) throw InputError(file, "", "expected a mapping at the top level");
+  if (!node["extends"]) {
+    if (node["scale"]) throw InputError(file, "scale", "only allowed together with 'extends'");
+    return node;
+  }
+  const std::string parent_name = node["extends"].as<std::string>();
+  std::string parent_file;
+  YAML::Node base = resolve_node(parent_name, file + ": extends", depth + 1, parent_file);
+  if (node["scale"]) apply_scale(base, node["scale"], file);
+  YAML::Node child = YAML::Clone(node);
+  child.remove("extends");
+  child.remove("scale");
+  return internal::merge(base, child);
+}
+
+FlopsPerSecond flops(YamlMap& m, const std::string& key) { return FlopsPerSecond(m.quantity(key, Dimension::kFlopsPerSecond)); }
+
+Chip parse_chip(YamlMap m) {
+  Chip c;
+  c.name = m.string("name");
+  YamlMap peaks = m.map("peak_flops");
+  bool any = false;
+  for (Precision p : kAllPrecisions) {
+    if (peaks.has(to_string(p))) {
+      const FlopsPerSecond f = flops(peaks, to_string(p));
+      if (f.value() <= 0) throw peaks.error(to_string(p), "must be positive");
+      c.peak_flops[static_cast<size_t>(p)] = f;
+      any = true;
+    }
+  }
+  peaks.finish();
+  if (!any) throw m.error("peak_flops", "needs at least one datatype (fp32, bf16, fp16, fp8, fp4)");
+  c.matmul_efficiency = m.number("matmul_efficiency", 0.8, 0.01, 1.0);
+  YamlMap mu = m.map("matrix_unit");
+  c.matrix_unit.tile_m = mu.integer("tile_m", 128);
+  c.matrix_unit.tile_n = mu.integer("tile_n", 128);
+  c.matrix_unit.tile_k = mu.integer("tile_k", 64);
+  c.matrix_unit.units = mu.integer("units", 1);
+  mu.finish();
+  c.vector_flops = FlopsPerSecond(m.quantity("vector_flops", Dimension::kFlopsPerSecond, 0.0));
+  c.hbm_capacity = Bytes(m.quantity("hbm_capacity", Dimension::kBytes));
+  if (c.hbm_capacity.value() <= 0) throw m.error("hbm_capacity", "must be positive");
+  c.hbm_bandwidth = BytesPerSecond(m.quantity("hbm_bandwidth", Dimension::kBytesPerSecond));
+  if (c.hbm_bandwidth.value() <= 0) throw m.error("hbm_bandwidth", "must be positive");
+  c.memory_efficiency = m.number("memory_efficiency", 0.8, 0.01, 1.0);
+  c.sram = Bytes(m.quantity("sram", Dimension::kBytes, 0.0));
+  c.tdp = Watts(m.quantity("tdp", Dimension::kWatts, 0.0));
+  c.idle_power = Watts(m.quantity("idle_power", Dimension::kWatts, c.tdp.value() * 0.25));
+  c.ranks_per_chip = m.integer("ranks_per_chip", 1);
+  c.kernel_overhead = Seconds(m.quantity("kernel_overhead", Dimension::kSeconds, 0.0));
+  m.finish();
+  return c;
+}
+
+ScaleUp parse_scale_up(YamlMap m) {
+  ScaleUp s;
+  s.name = m.string("name", "");
+  s.chips = m.integer("chips");
+  s.topology = m.choice<ScaleUpTopology>("topology", {{"switch", ScaleUpTopology::kSwitch}, {"torus", ScaleUpTopology::kTorus}});
+  s.in_network_reduction = m.boolean("in_network_reduction", false);
+  s.efficiency = m.number("efficiency", 0.8, 0.01, 1.0);
+  if (s.topology == ScaleUpTopology::kSwitch) {
+    const auto levels = m.sequence("levels");
+    if (levels.empty()) throw m.error("levels", "a switch needs at least one level");
+    int prev = 1;
+    for (size_t idx = 0; idx < levels.size(); ++idx) {
+      YamlMap lm(levels[idx], m.file(), m.key_path(fmt::format("levels.{}", idx)));
+      SwitchLevel level;
+      level.name = lm.string("name", fmt::format("level{}", idx));
+      level.chips = lm.integer("chips");
+      level.bandwidth = BytesPerSecond(lm.quantity("bandwidth", Dimension::kBytesPerSecond));
+      if (level.bandwidth.value() <= 0) throw lm.error("bandwidth", "must be positive");
+      level.latency = Seconds(lm.quantity("latency", Dimension::kSeconds, 1e-6));
+      lm.finish();
+      if (level.chips <= prev && !(idx == 0 && level.chips == 1) ) {
+        throw lm.error("chips", fmt::format("{} must exceed the previous level's {} (levels nest, innermost first)", level.chips, prev));
+      }
+      if (level.chips % prev != 0) throw lm.error("chips", fmt::format("{} is not a multiple of the inner level's {}", level.chips, prev));
+      prev = level.chips;
+      s.levels.push_back(level);
+    }
+    if (prev != s.chips) throw m.error("levels", fmt::format("the outermost level has {} chips but scale_up.chips is {}", prev, s.chips));
+  } else {
+    for (const auto& d : m.sequence("dims")) {
+      const int v = d.as<int>(0);
+      if (v < 1) throw m.error("dims", "each dimension must be a positive integer");
+      s.dims.push_back(v);
+    }
+    if (s.dims.empty()) throw m.error("dims", "a torus needs dims, e.g. [4, 4, 4]");
+    long long product = 1;
+    for (int d : s.dims) product *= d;
+    if (product != s.chips) throw m.error("dims", fmt::format("product {} differs from scale_up.chips {}", product, s.chips));
+    for (const auto& b : m.sequence("link_bandwidth")) {
+      try {
+        s.link_bandwidth.emplace_back(parse_quantity(b.Scalar(), Dimension::kBytesPerSecond));
+      } catch (const std::invalid_argument& e) {
+        throw m.error("link_bandwidth", e.what());
+      }
+    }
+    if (s.link_bandwidth.size() != s.dims.size()) {
+      throw m.error("link_bandwidth", fmt::format("needs one bandwidth per dim ({} dims)", s.dims.size()));
+    }
+    s.latency = Seconds(m.quantity("latency", Dimension::kSeconds, 1e-6));
+  }
+  m.finish();
+  return s;
+}
+
+ScaleOut parse_scale_out(YamlMap m) {
+  ScaleOut s;
+  s.name = m.string("name", "");
+  s.bandwidth = BytesPerSecond(m.quantity("bandwidth", Dimension::kBytesPerSecond));
+  if (s.bandwidth.value() <= 0) throw m.error("bandwidth", "must be positive");
+  s.topology = m.choice<ScaleOutTopology>(
+      "topology", {{"fat_tree", ScaleOutTopology::kFatTree}, {"rail_optimized", ScaleOutTopology::kRailOptimized}},
+      ScaleOutTopology::kFatTree);
+  s.oversubscription = m.number("oversubscription", 1.0, 1.0, 64.0);
+  s.latency = Seconds(m.quantity("latency", Dimension::kSeconds, 5e-6));
+  s.efficiency = m.number("efficiency", 0.85, 0.01, 1.0);
+  m.finish();
+  return s;
+}
+
+}  // namespace
+
+System load_system(const std::string& name_or_path, const std::vector<std::string>& overrides) {
+  std::string file;
+  YAML::Node node = resolve_node(name_or_path, "system", 0, file);
+  for (const auto& o : overrides) internal::apply_override(node, o, "--set " + o);
+  const std::string where = overrides.empty() ? file : file + " (with --set overrides)";
+  YamlMap m(node, where, "");
+  System s;
+  s.name = m.string("name");
+  s.description = m.string("description", "");
+  s.chip = parse_chip(m.map("chip"));
+  s.scale_up = parse_scale_up(m.map("scale_up"));
+  s.scale_out = parse_scale_out(m.map("scale_out"));
+  if (m.has("price_usd_per_chip_hour")) s.price_usd_per_chip_hour = m.number("price_usd_per_chip_hour", 0.0, 0.0, 1e4);
+  m.finish();
+  return s;
+}
+
+std::vector<PresetInfo> list_system_presets() {
+  std::vector<PresetInfo> out;
+  for (const auto& name : internal::preset_names("systems")) {
+    PresetInfo info{name, ""};
+    try {
+      info.description = load_system(name).description;
+    } catch (const Error& e) {
+      info.description = std::string("(invalid: ") + e.what() + ")";
+    }
+    out.push_back(info);
+  }
+  return out;
+}
+
+BytesPerSecond scale_up_injection(const ScaleUp& s) {
+  BytesPerSecond sum{0};
+  if (s.topology == ScaleUpTopology::kSwitch) {
+    // The innermost level's figure already includes outer switch links that reach its peers;
+    // injection is the widest level (a chip cannot send faster than its widest path).
+    for (const auto& level : s.levels) sum = sum < level.bandwidth ? level.bandwidth : sum;
+  } else {
+    for (size_t d = 0; d < s.dims.size(); ++d) {
+      const int links = s.dims[d] > 2 ? 2 : (s.dims[d] == 2 ? 1 : 0);  // a ring of 2 has one neighbour
+      sum += s.link_bandwidth[d] * links;
+    }
+  }
+  return sum;
+}
+
+SystemTotals totals(const System& system) {
+  SystemTotals t;
+  t.chips = system.total_chips();
+  const double n = t.chips;
+  for (Precision p : kAllPrecisions) {
+    if (auto f = system.chip.peak(p)) t.peak_flops[static_cast<size_t>(p)] = *f * n;
+  }
+  t.hbm = system.chip.hbm_capacity * n;
+  t.hbm_bandwidth = system.chip.hbm_bandwidth * n;
+  t.scale_up_bandwidth = scale_up_injection(system.scale_up) * n;
+  t.scale_out_bandwidth = system.scale_out.bandwidth * n;
+  return t;
+}
+
+}  // namespace tahoma

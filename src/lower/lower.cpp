@@ -1,0 +1,246 @@
+#include "tahoma/lower.h"
+
+#include <algorithm>
+
+namespace tahoma {
+namespace {
+
+// Activations, gradients and attention inputs stay in 16-bit (bf16) whatever the matmul precision.
+constexpr double kActBytes = 2.0;
+
+class Builder {
+ public:
+  Builder(LayerProgram& out, Precision precision) : out_(out), bpe_(bytes_per_element(precision)) {}
+
+  // A linear layer y[m,n] = x[m,k] w[k,n] in the forward pass, its input-gradient and
+  // weight-gradient GEMMs in the backward pass, and a recompute copy when `recompute`.
+  void linear(const std::string& name, double m, double n, double k, bool recompute, double count = 1) {
+    const OpKind kind = count > 1 ? OpKind::kGroupedGemm : OpKind::kGemm;
+    add(name, kind, Phase::kForward, m, n, k, count);
+    if (recompute) add(name, kind, Phase::kRecompute, m, n, k, count);
+    add(name + ".dgrad", kind, Phase::kBackward, m, k, n, count);
+    add(name + ".wgrad", kind, Phase::kBackward, k, n, m, count);
+  }
+
+  // Fused attention: forward 2 matmuls (QK^T, PV); backward 5 (recomputes QK^T; Dao 2023).
+  void attention(double batch_heads, double sq, double skv, double dqk, double dv, double causal, bool recompute) {
+    const double fwd = 2.0 * batch_heads * sq * skv * (dqk + dv) * causal;
+    const double io = batch_heads * (sq * (dqk + dv) + skv * (dqk + dv)) * kActBytes;
+    ComputeOp op{"attention", OpKind::kAttention, Phase::kForward, sq, skv, dqk, batch_heads, Flops(fwd), Bytes(io)};
+    out_.compute.push_back(op);
+    if (recompute) {
+      op.phase = Phase::kRecompute;
+      out_.compute.push_back(op);
+    }
+    op.name = "attention.bwd";
+    op.phase = Phase::kBackward;
+    op.flops = Flops(2.5 * fwd);
+    op.bytes = Bytes(2.0 * io);
+    out_.compute.push_back(op);
+  }
+
+  // Unfused attention (no FlashAttention): the s x s scores are written and read by softmax.
+  void attention_unfused(double batch_heads, double sq, double skv, double dqk, double dv, bool recompute_core,
+                         bool recompute_all) {
+    const double scores = batch_heads * sq * skv;
+    for (Phase ph : {Phase::kForward, Phase::kRecompute}) {
+      if (ph == Phase::kRecompute && !recompute_core && !recompute_all) continue;
+      out_.compute.push_back({"attention.qk", OpKind::kGemm, ph, sq, skv, dqk, batch_heads,
+                              Flops(2.0 * scores * dqk), Bytes(scores * kActBytes)});
+      // softmax (+ dropout): read scores, write probabilities, write mask.
+      out_.compute.push_back({"attention.softmax", OpKind::kMemory, ph, 0, 0, 0, 1, Flops(5.0 * scores),
+                              Bytes(2.5 * scores * kActBytes)});
+      out_.compute.push_back({"attention.pv", OpKind::kGemm, ph, sq, dv, skv, batch_heads, Flops(2.0 * scores * dv),
+                              Bytes(scores * kActBytes)});
+    }
+    out_.compute.push_back({"attention.bwd", OpKind::kGemm, Phase::kBackward, sq, skv, dqk, batch_heads * 2,
+                            Flops(4.0 * scores * (dqk + dv)), Bytes(2.0 * scores * kActBytes)});
+    out_.compute.push_back({"attention.softmax.bwd", OpKind::kMemory, Phase::kBackward, 0, 0, 0, 1, Flops(5.0 * scores),
+                            Bytes(3.0 * scores * kActBytes)});
+  }
+
+  // A bandwidth-bound op moving `bytes` in the forward pass; its backward moves twice as much.
+  void memory(const std::string& name, double bytes, double flops, bool recompute) {
+    out_.compute.push_back({name, OpKind::kMemory, Phase::kForward, 0, 0, 0, 1, Flops(flops), Bytes(bytes)});
+    if (recompute) out_.compute.push_back({name, OpKind::kMemory, Phase::kRecompute, 0, 0, 0, 1, Flops(flops), Bytes(bytes)});
+    out_.compute.push_back({name + ".bwd", OpKind::kMemory, Phase::kBackward, 0, 0, 0, 1, Flops(2 * flops), Bytes(2 * bytes)});
+  }
+
+  void comm(const std::string& name, CollectiveKind kind, GroupKind group, Phase phase, double bytes,
+            bool overlapped = false) {
+    out_.comm.push_back({name, kind, group, phase, Bytes(bytes), overlapped});
+  }
+
+ private:
+  void add(const std::string& name, OpKind kind, Phase phase, double m, double n, double k, double count) {
+    const double flops = 2.0 * m * n * k * count;
+    // Operands in the matmul precision, output in 16-bit.
+    const double bytes = ((m * k + k * n) * bpe_ + m * n * kActBytes) * count;
+    out_.compute.push_back({name, kind, phase, m, n, k, count, Flops(flops), Bytes(bytes)});
+  }
+
+  LayerProgram& out_;
+  double bpe_;
+};
+
+struct Dims {
+  double b, s, sq, tokens, tokens_sp, h, t;
+  bool full, sp;
+};
+
+void lower_attention(Builder& bld, const Model& model, const Plan& plan, const Dims& d) {
+  const double heads = static_cast<double>(model.heads) / d.t;
+  if (model.mla) {
+    const auto& a = *model.mla;
+    const double qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
+    // DeepSeek-V3 MLA projections (DeepSeek-AI 2024, Sec. 2.1.1); down-projections are small and
+    // replicated across TP, up-projections are split by heads.
+    if (a.q_lora_rank > 0) {
+      bld.linear("q_down", d.tokens, a.q_lora_rank, d.h, d.full);
+      bld.linear("q_up", d.tokens, heads * qk, a.q_lora_rank, d.full);
+    } else {
+      bld.linear("q_proj", d.tokens, heads * qk, d.h, d.full);
+    }
+    bld.linear("kv_down", d.tokens, a.kv_lora_rank + a.qk_rope_head_dim, d.h, d.full);
+    bld.linear("kv_up", d.tokens, heads * (a.qk_nope_head_dim + a.v_head_dim), a.kv_lora_rank, d.full);
+    if (plan.flash_attention) {
+      bld.attention(d.b * heads, d.sq, d.s, qk, a.v_head_dim, 0.5, d.full);
+    } else {
+      bld.attention_unfused(d.b * heads, d.sq, d.s, qk, a.v_head_dim, plan.recompute == Recompute::kSelective, d.full);
+    }
+    bld.linear("attn_out", d.tokens, d.h, heads * a.v_head_dim, d.full);
+    return;
+  }
+  // Megatron replicates KV heads when tp exceeds their count.
+  const double kv = std::max(1.0, static_cast<double>(model.kv_heads) / d.t);
+  const double hd = model.head_dim;
+  bld.linear("qkv", d.tokens, (heads + 2.0 * kv) * hd, d.h, d.full);
+  bld.memory("rope", 2.0 * (heads + kv) * hd * d.tokens * kActBytes, 6.0 * (heads + kv) * hd * d.tokens, d.full);
+  if (plan.flash_attention) {
+    // Causal kernels skip the masked half (DESIGN.md 4); CP with load balancing keeps each rank at half.
+    bld.attention(d.b * heads, d.sq, d.s, hd, hd, 0.5, d.full);
+  } else {
+    bld.attention_unfused(d.b * heads, d.sq, d.s, hd, hd, plan.recompute == Recompute::kSelective, d.full);
+  }
+  bld.linear("attn_out", d.tokens, d.h, heads * hd, d.full);
+}
+
+void lower_mlp(Builder& bld, const Model& model, const Dims& d, double ffn, double count, const std::string& name) {
+  if (model.mlp == MlpType::kGated) {
+    bld.linear(name + ".up_gate", d.tokens / count, 2.0 * ffn / d.t, d.h, d.full, count);
+    bld.memory(name + ".swiglu", 3.0 * ffn / d.t * d.tokens * kActBytes, 4.0 * ffn / d.t * d.tokens, d.full);
+  } else {
+    bld.linear(name + ".up", d.tokens / count, ffn / d.t, d.h, d.full, count);
+    bld.memory(name + ".gelu", 2.0 * ffn / d.t * d.tokens * kActBytes, 8.0 * ffn / d.t * d.tokens, d.full);
+  }
+  bld.linear(name + ".down", d.tokens / count, d.h, ffn / d.t, d.full, count);
+}
+
+void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const Training& training, const Dims& d,
+                 bool moe) {
+  Builder bld(out, training.precision);
+  // Norms read and write h per token; residual adds read 2h and write h (SP shards both by t).
+  bld.memory("norms", 2.0 * 2.0 * d.h * d.tokens_sp * kActBytes, 2.0 * 4.0 * d.h * d.tokens_sp, d.full);
+  bld.memory("residual", 2.0 * 3.0 * d.h * d.tokens_sp * kActBytes, 2.0 * d.h * d.tokens_sp, d.full);
+  lower_attention(bld, model, plan, d);
+  if (moe) {
+    const auto& e = *model.moe;
+    bld.linear("router", d.tokens, e.experts, d.h, d.full);
+    // Dropless, balanced routing: every expert sees tokens*topk/experts tokens (capacity factor pads).
+    const double cf = e.capacity_factor > 0 ? e.capacity_factor : 1.0;
+    const double routed = d.tokens * e.topk * cf;
+    Dims ed = d;
+    ed.tokens = routed;
+    lower_mlp(bld, model, ed, e.ffn_hidden, e.experts, "experts");
+    if (e.shared_experts > 0) lower_mlp(bld, model, d, static_cast<double>(e.ffn_hidden) * e.shared_experts, 1, "shared");
+    if (plan.ep > 1) {
+      const double a2a = d.tokens * e.topk * d.h * kActBytes;
+      for (const char* n : {"dispatch", "combine"}) {
+        bld.comm(n, CollectiveKind::kAllToAll, GroupKind::kEp, Phase::kForward, a2a);
+        bld.comm(std::string(n) + ".bwd", CollectiveKind::kAllToAll, GroupKind::kEp, Phase::kBackward, a2a);
+        if (d.full) bld.comm(n, CollectiveKind::kAllToAll, GroupKind::kEp, Phase::kRecompute, a2a);
+      }
+    }
+  } else {
+    lower_mlp(bld, model, d, model.ffn_hidden, 1, "mlp");
+  }
+  // Megatron TP: with SP an all-gather before and a reduce-scatter after each of attention and
+  // MLP; without SP an all-reduce after each. Same pattern transposed in backward (Korthikanti 2022).
+  if (plan.tp > 1) {
+    const double buf = d.tokens * d.h * kActBytes;
+    for (Phase ph : {Phase::kForward, Phase::kBackward, Phase::kRecompute}) {
+      if (ph == Phase::kRecompute && !d.full) continue;
+      if (d.sp) {
+        bld.comm("tp.all_gather", CollectiveKind::kAllGather, GroupKind::kTp, ph, buf);
+        bld.comm("tp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kTp, ph, buf);
+        bld.comm("tp.all_gather", CollectiveKind::kAllGather, GroupKind::kTp, ph, buf);
+        bld.comm("tp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kTp, ph, buf);
+      } else {
+        bld.comm("tp.all_reduce", CollectiveKind::kAllReduce, GroupKind::kTp, ph, buf);
+        bld.comm("tp.all_reduce", CollectiveKind::kAllReduce, GroupKind::kTp, ph, buf);
+      }
+    }
+  }
+  // Ring attention (Liu et al. 2023; Megatron CP): cp-1 KV blocks arrive per layer, overlapped with
+  // the attention compute; backward also returns the KV gradients.
+  if (plan.cp > 1) {
+    double kv_per_token = 0;
+    if (model.mla) {
+      kv_per_token = static_cast<double>(model.heads) / d.t *
+                     (model.mla->qk_nope_head_dim + model.mla->qk_rope_head_dim + model.mla->v_head_dim);
+    } else {
+      kv_per_token = 2.0 * std::max(1.0, static_cast<double>(model.kv_heads) / d.t) * model.head_dim;
+    }
+    const double block = d.tokens * kv_per_token * kActBytes;
+    const double steps = plan.cp - 1;
+    bld.comm("cp.kv_ring", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kForward, steps * block, true);
+    bld.comm("cp.kv_ring.bwd", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kBackward, 2.0 * steps * block, true);
+    if (d.full) bld.comm("cp.kv_ring", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kRecompute, steps * block, true);
+  }
+}
+
+}  // namespace
+
+StageProgram lower(const Model& model, const Plan& plan, const Training& training) {
+  StageProgram prog;
+  Dims d{};
+  d.b = plan.micro_batch;
+  d.s = training.seq;
+  d.sq = static_cast<double>(training.seq) / plan.cp;
+  d.tokens = d.b * d.sq;
+  d.t = plan.tp;
+  d.sp = plan.sequence_parallel && plan.tp > 1;
+  d.tokens_sp = d.sp ? d.tokens / d.t : d.tokens;
+  d.h = model.hidden;
+  d.full = plan.recompute == Recompute::kFull;
+  lower_layer(prog.dense_layer, model, plan, training, d, false);
+  if (model.is_moe()) lower_layer(prog.moe_layer, model, plan, training, d, true);
+
+  // Embedding lookup: write the activations; backward scatters their gradient into the table.
+  {
+    Builder bld(prog.first_stage_extra, training.precision);
+    bld.memory("embedding", d.tokens_sp * d.h * kActBytes, 0, false);
+  }
+  // LM head (vocab-parallel over TP) and a fused fp32 cross-entropy (read logits, write grads).
+  {
+    Builder bld(prog.last_stage_extra, training.precision);
+    bld.memory("final_norm", 2.0 * d.h * d.tokens_sp * kActBytes, 4.0 * d.h * d.tokens_sp, false);
+    bld.linear("lm_head", d.tokens, model.vocab / d.t, d.h, false);
+    bld.memory("cross_entropy", 3.0 * d.tokens * model.vocab / d.t * 4.0, 5.0 * d.tokens * model.vocab / d.t, false);
+    if (plan.tp > 1) {
+      if (d.sp) {
+        bld.comm("tp.all_gather", CollectiveKind::kAllGather, GroupKind::kTp, Phase::kForward, d.tokens * d.h * kActBytes);
+        bld.comm("tp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kTp, Phase::kBackward,
+                 d.tokens * d.h * kActBytes);
+      }
+      // Vocab-parallel softmax: max, sum and target-logit all-reduces of fp32 per token.
+      bld.comm("tp.ce_all_reduce", CollectiveKind::kAllReduce, GroupKind::kTp, Phase::kForward, 3.0 * d.tokens * 4.0);
+    }
+  }
+  // Megatron scatters the boundary activation across TP ranks when SP is on.
+  prog.pp_send = CommOp{"pp.send", CollectiveKind::kSendRecv, GroupKind::kPp, Phase::kForward,
+                        Bytes(d.tokens_sp * d.h * kActBytes), false};
+  return prog;
+}
+
+}  // namespace tahoma

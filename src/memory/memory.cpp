@@ -1,0 +1,159 @@
+#include "tahoma/memory.h"
+
+#include <algorithm>
+
+namespace tahoma {
+namespace {
+
+constexpr double kAct = 2.0;  // bytes per activation element (bf16)
+
+// Megatron-LM mixed-precision accounting (docs/source/api-guide/dist_optimizer.md): a bf16
+// parameter (2 B), an fp32 main gradient (4 B), and fp32 master weight + Adam m and v (12 B).
+constexpr double kWeightBytes = 2.0;
+constexpr double kGradBytes = 4.0;
+constexpr double kOptimizerBytes = 12.0;
+
+struct StageParams {
+  double dense = 0;   // replicated over data parallelism (sharded by dp*cp under ZeRO)
+  double expert = 0;  // sharded by EP; replicated over dp*cp/ep
+};
+
+StageParams stage_params(const Model& model, const Plan& plan, int stage) {
+  const ParamCount pc = count_params(model);
+  const int per_stage = layers_on_stage(model, plan, stage);
+  const int first = first_layer_of_stage(model, plan, stage);
+  const int dense_start = model.is_moe() ? model.moe->first_k_dense : model.layers;
+  // Layers [first, first+per_stage) on this stage; those at index >= first_k_dense are MoE.
+  const int moe = std::clamp(first + per_stage - dense_start, 0, per_stage);
+  const int dense = per_stage - moe;
+  const double t = plan.tp;
+  StageParams p;
+  p.dense = per_stage * pc.attention_per_layer / t + dense * pc.dense_mlp_per_layer / t;
+  if (moe > 0) {
+    const auto& e = *model.moe;
+    const double expert = model.mlp_matrices() * static_cast<double>(model.hidden) * e.ffn_hidden;
+    p.dense += moe * (expert * e.shared_experts / t + static_cast<double>(model.hidden) * e.experts);
+    p.expert = moe * expert * e.experts / (t * plan.ep);
+  }
+  const double table = static_cast<double>(model.vocab) * model.hidden / t;
+  if (stage == 0) p.dense += table;
+  // The LM head: its own matrix when untied, or a copy of the tied table on a separate last stage.
+  if (stage == plan.pp - 1 && (!model.tied_embeddings || plan.pp > 1)) p.dense += table;
+  return p;
+}
+
+}  // namespace
+
+double params_per_rank(const Model& model, const Plan& plan, int stage) {
+  const StageParams p = stage_params(model, plan, stage);
+  return p.dense + p.expert;
+}
+
+Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Training& training, bool dropout) {
+  const double t = plan.tp;
+  const bool sp = plan.sequence_parallel && plan.tp > 1;
+  const double s = static_cast<double>(training.seq) / plan.cp;  // local queries
+  const double b = plan.micro_batch;
+  const double h = model.hidden;
+  const double sbh = s * b * h;
+  const double sp_div = sp ? t : 1.0;  // regions that SP shards (norms, dropout, layer inputs)
+  if (plan.recompute == Recompute::kFull) return Bytes(kAct * sbh / sp_div);  // layer input only
+
+  const double heads = model.heads / t;
+  double attn = 0;
+  // Korthikanti et al. 2022, Sec. 4.1, generalised to GQA/MLA and any head width.
+  attn += kAct * sbh / sp_div;  // QKV input (the norm output)
+  if (model.mla) {
+    const auto& a = *model.mla;
+    const double qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
+    attn += kAct * s * b * (a.q_lora_rank + a.kv_lora_rank + a.qk_rope_head_dim);  // up-projection inputs
+    attn += kAct * s * b * heads * (2.0 * qk + a.v_head_dim);                        // Q, K, V
+    attn += kAct * s * b * heads * a.v_head_dim;                                     // output-projection input
+  } else {
+    const double kv = std::max(1.0, model.kv_heads / t);
+    attn += kAct * s * b * (heads + 2.0 * kv) * model.head_dim;  // Q, K, V
+    attn += kAct * s * b * heads * model.head_dim;               // output-projection input
+  }
+  const double scores = heads * s * static_cast<double>(training.seq) * b;
+  if (plan.flash_attention) {
+    attn += 4.0 * s * b * heads;  // fp32 log-sum-exp per row (Dao 2023)
+  } else if (plan.recompute != Recompute::kSelective) {
+    attn += kAct * scores + (dropout ? 3.0 * scores : 0.0);  // softmax output (+ dropout mask and output)
+  }
+  if (dropout) attn += sbh / sp_div;  // attention dropout mask (1 byte)
+
+  double mlp = kAct * sbh / sp_div;  // MLP input (the norm output)
+  auto ffn_acts = [&](double tokens, double f) {
+    return model.mlp == MlpType::kGated ? kAct * tokens * b * (2.0 * f + f) / t : kAct * tokens * b * (f + f) / t;
+  };
+  const bool moe_layer = model.is_moe();
+  if (moe_layer) {
+    const auto& e = *model.moe;
+    const double cf = e.capacity_factor > 0 ? e.capacity_factor : 1.0;
+    const double routed = s * e.topk * cf;
+    mlp += 4.0 * s * b * e.experts;        // router logits (fp32)
+    mlp += kAct * routed * b * h;          // dispatched expert inputs
+    mlp += ffn_acts(routed, e.ffn_hidden);
+    if (e.shared_experts > 0) mlp += ffn_acts(s, static_cast<double>(e.ffn_hidden) * e.shared_experts);
+  } else {
+    mlp += ffn_acts(s, model.ffn_hidden);
+  }
+  if (dropout) mlp += sbh / sp_div;
+  const double norms = 2.0 * kAct * sbh / sp_div;  // inputs of the two norms
+  return Bytes(attn + mlp + norms);
+}
+
+MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Training& training, const System& system) {
+  const int m = num_microbatches(plan, training);
+  const int p = plan.pp;
+  const int v = plan.vpp;
+  auto layers_per_rank_of = [&](int stage) { return static_cast<double>(layers_on_stage(model, plan, stage)); };
+  // Micro-batches whose activations stage 0 holds at the 1F1B peak: p (Narayanan et al. 2021);
+  // interleaved: Megatron's warm-up of 2(p-1) + (v-1)p chunks + 1, each of L/(p v) layers.
+  const double first_chunks = v == 1 ? std::min(m, p) : std::min<double>(static_cast<double>(m) * v, 2.0 * (p - 1) + (v - 1) * p + 1);
+  const Bytes per_layer = activation_bytes_per_layer(model, plan, training, false);
+  const double shard = static_cast<double>(plan.dp) * plan.cp;
+  const double expert_shard = std::max(1.0, shard / plan.ep);
+
+  MemoryBreakdown best;
+  for (int stage : {0, p - 1}) {
+    const StageParams sp = stage_params(model, plan, stage);
+    auto sharded = [&](double bytes_per_param, bool shard_it) {
+      return shard_it ? sp.dense * bytes_per_param / shard + sp.expert * bytes_per_param / expert_shard
+                      : (sp.dense + sp.expert) * bytes_per_param;
+    };
+    MemoryBreakdown mb;
+    mb.stage = stage;
+    mb.weights = Bytes(sharded(kWeightBytes, plan.zero >= 3));
+    mb.gradients = Bytes(sharded(kGradBytes, plan.zero >= 2));
+    mb.optimizer = Bytes(sharded(kOptimizerBytes, plan.zero >= 1));
+    // The last rank warms up (v-1)p chunks + 1 when interleaved, one micro-batch otherwise.
+    const double last_chunks = v == 1 ? 1.0 : std::min<double>(static_cast<double>(m) * v, (v - 1.0) * p + 1.0);
+    const double in_flight = (stage == 0 ? first_chunks : last_chunks) * layers_per_rank_of(stage) / v;
+    mb.activations = per_layer * in_flight;
+    if (plan.recompute == Recompute::kFull) {
+      // Backward recomputes one layer at a time, which then holds its full activations.
+      Plan unrecomputed = plan;
+      unrecomputed.recompute = Recompute::kSelective;
+      mb.activations += activation_bytes_per_layer(model, unrecomputed, training, false);
+    }
+    if (stage == p - 1) {
+      // Vocab-parallel cross-entropy keeps the fp32 logits of the micro-batch in flight.
+      mb.logits = Bytes(4.0 * plan.micro_batch * (static_cast<double>(training.seq) / plan.cp) * model.vocab / plan.tp);
+    }
+    const double rpc = system.chip.ranks_per_chip;
+    mb.weights *= rpc;
+    mb.gradients *= rpc;
+    mb.optimizer *= rpc;
+    mb.activations *= rpc;
+    mb.logits *= rpc;
+    mb.workspace = Bytes(kWorkspaceBytes);
+    mb.total = mb.weights + mb.gradients + mb.optimizer + mb.activations + mb.logits + mb.workspace;
+    mb.capacity = system.chip.hbm_capacity;
+    mb.fits = mb.total <= mb.capacity;
+    if (stage == 0 || mb.total > best.total) best = mb;
+  }
+  return best;
+}
+
+}  // namespace tahoma

@@ -1,0 +1,107 @@
+#include "tahoma/plan.h"
+
+#include <fmt/format.h>
+
+#include "tahoma/error.h"
+
+namespace tahoma {
+
+const char* to_string(Recompute r) {
+  switch (r) {
+    case Recompute::kNone: return "none";
+    case Recompute::kSelective: return "selective";
+    case Recompute::kFull: return "full";
+  }
+  return "?";
+}
+
+void validate_plan(Plan& plan, const Training& training, const Model& model, const System& system,
+                   const std::string& where) {
+  auto fail = [&](const char* key, const std::string& problem) { throw InputError(where, key, problem); };
+  for (auto [key, value] : {std::pair{"tp", plan.tp}, {"pp", plan.pp}, {"vpp", plan.vpp}, {"cp", plan.cp},
+                            {"ep", plan.ep}, {"micro_batch", plan.micro_batch}}) {
+    if (value < 1) fail(key, fmt::format("{} must be a positive integer", value));
+  }
+  if (plan.dp < 0) fail("dp", "must be positive (or omitted to derive it)");
+  if (plan.zero < 0 || plan.zero > 3) fail("zero", fmt::format("stage {} does not exist (expected 0, 1, 2 or 3)", plan.zero));
+  if (training.seq < 1) fail("seq", "must be a positive number of tokens");
+  if (training.global_batch < 1) fail("global_batch", "must be a positive number of sequences");
+
+  const long long ranks = static_cast<long long>(system.total_chips()) * system.chip.ranks_per_chip;
+  const long long inner = static_cast<long long>(plan.tp) * plan.pp * plan.cp;
+  if (plan.dp == 0) {
+    if (ranks % inner != 0) {
+      fail("tp", fmt::format("tp*pp*cp = {}*{}*{} = {} does not divide the {} ranks ({} chips x {} ranks per chip)", plan.tp,
+                             plan.pp, plan.cp, inner, ranks, system.total_chips(), system.chip.ranks_per_chip));
+    }
+    plan.dp = static_cast<int>(ranks / inner);
+  } else if (inner * plan.dp != ranks) {
+    fail("dp", fmt::format("tp*pp*cp*dp = {}*{}*{}*{} = {} but the system has {} ranks ({} chips x {} ranks per chip); "
+                           "omit dp to derive it",
+                           plan.tp, plan.pp, plan.cp, plan.dp, inner * plan.dp, ranks, system.total_chips(),
+                           system.chip.ranks_per_chip));
+  }
+  if (plan.tp > model.heads) fail("tp", fmt::format("{} exceeds the model's {} attention heads", plan.tp, model.heads));
+  if (model.heads % plan.tp != 0) fail("tp", fmt::format("{} does not divide the {} attention heads", plan.tp, model.heads));
+  if (model.kv_heads % plan.tp != 0 && plan.tp % model.kv_heads != 0) {
+    fail("tp", fmt::format("{} neither divides nor is a multiple of the {} KV heads", plan.tp, model.kv_heads));
+  }
+  const int slots = model.layers + (plan.account_for_embedding_and_loss ? 2 : 0);
+  if (slots % (plan.pp * plan.vpp) != 0) {
+    fail(plan.vpp > 1 ? "vpp" : "pp",
+         fmt::format("the model's {} layers{} are not divisible by pp*vpp = {}*{}{}", model.layers,
+                     plan.account_for_embedding_and_loss ? " + embedding + loss" : "", plan.pp, plan.vpp,
+                     plan.account_for_embedding_and_loss || (model.layers + 2) % (plan.pp * plan.vpp) != 0
+                         ? ""
+                         : "; try account_for_embedding_and_loss (--pp-embedding-split), which makes it divisible"));
+  }
+  if (plan.account_for_embedding_and_loss && plan.pp < 2) {
+    fail("pp", "account_for_embedding_and_loss needs pipeline parallelism (pp > 1)");
+  }
+  if (plan.vpp > 1 && plan.pp == 1) fail("vpp", "interleaving (vpp > 1) needs pipeline parallelism (pp > 1)");
+  if (training.seq % plan.cp != 0) fail("cp", fmt::format("{} does not divide the sequence length {}", plan.cp, training.seq));
+  if (plan.cp > 1 && training.seq % (2 * plan.cp) != 0) {
+    fail("cp", fmt::format("causal load balancing splits the sequence into 2*cp = {} chunks; {} is not divisible", 2 * plan.cp,
+                           training.seq));
+  }
+  const long long per_step = static_cast<long long>(plan.dp) * plan.micro_batch;
+  if (training.global_batch % per_step != 0) {
+    fail("global_batch", fmt::format("{} sequences is not a multiple of dp*micro_batch = {}*{} = {}", training.global_batch,
+                                     plan.dp, plan.micro_batch, per_step));
+  }
+  if (plan.vpp > 1 && num_microbatches(plan, training) % plan.pp != 0) {
+    fail("vpp", fmt::format("interleaved 1F1B needs the {} micro-batches to be a multiple of pp = {}",
+                            num_microbatches(plan, training), plan.pp));
+  }
+  if (plan.ep > 1) {
+    if (!model.is_moe()) fail("ep", "expert parallelism needs a mixture-of-experts model");
+    if (model.moe->experts % plan.ep != 0) {
+      fail("ep", fmt::format("{} does not divide the {} experts", plan.ep, model.moe->experts));
+    }
+    if ((static_cast<long long>(plan.dp) * plan.cp) % plan.ep != 0) {
+      fail("ep", fmt::format("{} must divide dp*cp = {} (experts are sharded within the data-parallel ranks)", plan.ep,
+                             static_cast<long long>(plan.dp) * plan.cp));
+    }
+  }
+  if (!system.chip.peak(training.precision)) {
+    fail("precision", fmt::format("{} has no {} matrix rate; pick one it supports", system.chip.name, to_string(training.precision)));
+  }
+}
+
+int layers_on_stage(const Model& model, const Plan& plan, int stage) {
+  if (!plan.account_for_embedding_and_loss) return model.layers / plan.pp;
+  const int per_stage = (model.layers + 2) / plan.pp;
+  return (stage == 0 || stage == plan.pp - 1) ? per_stage - 1 : per_stage;
+}
+
+int first_layer_of_stage(const Model& model, const Plan& plan, int stage) {
+  if (!plan.account_for_embedding_and_loss) return stage * (model.layers / plan.pp);
+  const int per_stage = (model.layers + 2) / plan.pp;
+  return stage == 0 ? 0 : stage * per_stage - 1;
+}
+
+int num_microbatches(const Plan& plan, const Training& training) {
+  return training.global_batch / (plan.dp * plan.micro_batch);
+}
+
+}  // namespace tahoma

@@ -1,0 +1,126 @@
+#include "tahoma/scenario.h"
+
+#include <fmt/format.h>
+
+#include "internal/yaml_reader.h"
+#include "tahoma/error.h"
+
+namespace tahoma {
+
+using internal::YamlMap;
+
+namespace {
+
+Recompute parse_recompute(const std::string& s, const std::string& where, const std::string& key) {
+  if (s == "none") return Recompute::kNone;
+  if (s == "selective") return Recompute::kSelective;
+  if (s == "full") return Recompute::kFull;
+  const std::string hint = nearest(s, {"none", "selective", "full"});
+  throw InputError(where, key, fmt::format("'{}' is not one of: none, selective, full{}", s,
+                                           hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+}
+
+Precision parse_precision_or_throw(const std::string& s, const std::string& where, const std::string& key) {
+  if (auto p = parse_precision(s)) return *p;
+  const std::string hint = nearest(s, {"fp32", "bf16", "fp16", "fp8", "fp4"});
+  throw InputError(where, key, fmt::format("'{}' is not one of: fp32, bf16, fp16, fp8, fp4{}", s,
+                                           hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+}
+
+}  // namespace
+
+Scenario resolve_scenario(const ScenarioInput& in) {
+  Scenario sc;
+  ScenarioInput v = in;  // file values first, flags override
+  std::string where = "command line";
+  if (in.file) {
+    where = *in.file;
+    YamlMap root(internal::load_yaml_file(*in.file), *in.file, "");
+    if (root.has("system")) sc.system_ref = root.string("system");
+    for (const auto& o : root.sequence("system_overrides")) sc.system_overrides.push_back(o.as<std::string>());
+    std::optional<int> chips;
+    if (root.has("chips")) chips = root.integer("chips");
+    if (root.has("model")) sc.model_ref = root.string("model");
+    YamlMap tr = root.map("training");
+    std::optional<int> seq, gb;
+    std::optional<std::string> prec;
+    if (tr.has("seq")) seq = tr.integer("seq");
+    if (tr.has("global_batch")) gb = tr.integer("global_batch");
+    if (tr.has("precision")) prec = tr.string("precision");
+    tr.finish();
+    YamlMap pl = root.map("plan");
+    auto opt_int = [&](const char* key, int min) -> std::optional<int> {
+      if (!pl.has(key)) {
+        pl.ignore(key);
+        return std::nullopt;
+      }
+      return pl.integer(key, std::nullopt, min);
+    };
+    const auto tp = opt_int("tp", 1), pp = opt_int("pp", 1), vpp = opt_int("vpp", 1), dp = opt_int("dp", 1),
+               cp = opt_int("cp", 1), ep = opt_int("ep", 1), zero = opt_int("zero", 0), mb = opt_int("micro_batch", 1);
+    std::optional<std::string> rc;
+    if (pl.has("recompute")) rc = pl.string("recompute");
+    std::optional<bool> sp, fa, emb;
+    if (pl.has("sequence_parallel")) sp = pl.boolean("sequence_parallel");
+    if (pl.has("account_for_embedding_and_loss")) emb = pl.boolean("account_for_embedding_and_loss");
+    if (pl.has("flash_attention")) fa = pl.boolean("flash_attention");
+    pl.finish();
+    root.finish();
+    // Fill the file's values under the flags.
+    auto under = [](auto& flag, const auto& file_value) {
+      if (!flag && file_value) flag = file_value;
+    };
+    under(v.chips, chips);
+    under(v.seq, seq);
+    under(v.global_batch, gb);
+    under(v.precision, prec);
+    under(v.tp, tp);
+    under(v.pp, pp);
+    under(v.vpp, vpp);
+    under(v.dp, dp);
+    under(v.cp, cp);
+    under(v.ep, ep);
+    under(v.zero, zero);
+    under(v.micro_batch, mb);
+    under(v.recompute, rc);
+    under(v.sequence_parallel, sp);
+    under(v.flash_attention, fa);
+    under(v.account_for_embedding_and_loss, emb);
+  }
+  if (in.system) sc.system_ref = *in.system;
+  if (in.model) sc.model_ref = *in.model;
+  for (const auto& o : in.overrides) sc.system_overrides.push_back(o);
+  if (sc.system_ref.empty()) throw InputError(where, "system", "missing: give --system NAME (see `tahoma list systems`)");
+  if (sc.model_ref.empty()) throw InputError(where, "model", "missing: give --model NAME (see `tahoma list models`)");
+
+  sc.system = load_system(sc.system_ref, sc.system_overrides);
+  if (v.chips) {
+    if (*v.chips < 1) throw InputError(where, "chips", "must be a positive number of chips");
+    sc.system.chips = *v.chips;
+  } else {
+    sc.system.chips = sc.system.scale_up.chips;
+  }
+  sc.model = load_model(sc.model_ref);
+
+  Training& t = sc.training;
+  if (v.seq) t.seq = *v.seq;
+  if (v.global_batch) t.global_batch = *v.global_batch;
+  if (v.precision) t.precision = parse_precision_or_throw(*v.precision, where, "precision");
+  Plan& p = sc.plan;
+  if (v.tp) p.tp = *v.tp;
+  if (v.pp) p.pp = *v.pp;
+  if (v.vpp) p.vpp = *v.vpp;
+  if (v.dp) p.dp = *v.dp;
+  if (v.cp) p.cp = *v.cp;
+  if (v.ep) p.ep = *v.ep;
+  if (v.zero) p.zero = *v.zero;
+  if (v.micro_batch) p.micro_batch = *v.micro_batch;
+  if (v.recompute) p.recompute = parse_recompute(*v.recompute, where, "recompute");
+  if (v.sequence_parallel) p.sequence_parallel = *v.sequence_parallel;
+  if (v.flash_attention) p.flash_attention = *v.flash_attention;
+  if (v.account_for_embedding_and_loss) p.account_for_embedding_and_loss = *v.account_for_embedding_and_loss;
+  validate_plan(p, t, sc.model, sc.system, where);
+  return sc;
+}
+
+}  // namespace tahoma

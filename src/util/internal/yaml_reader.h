@@ -1,0 +1,90 @@
+// Schema-checked reading of a YAML mapping: each key is read once with its type and unit; finish()
+// rejects keys nobody read, suggesting the nearest valid one. Errors name file, line and key path.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tahoma/error.h"
+#include "tahoma/units.h"
+
+namespace tahoma::internal {
+
+class YamlMap {
+ public:
+  // `file` names the source ("data/systems/x.yaml"); `path` the key path of `node` ("" at the root).
+  YamlMap(YAML::Node node, std::string file, std::string path);
+
+  [[nodiscard]] bool has(const std::string& key) const;
+  [[nodiscard]] double quantity(const std::string& key, Dimension dim, std::optional<double> fallback = {});
+  [[nodiscard]] int integer(const std::string& key, std::optional<int> fallback = {}, int min = 1);
+  [[nodiscard]] double number(const std::string& key, std::optional<double> fallback, double min, double max);
+  [[nodiscard]] std::string string(const std::string& key, std::optional<std::string> fallback = {});
+  [[nodiscard]] bool boolean(const std::string& key, std::optional<bool> fallback = {});
+  template <class E>
+  [[nodiscard]] E choice(const std::string& key, const std::vector<std::pair<std::string, E>>& options,
+                         std::optional<E> fallback = {});
+  [[nodiscard]] YamlMap map(const std::string& key);
+  [[nodiscard]] std::vector<YAML::Node> sequence(const std::string& key);
+  void ignore(const std::string& key) { used_.insert(key); }
+
+  // Throws InputError for every key present but never read.
+  void finish() const;
+
+  [[nodiscard]] InputError error(const std::string& key, const std::string& problem) const;
+  [[nodiscard]] const std::string& file() const { return file_; }
+  [[nodiscard]] std::string key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+ private:
+  [[nodiscard]] YAML::Node get(const std::string& key, bool required);
+  [[nodiscard]] std::string where(const YAML::Node& n) const;
+
+  YAML::Node node_;
+  std::string file_;
+  std::string path_;
+  std::set<std::string> used_;
+};
+
+template <class E>
+E YamlMap::choice(const std::string& key, const std::vector<std::pair<std::string, E>>& options,
+                  std::optional<E> fallback) {
+  const YAML::Node n = get(key, !fallback.has_value());
+  if (!n) return *fallback;
+  const std::string s = n.as<std::string>();
+  std::vector<std::string> names;
+  for (const auto& [name, value] : options) {
+    if (name == s) return value;
+    names.push_back(name);
+  }
+  std::string list;
+  for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
+  std::string hint = nearest(s, names);
+  throw error(key, "'" + s + "' is not one of: " + list + (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+}
+
+// Parses "a.b.c=value" and sets that scalar in `root`, creating maps as needed. Sequences are
+// addressed by index ("scale_up.levels.1.bandwidth=400GB/s"). Throws InputError on a bad path.
+void apply_override(YAML::Node& root, const std::string& assignment, const std::string& where);
+
+// Deep merge: maps merge key by key, anything else in `over` replaces `base`.
+YAML::Node merge(const YAML::Node& base, const YAML::Node& over);
+
+// Loads a YAML file, turning parse errors into InputError with the line.
+YAML::Node load_yaml_file(const std::string& path);
+
+// The data directory: $TAHOMA_DATA if set, else the source tree's data/ (compiled in).
+std::string data_dir();
+
+// Resolves a preset name or a path: an existing file path is returned as is; otherwise
+// DATA/<kind>/<name>.yaml must exist, else InputError listing the nearest preset names.
+std::string resolve_preset(const std::string& kind, const std::string& name_or_path, const std::string& what);
+
+// Preset names under DATA/<kind>/ (sorted).
+std::vector<std::string> preset_names(const std::string& kind);
+
+}  // namespace tahoma::internal
