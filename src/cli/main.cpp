@@ -55,8 +55,9 @@ void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
   cmd->add_option("--precision", in.precision, "matmul precision: bf16, fp16, fp8, fp4, fp32");
   cmd->add_option("--sequence-parallel", in.sequence_parallel, "Megatron sequence parallelism with TP (true/false)");
   cmd->add_option("--flash-attention", in.flash_attention, "fused attention kernels (true/false)");
-  cmd->add_flag("--pp-embedding-split", in.account_for_embedding_and_loss,
-                "count embedding and loss as pipeline layers ((layers+2) divisible by pp*vpp)");
+  cmd->add_flag_callback(
+      "--pp-embedding-split", [&in] { in.account_for_embedding_and_loss = true; },
+      "count embedding and loss as pipeline layers ((layers+2) divisible by pp*vpp)");
   cmd->add_option("--set", in.overrides, "override a system field, e.g. --set chip.hbm_capacity=288GB");
 }
 

@@ -44,7 +44,7 @@ YAML::Node YamlMap::get(const std::string& key, bool required) {
 
 double YamlMap::quantity(const std::string& key, Dimension dim, std::optional<double> fallback) {
   const YAML::Node n = get(key, !fallback.has_value());
-  if (!n) return *fallback;
+  if (!n || n.IsNull()) return *fallback;
   if (!n.IsScalar()) throw error(key, "expected a value with a unit");
   try {
     return parse_quantity(n.Scalar(), dim);
@@ -55,7 +55,7 @@ double YamlMap::quantity(const std::string& key, Dimension dim, std::optional<do
 
 int YamlMap::integer(const std::string& key, std::optional<int> fallback, int min) {
   const YAML::Node n = get(key, !fallback.has_value());
-  if (!n) return *fallback;
+  if (!n || n.IsNull()) return *fallback;
   long long v = 0;
   try {
     size_t used = 0;
@@ -71,7 +71,7 @@ int YamlMap::integer(const std::string& key, std::optional<int> fallback, int mi
 
 double YamlMap::number(const std::string& key, std::optional<double> fallback, double min, double max) {
   const YAML::Node n = get(key, !fallback.has_value());
-  if (!n) return *fallback;
+  if (!n || n.IsNull()) return *fallback;
   double v = 0;
   try {
     size_t used = 0;
@@ -86,14 +86,14 @@ double YamlMap::number(const std::string& key, std::optional<double> fallback, d
 
 std::string YamlMap::string(const std::string& key, std::optional<std::string> fallback) {
   const YAML::Node n = get(key, !fallback.has_value());
-  if (!n) return *fallback;
+  if (!n || n.IsNull()) return *fallback;
   if (!n.IsScalar()) throw error(key, "expected a string");
   return n.Scalar();
 }
 
 bool YamlMap::boolean(const std::string& key, std::optional<bool> fallback) {
   const YAML::Node n = get(key, !fallback.has_value());
-  if (!n) return *fallback;
+  if (!n || n.IsNull()) return *fallback;
   const std::string& s = n.Scalar();
   if (s == "true") return true;
   if (s == "false") return false;
@@ -102,13 +102,13 @@ bool YamlMap::boolean(const std::string& key, std::optional<bool> fallback) {
 
 YamlMap YamlMap::map(const std::string& key) {
   const YAML::Node n = get(key, false);
-  return YamlMap(n ? n : YAML::Node(YAML::NodeType::Map), file_, key_path(key));
+  return YamlMap(n && !n.IsNull() ? n : YAML::Node(YAML::NodeType::Map), file_, key_path(key));
 }
 
 std::vector<YAML::Node> YamlMap::sequence(const std::string& key) {
   const YAML::Node n = get(key, false);
   std::vector<YAML::Node> out;
-  if (!n) return out;
+  if (!n || n.IsNull()) return out;
   if (!n.IsSequence()) throw error(key, "expected a list");
   for (const auto& item : n) out.push_back(item);
   return out;

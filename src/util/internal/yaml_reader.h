@@ -54,7 +54,7 @@ template <class E>
 E YamlMap::choice(const std::string& key, const std::vector<std::pair<std::string, E>>& options,
                   std::optional<E> fallback) {
   const YAML::Node n = get(key, !fallback.has_value());
-  if (!n) return *fallback;
+  if (!n || n.IsNull()) return *fallback;
   const std::string s = n.as<std::string>();
   std::vector<std::string> names;
   for (const auto& [name, value] : options) {

@@ -1,0 +1,51 @@
+// Speed of the analytical training-step model: one Llama 3.1 405B step, from one UltraServer-scale
+// cluster to a million chips (the cost must not grow with the chip count), and one collective.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+
+#include "tahoma/step.h"
+
+namespace {
+
+tahoma::Scenario llama405b_on_trn3(int chips) {
+  setenv("TAHOMA_DATA", TAHOMA_SOURCE_DIR "/data", 0);
+  tahoma::ScenarioInput in;
+  in.system = "trn3-ultraserver";
+  in.model = "llama3.1-405b";
+  in.chips = chips;
+  in.seq = 8192;
+  in.tp = 8;
+  in.pp = 16;
+  in.vpp = 2;
+  in.account_for_embedding_and_loss = true;
+  in.micro_batch = 1;
+  // 16 micro-batches per data-parallel replica at every scale.
+  in.global_batch = chips / 128 * 16;
+  return tahoma::resolve_scenario(in);
+}
+
+void BM_SimulateStep(benchmark::State& state) {
+  const tahoma::Scenario sc = llama405b_on_trn3(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    tahoma::StepResult r = tahoma::simulate_step(sc);
+    benchmark::DoNotOptimize(r.step_time);
+  }
+  state.SetLabel("llama3.1-405b on trn3-ultraserver");
+}
+BENCHMARK(BM_SimulateStep)->Arg(1024)->Arg(16384)->Arg(1048576)->Unit(benchmark::kMicrosecond);
+
+void BM_AllReduceCost(benchmark::State& state) {
+  const tahoma::Scenario sc = llama405b_on_trn3(16384);
+  const tahoma::CollectiveModel model(sc.system);
+  const tahoma::GroupShape dp{{{128, 128}}};
+  for (auto _ : state) {
+    auto c = model.cost(tahoma::CollectiveKind::kAllReduce, tahoma::Bytes(1e9), dp);
+    benchmark::DoNotOptimize(c.time);
+  }
+}
+BENCHMARK(BM_AllReduceCost)->Unit(benchmark::kNanosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

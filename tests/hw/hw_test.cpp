@@ -1,0 +1,180 @@
+// Hardware presets and their aggregates: every preset loads, and the headline totals match the
+// vendors' published system figures (AWS Trn3/Trn2 UltraServer launch numbers, shared/specs/hardware.md).
+#include "tahoma/hw.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "../test_util.h"
+#include "tahoma/error.h"
+
+namespace tahoma {
+namespace {
+
+const std::vector<std::string> kSystems = {"dgx-a100",        "dgx-h100",
+                                           "dgx-h200",        "hgx-h800",
+                                           "dgx-b200",        "dgx-b300",
+                                           "gb200-nvl72",     "gb300-nvl72",
+                                           "tpu-v3",          "tpu-v4",
+                                           "tpu-v5e",         "tpu-v5p",
+                                           "tpu-v6e",         "tpu-v7",
+                                           "trn1",            "trn1n",
+                                           "trn2",            "trn2-ultraserver",
+                                           "trn3-ultraserver", "trn3-ultraserver-gen1",
+                                           "trn4-ultraserver"};
+
+double rel_err(double actual, double expected) { return std::abs(actual - expected) / std::abs(expected); }
+
+TEST(SystemPresets, EveryPresetFileLoadsAndIsSane) {
+  std::set<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(testing::data_path("systems"))) {
+    if (entry.path().extension() == ".yaml") files.insert(entry.path().stem().string());
+  }
+  for (const auto& name : kSystems) EXPECT_TRUE(files.count(name)) << "missing preset " << name;
+  for (const auto& name : files) {
+    SCOPED_TRACE(name);
+    System s;
+    ASSERT_NO_THROW(s = load_system(name));
+    EXPECT_EQ(s.name, name) << "preset name must equal its file name";
+    EXPECT_FALSE(s.description.empty());
+    EXPECT_TRUE(s.chip.peak(Precision::kBf16).has_value()) << "every training chip runs bf16";
+    EXPECT_GT(s.chip.hbm_capacity.value(), 1e9);
+    EXPECT_GT(s.chip.hbm_bandwidth.value(), 1e11);
+    EXPECT_GT(s.scale_up.chips, 1);
+    EXPECT_GT(scale_up_injection(s.scale_up).value(), 0.0);
+    EXPECT_GT(s.scale_out.bandwidth.value(), 0.0);
+    EXPECT_GE(s.chip.ranks_per_chip, 1);
+    EXPECT_GT(s.chip.matmul_efficiency, 0.3);
+    EXPECT_LE(s.chip.matmul_efficiency, 1.0);
+    // Peaks never fall as precision narrows (fp32 <= bf16 <= fp8 <= fp4 where present).
+    const auto bf16 = s.chip.peak(Precision::kBf16);
+    if (auto fp32 = s.chip.peak(Precision::kFp32)) EXPECT_LE(fp32->value(), bf16->value());
+    if (auto fp8 = s.chip.peak(Precision::kFp8)) {
+      EXPECT_GE(fp8->value(), bf16->value());
+      if (auto fp4 = s.chip.peak(Precision::kFp4)) EXPECT_GE(fp4->value(), fp8->value());
+    }
+  }
+}
+
+TEST(SystemPresets, ListedWithDescriptions) {
+  const auto list = list_system_presets();
+  std::vector<std::string> names;
+  for (const auto& p : list) {
+    names.push_back(p.name);
+    EXPECT_EQ(p.description.find("(invalid"), std::string::npos) << p.name << ": " << p.description;
+  }
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  for (const auto& name : kSystems) EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
+}
+
+TEST(SystemTotals, Trn3UltraServerMatchesAwsFigures) {
+  // AWS launch: 144 Trainium3, 362 FP8 PFLOP/s, 20.7 TB HBM3e, 706 TB/s (hardware.md [P1], [A4]).
+  const System s = load_system("trn3-ultraserver");
+  const SystemTotals t = totals(s);
+  EXPECT_EQ(t.chips, 144);
+  ASSERT_TRUE(t.peak_flops[static_cast<size_t>(Precision::kFp8)].has_value());
+  EXPECT_LT(rel_err(t.peak_flops[static_cast<size_t>(Precision::kFp8)]->value(), 362e15), 0.01);
+  EXPECT_LT(rel_err(t.hbm.value(), 20.7e12), 0.01);
+  EXPECT_LT(rel_err(t.hbm_bandwidth.value(), 705.6e12), 0.01);
+}
+
+TEST(SystemTotals, Trn3OverTrn2ComputeRatio) {
+  // AWS: "4.4x the compute" of the Trn2 UltraServer; 362 / 83.2 = 4.35.
+  const SystemTotals t3 = totals(load_system("trn3-ultraserver"));
+  const SystemTotals t2 = totals(load_system("trn2-ultraserver"));
+  EXPECT_EQ(t2.chips, 64);
+  const double fp8_3 = t3.peak_flops[static_cast<size_t>(Precision::kFp8)]->value();
+  const double fp8_2 = t2.peak_flops[static_cast<size_t>(Precision::kFp8)]->value();
+  EXPECT_LT(rel_err(fp8_2, 83.2e15), 0.01);
+  EXPECT_LT(rel_err(fp8_3 / fp8_2, 4.35), 0.03);
+  // "almost 4x" the memory bandwidth: 705.6 / 185.6 = 3.8.
+  EXPECT_LT(rel_err(t3.hbm_bandwidth.value() / t2.hbm_bandwidth.value(), 3.8), 0.03);
+}
+
+TEST(SystemTotals, Trn4IsTrn3ScaledExactly) {
+  const System t3 = load_system("trn3-ultraserver");
+  const System t4 = load_system("trn4-ultraserver");
+  for (Precision p : kAllPrecisions) {
+    SCOPED_TRACE(to_string(p));
+    ASSERT_EQ(t3.chip.peak(p).has_value(), t4.chip.peak(p).has_value());
+    if (t3.chip.peak(p)) EXPECT_DOUBLE_EQ(t4.chip.peak(p)->value(), 6.0 * t3.chip.peak(p)->value());
+  }
+  EXPECT_DOUBLE_EQ(t4.chip.hbm_bandwidth.value(), 4.0 * t3.chip.hbm_bandwidth.value());
+  EXPECT_DOUBLE_EQ(t4.chip.hbm_capacity.value(), 2.0 * t3.chip.hbm_capacity.value());
+  // Not scaled: the fabric.
+  EXPECT_EQ(t4.scale_up.chips, t3.scale_up.chips);
+  ASSERT_EQ(t4.scale_up.levels.size(), t3.scale_up.levels.size());
+  for (size_t idx = 0; idx < t3.scale_up.levels.size(); ++idx) {
+    EXPECT_DOUBLE_EQ(t4.scale_up.levels[idx].bandwidth.value(), t3.scale_up.levels[idx].bandwidth.value());
+  }
+  EXPECT_DOUBLE_EQ(t4.scale_out.bandwidth.value(), t3.scale_out.bandwidth.value());
+  EXPECT_EQ(t4.name, "trn4-ultraserver");
+}
+
+TEST(SystemTotals, ScaleWithChipCount) {
+  System s = load_system("dgx-h100");
+  EXPECT_EQ(s.total_chips(), 8);  // chips = 0 means one scale-up domain
+  s.chips = 1024;
+  const SystemTotals t = totals(s);
+  EXPECT_EQ(t.chips, 1024);
+  EXPECT_DOUBLE_EQ(t.peak_flops[static_cast<size_t>(Precision::kBf16)]->value(), 1024 * 989e12);
+  EXPECT_DOUBLE_EQ(t.hbm.value(), 1024 * 80e9);
+  EXPECT_DOUBLE_EQ(t.hbm_bandwidth.value(), 1024 * 3.35e12);
+  EXPECT_DOUBLE_EQ(t.scale_out_bandwidth.value(), 1024 * 50e9);
+  EXPECT_FALSE(t.peak_flops[static_cast<size_t>(Precision::kFp4)].has_value());  // Hopper has no FP4
+}
+
+TEST(SystemTotals, RanksPerChip) {
+  System s = load_system("trn1");
+  EXPECT_EQ(s.chip.ranks_per_chip, 2);
+  EXPECT_EQ(s.total_ranks(), 32);
+  s.chips = 64;
+  EXPECT_EQ(s.total_ranks(), 128);
+}
+
+TEST(ScaleUpInjection, SwitchIsWidestLevelTorusCountsLinks) {
+  // Switch: the widest level.
+  const System trn3 = load_system("trn3-ultraserver");
+  EXPECT_DOUBLE_EQ(scale_up_injection(trn3.scale_up).value(), 576e9);
+  // Torus of 4x4: 2 links per direction in each dimension of size > 2.
+  const System trn1 = load_system("trn1");
+  EXPECT_DOUBLE_EQ(scale_up_injection(trn1.scale_up).value(), 4 * 48e9);
+  // A dimension of 2 has one neighbour; a dimension of 1 none.
+  ScaleUp t;
+  t.topology = ScaleUpTopology::kTorus;
+  t.dims = {2, 1, 8};
+  t.link_bandwidth = {BytesPerSecond(10), BytesPerSecond(100), BytesPerSecond(1000)};
+  EXPECT_DOUBLE_EQ(scale_up_injection(t).value(), 10.0 + 0.0 + 2 * 1000.0);
+}
+
+TEST(Precisions, NamesAndBytes) {
+  for (Precision p : kAllPrecisions) EXPECT_EQ(parse_precision(to_string(p)), p);
+  EXPECT_FALSE(parse_precision("fp6").has_value());
+  EXPECT_DOUBLE_EQ(bytes_per_element(Precision::kFp32), 4.0);
+  EXPECT_DOUBLE_EQ(bytes_per_element(Precision::kBf16), 2.0);
+  EXPECT_DOUBLE_EQ(bytes_per_element(Precision::kFp16), 2.0);
+  EXPECT_DOUBLE_EQ(bytes_per_element(Precision::kFp8), 1.0);
+  EXPECT_DOUBLE_EQ(bytes_per_element(Precision::kFp4), 0.5);
+}
+
+TEST(SystemPresets, KnownVendorNumbers) {
+  // A few anchor values, each from the vendor's spec sheet.
+  const System h100 = load_system("dgx-h100");
+  EXPECT_DOUBLE_EQ(h100.chip.peak(Precision::kBf16)->value(), 989e12);
+  EXPECT_DOUBLE_EQ(h100.scale_up.levels.at(0).bandwidth.value(), 450e9);
+  EXPECT_TRUE(h100.scale_up.in_network_reduction);
+  const System a100 = load_system("dgx-a100");
+  EXPECT_DOUBLE_EQ(a100.chip.peak(Precision::kFp16)->value(), 312e12);
+  EXPECT_FALSE(a100.chip.peak(Precision::kFp8).has_value());
+  const System trn1n = load_system("trn1n");
+  EXPECT_DOUBLE_EQ(trn1n.scale_out.bandwidth.value(), 100e9 / 8);  // 100 Gb/s, extends trn1
+  EXPECT_DOUBLE_EQ(trn1n.chip.hbm_bandwidth.value(), load_system("trn1").chip.hbm_bandwidth.value());
+}
+
+}  // namespace
+}  // namespace tahoma

@@ -1,0 +1,362 @@
+// Config errors as the user sees them, through load_system on temporary YAML files: every message
+// names the file, the key path and what was expected, and misspellings suggest the nearest key.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "../test_util.h"
+#include "internal/yaml_reader.h"
+#include "tahoma/error.h"
+#include "tahoma/hw.h"
+
+namespace tahoma {
+namespace {
+
+using testing::TempDir;
+
+// Runs `fn`, expects an InputError, and returns its message (empty when none was thrown).
+template <class Fn>
+std::string input_error(Fn&& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected InputError, got another exception: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "expected InputError, nothing was thrown";
+  return "";
+}
+
+#define EXPECT_CONTAINS(haystack, needle) \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "message: " << (haystack) << "\nmissing: " << (needle)
+
+// Replaces the first occurrence of `from` in `text` (which must occur).
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const auto pos = text.find(from);
+  EXPECT_NE(pos, std::string::npos) << from;
+  if (pos != std::string::npos) text.replace(pos, from.size(), to);
+  return text;
+}
+
+TEST(SystemConfig, BaseTestSystemLoads) {
+  TempDir dir;
+  const System s = load_system(dir.write("ok.yaml", testing::switch_system_yaml()));
+  EXPECT_EQ(s.name, "test-switch");
+  EXPECT_DOUBLE_EQ(s.chip.hbm_bandwidth.value(), 1e12);
+  EXPECT_DOUBLE_EQ(s.scale_up.levels.at(0).bandwidth.value(), 100e9);
+  EXPECT_DOUBLE_EQ(s.scale_up.levels.at(0).latency.value(), 1e-6);
+  EXPECT_DOUBLE_EQ(s.scale_out.bandwidth.value(), 50e9);
+}
+
+TEST(SystemConfig, UnknownKeySuggestsNearest) {
+  TempDir dir;
+  const std::string file =
+      dir.write("typo.yaml", replace(testing::switch_system_yaml(), "hbm_bandwidth:", "hbm_bandwith:"));
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "typo.yaml");
+  EXPECT_CONTAINS(msg, "chip.hbm_bandwith");
+  EXPECT_CONTAINS(msg, "did you mean 'hbm_bandwidth'");
+}
+
+TEST(SystemConfig, UnknownKeyIsTypedWithWhereAndPath) {
+  TempDir dir;
+  const std::string file = dir.write("typo.yaml", replace(testing::switch_system_yaml(), "  efficiency: 1.0\n  levels",
+                                                          "  efficency: 1.0\n  levels"));
+  try {
+    (void)load_system(file);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.key_path(), "scale_up.efficency");
+    EXPECT_CONTAINS(e.where(), "typo.yaml");
+    EXPECT_CONTAINS(std::string(e.what()), "did you mean 'efficiency'");
+  }
+}
+
+TEST(SystemConfig, UnknownTopLevelKey) {
+  TempDir dir;
+  const std::string file = dir.write("top.yaml", testing::switch_system_yaml() + "scale_ot: {bandwidth: 1 GB/s}\n");
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "scale_ot");
+  EXPECT_CONTAINS(msg, "did you mean 'scale_out'");
+}
+
+TEST(SystemConfig, ErrorNamesTheLine) {
+  TempDir dir;
+  // hbm_bandwidth is on line 8 of the test system.
+  const std::string file =
+      dir.write("line.yaml", replace(testing::switch_system_yaml(), "hbm_bandwidth: 1 TB/s", "hbm_bandwidth: 1 TB"));
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "line.yaml:8");
+  EXPECT_CONTAINS(msg, "chip.hbm_bandwidth");
+}
+
+TEST(SystemConfig, MissingUnit) {
+  TempDir dir;
+  const std::string file =
+      dir.write("nounit.yaml", replace(testing::switch_system_yaml(), "hbm_capacity: 80 GB", "hbm_capacity: 80"));
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "nounit.yaml");
+  EXPECT_CONTAINS(msg, "chip.hbm_capacity");
+  EXPECT_CONTAINS(msg, "no unit");
+}
+
+TEST(SystemConfig, WrongUnitDimension) {
+  TempDir dir;
+  const std::string file =
+      dir.write("dim.yaml", replace(testing::switch_system_yaml(), "bandwidth: 100 GB/s", "bandwidth: 100 GB"));
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "scale_up.levels.0.bandwidth");
+  EXPECT_CONTAINS(msg, "wrong kind of unit");
+}
+
+TEST(SystemConfig, ZeroOrNegativeSizes) {
+  TempDir dir;
+  const std::string zero_cap =
+      dir.write("zero.yaml", replace(testing::switch_system_yaml(), "hbm_capacity: 80 GB", "hbm_capacity: 0 GB"));
+  std::string msg = input_error([&] { (void)load_system(zero_cap); });
+  EXPECT_CONTAINS(msg, "chip.hbm_capacity");
+  EXPECT_CONTAINS(msg, "positive");
+
+  const std::string neg_cap =
+      dir.write("neg.yaml", replace(testing::switch_system_yaml(), "hbm_capacity: 80 GB", "hbm_capacity: -80 GB"));
+  msg = input_error([&] { (void)load_system(neg_cap); });
+  EXPECT_CONTAINS(msg, "chip.hbm_capacity");
+  EXPECT_CONTAINS(msg, "non-negative");
+
+  const std::string zero_bw =
+      dir.write("zerobw.yaml", replace(testing::switch_system_yaml(), "bandwidth: 100 GB/s", "bandwidth: 0 GB/s"));
+  msg = input_error([&] { (void)load_system(zero_bw); });
+  EXPECT_CONTAINS(msg, "scale_up.levels.0.bandwidth");
+  EXPECT_CONTAINS(msg, "positive");
+
+  const std::string zero_chips =
+      dir.write("zerochips.yaml", replace(testing::switch_system_yaml(), "  chips: 8\n", "  chips: 0\n"));
+  msg = input_error([&] { (void)load_system(zero_chips); });
+  EXPECT_CONTAINS(msg, "scale_up.chips");
+  EXPECT_CONTAINS(msg, "at least 1");
+
+  const std::string zero_peak = dir.write(
+      "zeropeak.yaml", replace(testing::switch_system_yaml(), "bf16: 100 TFLOP/s", "bf16: 0 TFLOP/s"));
+  msg = input_error([&] { (void)load_system(zero_peak); });
+  EXPECT_CONTAINS(msg, "chip.peak_flops.bf16");
+}
+
+TEST(SystemConfig, NumberOutOfRange) {
+  TempDir dir;
+  const std::string file = dir.write(
+      "eff.yaml", replace(testing::switch_system_yaml(), "matmul_efficiency: 1.0", "matmul_efficiency: 1.5"));
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "chip.matmul_efficiency");
+  EXPECT_CONTAINS(msg, "outside");
+}
+
+TEST(SystemConfig, BadChoiceSuggestsNearest) {
+  TempDir dir;
+  const std::string file =
+      dir.write("topo.yaml", replace(testing::switch_system_yaml(), "topology: switch", "topology: swich"));
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "scale_up.topology");
+  EXPECT_CONTAINS(msg, "did you mean 'switch'");
+}
+
+TEST(SystemConfig, SwitchLevelsMustNestAndMatchChips) {
+  TempDir dir;
+  const std::string file = dir.write(
+      "levels.yaml", replace(testing::switch_system_yaml(), "{name: node, chips: 8,", "{name: node, chips: 4,"));
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "scale_up.levels");
+  EXPECT_CONTAINS(msg, "4 chips but scale_up.chips is 8");
+}
+
+std::string torus_yaml(const std::string& dims, const std::string& links, int chips) {
+  std::string y = testing::switch_system_yaml();
+  const auto pos = y.find("scale_up:");
+  const auto end = y.find("scale_out:");
+  return y.substr(0, pos) + "scale_up:\n  name: ring\n  chips: " + std::to_string(chips) +
+         "\n  topology: torus\n  dims: " + dims + "\n  link_bandwidth: " + links +
+         "\n  latency: 1 us\n  efficiency: 1.0\n" + y.substr(end);
+}
+
+TEST(SystemConfig, TorusDimsProductMustMatchChips) {
+  TempDir dir;
+  EXPECT_NO_THROW((void)load_system(dir.write("ok.yaml", torus_yaml("[4, 4]", "[50 GB/s, 50 GB/s]", 16))));
+  const std::string file = dir.write("torus.yaml", torus_yaml("[4, 4]", "[50 GB/s, 50 GB/s]", 12));
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "torus.yaml");
+  EXPECT_CONTAINS(msg, "scale_up.dims");
+  EXPECT_CONTAINS(msg, "product 16 differs from scale_up.chips 12");
+}
+
+TEST(SystemConfig, TorusNeedsOneBandwidthPerDim) {
+  TempDir dir;
+  const std::string file = dir.write("torus.yaml", torus_yaml("[4, 4]", "[50 GB/s]", 16));
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "scale_up.link_bandwidth");
+  EXPECT_CONTAINS(msg, "one bandwidth per dim");
+}
+
+TEST(SystemConfig, TorusLinkBandwidthNeedsUnit) {
+  TempDir dir;
+  const std::string file = dir.write("torus.yaml", torus_yaml("[4, 4]", "[50, 50 GB/s]", 16));
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "scale_up.link_bandwidth");
+  EXPECT_CONTAINS(msg, "no unit");
+}
+
+TEST(SystemConfig, MissingRequiredKey) {
+  TempDir dir;
+  const std::string file =
+      dir.write("missing.yaml", replace(testing::switch_system_yaml(), "  hbm_capacity: 80 GB\n", ""));
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "chip.hbm_capacity");
+  EXPECT_CONTAINS(msg, "missing");
+}
+
+TEST(SystemConfig, YamlSyntaxErrorNamesFileAndLine) {
+  TempDir dir;
+  const std::string file = dir.write("syntax.yaml", "name: x\nchip: {name: [unclosed\n");
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "syntax.yaml:");
+  EXPECT_CONTAINS(msg, "YAML syntax error");
+}
+
+TEST(SystemConfig, ExtendsWithScaleDoublesCompute) {
+  const System base = load_system("trn3-ultraserver");
+  TempDir dir;
+  const std::string file = dir.write("twice.yaml",
+                                     "name: trn3-twice\n"
+                                     "description: \"trn3 with twice the compute\"\n"
+                                     "extends: trn3-ultraserver\n"
+                                     "scale: {compute: 2}\n");
+  const System s = load_system(file);
+  EXPECT_EQ(s.name, "trn3-twice");
+  ASSERT_TRUE(s.chip.peak(Precision::kFp8).has_value());
+  EXPECT_NEAR(s.chip.peak(Precision::kFp8)->value(), 2.0 * base.chip.peak(Precision::kFp8)->value(),
+              1e-12 * base.chip.peak(Precision::kFp8)->value());
+  EXPECT_NEAR(s.chip.peak(Precision::kBf16)->value(), 2.0 * base.chip.peak(Precision::kBf16)->value(),
+              1e-12 * base.chip.peak(Precision::kBf16)->value());
+  // Everything not scaled is inherited unchanged.
+  EXPECT_DOUBLE_EQ(s.chip.hbm_bandwidth.value(), base.chip.hbm_bandwidth.value());
+  EXPECT_DOUBLE_EQ(s.chip.hbm_capacity.value(), base.chip.hbm_capacity.value());
+  EXPECT_EQ(s.scale_up.chips, base.scale_up.chips);
+  EXPECT_DOUBLE_EQ(s.scale_out.bandwidth.value(), base.scale_out.bandwidth.value());
+}
+
+TEST(SystemConfig, ExtendsChildKeysOverrideParent) {
+  TempDir dir;
+  const std::string file = dir.write("child.yaml",
+                                     "name: trn3-more-hbm\n"
+                                     "extends: trn3-ultraserver\n"
+                                     "chip: {hbm_capacity: 288 GB}\n");
+  const System s = load_system(file);
+  EXPECT_DOUBLE_EQ(s.chip.hbm_capacity.value(), 288e9);
+  EXPECT_EQ(s.chip.name, load_system("trn3-ultraserver").chip.name);
+}
+
+TEST(SystemConfig, ScaleHasCheckedKeys) {
+  TempDir dir;
+  const std::string file = dir.write("badscale.yaml",
+                                     "name: x\n"
+                                     "extends: trn3-ultraserver\n"
+                                     "scale: {comput: 2}\n");
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "scale.comput");
+  EXPECT_CONTAINS(msg, "did you mean 'compute'");
+}
+
+TEST(SystemConfig, ScaleWithoutExtendsIsAnError) {
+  TempDir dir;
+  const std::string file = dir.write("scale.yaml", testing::switch_system_yaml() + "scale: {compute: 2}\n");
+  const std::string msg = input_error([&] { (void)load_system(file); });
+  EXPECT_CONTAINS(msg, "scale");
+  EXPECT_CONTAINS(msg, "extends");
+}
+
+TEST(SystemConfig, ExtendsCycleIsAnError) {
+  TempDir dir;
+  const std::string a = (dir.path() / "a.yaml").string();
+  const std::string b = (dir.path() / "b.yaml").string();
+  (void)dir.write("a.yaml", "name: a\nextends: " + b + "\n");
+  (void)dir.write("b.yaml", "name: b\nextends: " + a + "\n");
+  const std::string msg = input_error([&] { (void)load_system(a); });
+  EXPECT_CONTAINS(msg, "extends");
+}
+
+TEST(SystemConfig, SetOverride) {
+  const System s = load_system("dgx-h100", {"chip.hbm_capacity=288GB"});
+  EXPECT_DOUBLE_EQ(s.chip.hbm_capacity.value(), 288e9);
+  const System base = load_system("dgx-h100");
+  EXPECT_DOUBLE_EQ(base.chip.hbm_capacity.value(), 80e9);
+  // Sequences are indexed.
+  const System wider = load_system("dgx-h100", {"scale_up.levels.0.bandwidth=900GB/s", "chip.peak_flops.bf16=2 PFLOP/s"});
+  EXPECT_DOUBLE_EQ(wider.scale_up.levels.at(0).bandwidth.value(), 900e9);
+  EXPECT_DOUBLE_EQ(wider.chip.peak(Precision::kBf16)->value(), 2e15);
+}
+
+TEST(SystemConfig, SetOverrideWithoutUnit) {
+  const std::string msg = input_error([] { (void)load_system("dgx-h100", {"chip.hbm_capacity=288"}); });
+  EXPECT_CONTAINS(msg, "--set");
+  EXPECT_CONTAINS(msg, "chip.hbm_capacity");
+  EXPECT_CONTAINS(msg, "no unit");
+}
+
+TEST(SystemConfig, SetOverrideWithBadPath) {
+  // A misspelled leaf becomes an unknown key with a suggestion.
+  std::string msg = input_error([] { (void)load_system("dgx-h100", {"chip.hbm_capasity=288GB"}); });
+  EXPECT_CONTAINS(msg, "chip.hbm_capasity");
+  EXPECT_CONTAINS(msg, "did you mean 'hbm_capacity'");
+  // No '=' at all.
+  msg = input_error([] { (void)load_system("dgx-h100", {"chip.hbm_capacity"}); });
+  EXPECT_CONTAINS(msg, "KEY.PATH=VALUE");
+  // A list index out of range.
+  msg = input_error([] { (void)load_system("dgx-h100", {"scale_up.levels.5.bandwidth=1GB/s"}); });
+  EXPECT_CONTAINS(msg, "out of range");
+  // An index that is not a number.
+  msg = input_error([] { (void)load_system("dgx-h100", {"scale_up.levels.first.bandwidth=1GB/s"}); });
+  EXPECT_CONTAINS(msg, "scale_up.levels.first.bandwidth");
+}
+
+TEST(SystemConfig, UnknownPresetSuggestsNearest) {
+  const std::string msg = input_error([] { (void)load_system("dgx-h10"); });
+  EXPECT_CONTAINS(msg, "'dgx-h10'");
+  EXPECT_CONTAINS(msg, "did you mean 'dgx-h100'");
+  const std::string far = input_error([] { (void)load_system("completely-unrelated-machine-name"); });
+  EXPECT_CONTAINS(far, "tahoma list systems");
+}
+
+TEST(Nearest, EditDistance) {
+  EXPECT_EQ(nearest("hbm_bandwith", {"hbm_capacity", "hbm_bandwidth", "sram"}), "hbm_bandwidth");
+  EXPECT_EQ(nearest("fp61", {"fp32", "bf16", "fp16", "fp8"}), "fp16");
+  EXPECT_EQ(nearest("zzzzzzzzzzzz", {"fp32", "bf16"}), "");
+  EXPECT_EQ(nearest("x", {}), "");
+}
+
+TEST(InputErrorFormat, ComposesWhereKeyProblem) {
+  const InputError e("file.yaml:3", "chip.tdp", "bad");
+  EXPECT_STREQ(e.what(), "file.yaml:3: chip.tdp: bad");
+  EXPECT_EQ(e.where(), "file.yaml:3");
+  EXPECT_EQ(e.key_path(), "chip.tdp");
+  const InputError no_key("--tp", "", "bad");
+  EXPECT_STREQ(no_key.what(), "--tp: bad");
+}
+
+TEST(YamlMap, DeepMergeAndOverride) {
+  YAML::Node base = YAML::Load("a: {b: 1, c: 2}\nlist: [1, 2]\n");
+  const YAML::Node over = YAML::Load("a: {c: 3}\nlist: [9]\n");
+  const YAML::Node merged = internal::merge(base, over);
+  EXPECT_EQ(merged["a"]["b"].as<int>(), 1);
+  EXPECT_EQ(merged["a"]["c"].as<int>(), 3);
+  ASSERT_EQ(merged["list"].size(), 1u);  // sequences are replaced, not merged
+  // The base is not modified.
+  EXPECT_EQ(base["a"]["c"].as<int>(), 2);
+
+  internal::apply_override(base, "a.d.e=5", "--set");
+  EXPECT_EQ(base["a"]["d"]["e"].as<int>(), 5);
+  internal::apply_override(base, "list.1=7", "--set");
+  EXPECT_EQ(base["list"][1].as<int>(), 7);
+}
+
+}  // namespace
+}  // namespace tahoma
