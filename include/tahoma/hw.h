@@ -49,6 +49,11 @@ struct Chip {
   }
 };
 
+// The share of a chip one rank owns when the chip runs `ranks_per_chip` ranks (NeuronCores of a
+// Trainium1, the two TensorCore devices of an Ironwood): peak rates, HBM bandwidth and capacity and
+// matrix units divided evenly; per-op overhead unchanged.
+Chip per_rank(const Chip& chip);
+
 enum class ScaleUpTopology { kSwitch, kTorus };
 
 // One level of a switched scale-up domain. Levels nest, innermost first: a level-i group holds

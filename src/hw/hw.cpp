@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "internal/yaml_reader.h"
@@ -248,6 +249,21 @@ std::vector<PresetInfo> list_system_presets() {
     out.push_back(info);
   }
   return out;
+}
+
+Chip per_rank(const Chip& chip) {
+  Chip r = chip;
+  const double n = chip.ranks_per_chip;
+  for (auto& peak : r.peak_flops) {
+    if (peak) *peak = *peak / n;
+  }
+  r.vector_flops = chip.vector_flops / n;
+  r.hbm_bandwidth = chip.hbm_bandwidth / n;
+  r.hbm_capacity = chip.hbm_capacity / n;
+  r.sram = chip.sram / n;
+  r.matrix_unit.units = std::max(1, chip.matrix_unit.units / chip.ranks_per_chip);
+  r.ranks_per_chip = 1;
+  return r;
 }
 
 BytesPerSecond scale_up_injection(const ScaleUp& s) {

@@ -10,7 +10,8 @@ constexpr double kActBytes = 2.0;
 
 class Builder {
  public:
-  Builder(LayerProgram& out, Precision precision) : out_(out), bpe_(bytes_per_element(precision)) {}
+  Builder(LayerProgram& out, Precision precision)
+      : out_(out), bpe_(bytes_per_element(precision)), low_precision_(precision == Precision::kFp8 || precision == Precision::kFp4) {}
 
   // A linear layer y[m,n] = x[m,k] w[k,n] in the forward pass, its input-gradient and
   // weight-gradient GEMMs in the backward pass, and a recompute copy when `recompute`.
@@ -20,6 +21,16 @@ class Builder {
     if (recompute) add(name, kind, Phase::kRecompute, m, n, k, count);
     add(name + ".dgrad", kind, Phase::kBackward, m, k, n, count);
     add(name + ".wgrad", kind, Phase::kBackward, k, n, m, count);
+    if (low_precision_) {
+      // Transformer Engine casts each 16-bit GEMM input to fp8 and writes a transposed copy for
+      // the backward GEMMs (cast_transpose): read 2 B, write 1 + 1 B per element; the same for
+      // the output gradient in backward. Weights are cast once per step and not counted.
+      const double in = m * k * count * 4.0;
+      const double grad = m * n * count * 4.0;
+      out_.compute.push_back({name + ".cast", OpKind::kMemory, Phase::kForward, 0, 0, 0, 1, Flops(0), Bytes(in)});
+      if (recompute) out_.compute.push_back({name + ".cast", OpKind::kMemory, Phase::kRecompute, 0, 0, 0, 1, Flops(0), Bytes(in)});
+      out_.compute.push_back({name + ".grad_cast", OpKind::kMemory, Phase::kBackward, 0, 0, 0, 1, Flops(0), Bytes(grad)});
+    }
   }
 
   // Fused attention: forward 2 matmuls (QK^T, PV); backward 5 (recomputes QK^T; Dao 2023).
@@ -81,6 +92,7 @@ class Builder {
 
   LayerProgram& out_;
   double bpe_;
+  bool low_precision_;
 };
 
 struct Dims {

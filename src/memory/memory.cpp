@@ -60,19 +60,22 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
   if (plan.recompute == Recompute::kFull) return Bytes(kAct * sbh / sp_div);  // layer input only
 
   const double heads = model.heads / t;
+  // Transformer Engine saves the inputs of fp8 GEMMs for backward in fp8 (1 byte); everything
+  // else stays 16-bit.
+  const double gemm_in = std::min(kAct, std::max(1.0, bytes_per_element(training.precision)));
   double attn = 0;
   // Korthikanti et al. 2022, Sec. 4.1, generalised to GQA/MLA and any head width.
-  attn += kAct * sbh / sp_div;  // QKV input (the norm output)
+  attn += gemm_in * sbh / sp_div;  // QKV input (the norm output)
   if (model.mla) {
     const auto& a = *model.mla;
     const double qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
     attn += kAct * s * b * (a.q_lora_rank + a.kv_lora_rank + a.qk_rope_head_dim);  // up-projection inputs
     attn += kAct * s * b * heads * (2.0 * qk + a.v_head_dim);                        // Q, K, V
-    attn += kAct * s * b * heads * a.v_head_dim;                                     // output-projection input
+    attn += gemm_in * s * b * heads * a.v_head_dim;                                  // output-projection input
   } else {
     const double kv = std::max(1.0, model.kv_heads / t);
     attn += kAct * s * b * (heads + 2.0 * kv) * model.head_dim;  // Q, K, V
-    attn += kAct * s * b * heads * model.head_dim;               // output-projection input
+    attn += gemm_in * s * b * heads * model.head_dim;            // output-projection input
   }
   const double scores = heads * s * static_cast<double>(training.seq) * b;
   if (plan.flash_attention) {
@@ -82,9 +85,11 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
   }
   if (dropout) attn += sbh / sp_div;  // attention dropout mask (1 byte)
 
-  double mlp = kAct * sbh / sp_div;  // MLP input (the norm output)
+  double mlp = gemm_in * sbh / sp_div;  // MLP input (the norm output)
+  // Up-projection output (the activation's input, 16-bit) and the down-projection input.
   auto ffn_acts = [&](double tokens, double f) {
-    return model.mlp == MlpType::kGated ? kAct * tokens * b * (2.0 * f + f) / t : kAct * tokens * b * (f + f) / t;
+    const double up = model.mlp == MlpType::kGated ? 2.0 * f : f;
+    return (kAct * up + gemm_in * f) * tokens * b / t;
   };
   const bool moe_layer = model.is_moe();
   if (moe_layer) {
@@ -92,7 +97,7 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
     const double cf = e.capacity_factor > 0 ? e.capacity_factor : 1.0;
     const double routed = s * e.topk * cf;
     mlp += 4.0 * s * b * e.experts;        // router logits (fp32)
-    mlp += kAct * routed * b * h;          // dispatched expert inputs
+    mlp += gemm_in * routed * b * h;       // dispatched expert inputs
     mlp += ffn_acts(routed, e.ffn_hidden);
     if (e.shared_experts > 0) mlp += ffn_acts(s, static_cast<double>(e.ffn_hidden) * e.shared_experts);
   } else {

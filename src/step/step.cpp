@@ -44,8 +44,8 @@ struct PhaseTime {
 
 class Pricer {
  public:
-  Pricer(const Scenario& sc, std::map<std::string, CommSummary>& summary)
-      : sc_(sc), compute_(sc.system.chip, sc.training.precision), comm_(sc.system), summary_(summary) {}
+  Pricer(const Scenario& sc, const Chip& rank_chip, std::map<std::string, CommSummary>& summary)
+      : sc_(sc), compute_(rank_chip, sc.training.precision), comm_(sc.system), summary_(summary) {}
 
   // Prices `op` and records it in the per-step summary `calls_per_step` times.
   Seconds collective(const CommOp& op, double calls_per_step) {
@@ -158,7 +158,8 @@ StepResult simulate_step(const Scenario& sc) {
   const double v = plan.vpp;
   const StageProgram prog = lower(model, plan, sc.training);
   std::map<std::string, CommSummary> summary;
-  Pricer pricer(sc, summary);
+  const Chip rank_chip = per_rank(sys.chip);  // each rank owns its share of the chip
+  Pricer pricer(sc, rank_chip, summary);
 
   // Price one dense and one MoE layer, then compose each stage from its layer counts.
   const PhaseTime dense_f = pricer.layer(prog.dense_layer, {Phase::kForward});
@@ -251,7 +252,7 @@ StepResult simulate_step(const Scenario& sc) {
   // Optimizer: memory-bound Adam over the local (ZeRO-sharded) parameters.
   const double local_params = plan.zero >= 1 ? params / shard : params;
   const Seconds optimizer(local_params * kOptimizerBytesPerParam /
-                          (sys.chip.hbm_bandwidth.value() * sys.chip.memory_efficiency));
+                          (rank_chip.hbm_bandwidth.value() * rank_chip.memory_efficiency));
 
   r.step_time = pipeline + dp_exposed + optimizer;
   const double tokens = static_cast<double>(sc.training.global_batch) * sc.training.seq;

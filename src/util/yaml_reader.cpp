@@ -36,8 +36,18 @@ bool YamlMap::has(const std::string& key) const { return node_ && node_[key] && 
 YAML::Node YamlMap::get(const std::string& key, bool required) {
   used_.insert(key);
   if (!has(key)) {
-    if (required) throw InputError(where(node_), key_path(key), "missing (required)");
-    return {};
+    if (!required) return {};
+    // A misspelling of the required key is the likelier mistake: say so.
+    std::vector<std::string> present;
+    if (node_) {
+      for (const auto& kv : node_) present.push_back(kv.first.as<std::string>());
+    }
+    for (const auto& p : present) {
+      if (used_.count(p) == 0 && nearest(p, {key}) == key) {
+        throw InputError(where(node_[p]), key_path(p), "unknown key; did you mean '" + key + "'?");
+      }
+    }
+    throw InputError(where(node_), key_path(key), "missing (required)");
   }
   return node_[key];
 }
