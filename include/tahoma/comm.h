@@ -35,7 +35,7 @@ struct CommLevel {
   Seconds latency{0};
   bool in_network_reduction = false;
   bool torus = false;
-  std::vector<int> dims;                     // torus dims (chips)
+  std::vector<int> dims;                       // torus dims (chips)
   std::vector<BytesPerSecond> link_bandwidth;  // torus per link per direction, per rank, with efficiency
 };
 

@@ -32,7 +32,7 @@ struct MatrixUnit {
 struct Chip {
   std::string name;
   std::array<std::optional<FlopsPerSecond>, 5> peak_flops{};  // dense, indexed by Precision
-  double matmul_efficiency = 0.8;  // achievable fraction of peak on large, well-shaped GEMMs
+  double matmul_efficiency = 0.8;                             // achievable fraction of peak on large, well-shaped GEMMs
   MatrixUnit matrix_unit;
   FlopsPerSecond vector_flops{0};  // non-matrix (elementwise) throughput, fp32
   Bytes hbm_capacity{0};
@@ -41,12 +41,10 @@ struct Chip {
   Bytes sram{0};
   Watts tdp{0};
   Watts idle_power{0};
-  int ranks_per_chip = 1;          // framework ranks (devices) per chip
-  Seconds kernel_overhead{0};      // fixed cost per launched op
+  int ranks_per_chip = 1;      // framework ranks (devices) per chip
+  Seconds kernel_overhead{0};  // fixed cost per launched op
 
-  [[nodiscard]] std::optional<FlopsPerSecond> peak(Precision p) const {
-    return peak_flops[static_cast<size_t>(p)];
-  }
+  [[nodiscard]] std::optional<FlopsPerSecond> peak(Precision p) const { return peak_flops[static_cast<size_t>(p)]; }
 };
 
 // The share of a chip one rank owns when the chip runs `ranks_per_chip` ranks (NeuronCores of a
@@ -70,12 +68,12 @@ struct ScaleUp {
   std::string name;
   int chips = 1;  // chips per domain
   ScaleUpTopology topology = ScaleUpTopology::kSwitch;
-  std::vector<SwitchLevel> levels;                 // switch topology
-  std::vector<int> dims;                           // torus topology, innermost first
-  std::vector<BytesPerSecond> link_bandwidth;      // torus: per link per direction, per dim
-  Seconds latency{0};                              // torus: per hop
-  bool in_network_reduction = false;               // NVLS / SHARP-style switch reduction
-  double efficiency = 0.8;                         // achieved fraction of link bandwidth
+  std::vector<SwitchLevel> levels;             // switch topology
+  std::vector<int> dims;                       // torus topology, innermost first
+  std::vector<BytesPerSecond> link_bandwidth;  // torus: per link per direction, per dim
+  Seconds latency{0};                          // torus: per hop
+  bool in_network_reduction = false;           // NVLS / SHARP-style switch reduction
+  double efficiency = 0.8;                     // achieved fraction of link bandwidth
 };
 
 enum class ScaleOutTopology { kFatTree, kRailOptimized };
@@ -119,7 +117,7 @@ struct SystemTotals {
   std::array<std::optional<FlopsPerSecond>, 5> peak_flops{};
   Bytes hbm{0};
   BytesPerSecond hbm_bandwidth{0};
-  BytesPerSecond scale_up_bandwidth{0};   // sum over chips of per-chip per-direction injection
+  BytesPerSecond scale_up_bandwidth{0};  // sum over chips of per-chip per-direction injection
   BytesPerSecond scale_out_bandwidth{0};
 };
 SystemTotals totals(const System& system);

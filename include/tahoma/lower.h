@@ -54,8 +54,8 @@ struct LayerProgram {
 };
 
 struct StageProgram {
-  LayerProgram dense_layer;   // a dense (attention + MLP) layer
-  LayerProgram moe_layer;     // an MoE layer (empty for dense models)
+  LayerProgram dense_layer;        // a dense (attention + MLP) layer
+  LayerProgram moe_layer;          // an MoE layer (empty for dense models)
   LayerProgram first_stage_extra;  // embedding lookup (+ its gradient)
   LayerProgram last_stage_extra;   // LM head, loss
   CommOp pp_send;                  // activation or gradient crossing a stage boundary

@@ -14,8 +14,8 @@ namespace tahoma {
 
 // Per-step traffic and time of one kind of communication on the representative rank.
 struct CommSummary {
-  std::string name;       // "tp.all_gather", "dp.reduce_scatter", ...
-  std::string group;      // tp, cp, pp, dp, ep
+  std::string name;   // "tp.all_gather", "dp.reduce_scatter", ...
+  std::string group;  // tp, cp, pp, dp, ep
   std::string collective;
   long long group_size = 1;
   int calls_per_step = 0;
@@ -25,10 +25,10 @@ struct CommSummary {
 };
 
 struct StepBreakdown {
-  Seconds compute{0};        // matrix and memory-bound kernels on the critical rank
-  Seconds exposed_comm{0};   // communication not hidden behind compute
-  Seconds bubble{0};         // pipeline fill and drain
-  Seconds optimizer{0};      // optimizer step (memory-bound Adam update)
+  Seconds compute{0};       // matrix and memory-bound kernels on the critical rank
+  Seconds exposed_comm{0};  // communication not hidden behind compute
+  Seconds bubble{0};        // pipeline fill and drain
+  Seconds optimizer{0};     // optimizer step (memory-bound Adam update)
   Seconds tp_comm{0}, cp_comm{0}, pp_comm{0}, dp_comm{0}, ep_comm{0};  // exposed, by group
 };
 

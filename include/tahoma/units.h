@@ -18,9 +18,18 @@ class Quantity {
   constexpr explicit Quantity(double v) : v_(v) {}
   [[nodiscard]] constexpr double value() const { return v_; }
 
-  constexpr Quantity& operator+=(Quantity o) { v_ += o.v_; return *this; }
-  constexpr Quantity& operator-=(Quantity o) { v_ -= o.v_; return *this; }
-  constexpr Quantity& operator*=(double k) { v_ *= k; return *this; }
+  constexpr Quantity& operator+=(Quantity o) {
+    v_ += o.v_;
+    return *this;
+  }
+  constexpr Quantity& operator-=(Quantity o) {
+    v_ -= o.v_;
+    return *this;
+  }
+  constexpr Quantity& operator*=(double k) {
+    v_ *= k;
+    return *this;
+  }
   friend constexpr Quantity operator+(Quantity a, Quantity b) { return Quantity(a.v_ + b.v_); }
   friend constexpr Quantity operator-(Quantity a, Quantity b) { return Quantity(a.v_ - b.v_); }
   friend constexpr Quantity operator*(Quantity a, double k) { return Quantity(a.v_ * k); }
@@ -47,13 +56,25 @@ using FlopsPerSecond = Quantity<FlopsPerSecondTag>;
 using BytesPerSecond = Quantity<BytesPerSecondTag>;
 using Watts = Quantity<WattsTag>;
 
-constexpr Seconds operator/(Flops f, FlopsPerSecond r) { return Seconds(f.value() / r.value()); }
-constexpr Seconds operator/(Bytes b, BytesPerSecond r) { return Seconds(b.value() / r.value()); }
-constexpr Flops operator*(FlopsPerSecond r, Seconds t) { return Flops(r.value() * t.value()); }
-constexpr Bytes operator*(BytesPerSecond r, Seconds t) { return Bytes(r.value() * t.value()); }
+constexpr Seconds operator/(Flops f, FlopsPerSecond r) {
+  return Seconds(f.value() / r.value());
+}
+constexpr Seconds operator/(Bytes b, BytesPerSecond r) {
+  return Seconds(b.value() / r.value());
+}
+constexpr Flops operator*(FlopsPerSecond r, Seconds t) {
+  return Flops(r.value() * t.value());
+}
+constexpr Bytes operator*(BytesPerSecond r, Seconds t) {
+  return Bytes(r.value() * t.value());
+}
 
-inline Seconds max(Seconds a, Seconds b) { return a < b ? b : a; }
-inline Seconds min(Seconds a, Seconds b) { return a < b ? a : b; }
+inline Seconds max(Seconds a, Seconds b) {
+  return a < b ? b : a;
+}
+inline Seconds min(Seconds a, Seconds b) {
+  return a < b ? a : b;
+}
 
 enum class Dimension { kBytes, kSeconds, kFlopsPerSecond, kBytesPerSecond, kWatts };
 

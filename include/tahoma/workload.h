@@ -52,7 +52,7 @@ struct Model {
 
 // Parameter counts (matrices only; norms and biases are < 0.1% and ignored).
 struct ParamCount {
-  double embedding = 0;       // input embedding (+ LM head if untied)
+  double embedding = 0;  // input embedding (+ LM head if untied)
   double attention_per_layer = 0;
   double dense_mlp_per_layer = 0;
   double moe_mlp_per_layer = 0;     // all experts + shared + router

@@ -1,7 +1,7 @@
 // The `tahoma` command. Only this file chooses exit codes: 0 success (a layout that does not fit is
 // a result), 2 bad input, 1 internal error.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <filesystem>
@@ -88,9 +88,10 @@ std::string run_demo(const std::string& format) {
   }
   if (format == "json") return all.dump(2) + "\n";
   const auto& sc = rows.front().scenario;
-  std::string out = fmt::format("Llama 3.1 405B pre-training, seq {}, global batch {} ({:.1f}M tokens/step), {}\n\n", sc.training.seq,
-                                sc.training.global_batch, sc.training.seq * static_cast<double>(sc.training.global_batch) / 1e6,
-                                to_string(sc.training.precision));
+  std::string out =
+      fmt::format("Llama 3.1 405B pre-training, seq {}, global batch {} ({:.1f}M tokens/step), {}\n\n", sc.training.seq,
+                  sc.training.global_batch, sc.training.seq * static_cast<double>(sc.training.global_batch) / 1e6,
+                  to_string(sc.training.precision));
   out += comparison_table(rows);
   out += "\nLayouts come from data/scenarios/demo-*.yaml; `tahoma simulate FILE` shows the full breakdown of one.\n";
   return out;

@@ -59,28 +59,44 @@ CollectiveModel::CollectiveModel(const System& system) : ranks_per_chip_(system.
   const double rpc = ranks_per_chip_;
   if (ranks_per_chip_ > 1) {
     // Cores of one chip exchange data through the shared HBM (DMA read + write), 1 us per step (E).
-    levels_.push_back(CommLevel{"on-chip", ranks_per_chip_, system.chip.hbm_bandwidth * (0.5 / rpc), Seconds(1e-6), false,
-                                false, {}, {}});
+    levels_.push_back(CommLevel{
+        "on-chip", ranks_per_chip_, system.chip.hbm_bandwidth * (0.5 / rpc), Seconds(1e-6), false, false, {}, {}});
   }
   const ScaleUp& up = system.scale_up;
   if (up.topology == ScaleUpTopology::kSwitch) {
     for (const auto& level : up.levels) {
       if (level.chips == 1) continue;
-      levels_.push_back(CommLevel{up.name + " " + level.name, static_cast<long long>(level.chips) * ranks_per_chip_,
-                                  level.bandwidth * (up.efficiency / rpc), level.latency, up.in_network_reduction, false,
-                                  {}, {}});
+      levels_.push_back(CommLevel{up.name + " " + level.name,
+                                  static_cast<long long>(level.chips) * ranks_per_chip_,
+                                  level.bandwidth * (up.efficiency / rpc),
+                                  level.latency,
+                                  up.in_network_reduction,
+                                  false,
+                                  {},
+                                  {}});
     }
   } else {
-    CommLevel t{up.name + " torus", static_cast<long long>(up.chips) * ranks_per_chip_, BytesPerSecond(0), up.latency, false,
-                true, up.dims, {}};
+    CommLevel t{up.name + " torus",
+                static_cast<long long>(up.chips) * ranks_per_chip_,
+                BytesPerSecond(0),
+                up.latency,
+                false,
+                true,
+                up.dims,
+                {}};
     for (const auto& b : up.link_bandwidth) t.link_bandwidth.push_back(b * (up.efficiency / rpc));
     t.bandwidth = scale_up_injection(up) * (up.efficiency / rpc);
     levels_.push_back(t);
   }
-  levels_.push_back(CommLevel{system.scale_out.name.empty() ? "scale-out" : system.scale_out.name,
-                              std::numeric_limits<long long>::max() / 4,
-                              system.scale_out.bandwidth * (system.scale_out.efficiency / (rpc * system.scale_out.oversubscription)),
-                              system.scale_out.latency, false, false, {}, {}});
+  levels_.push_back(
+      CommLevel{system.scale_out.name.empty() ? "scale-out" : system.scale_out.name,
+                std::numeric_limits<long long>::max() / 4,
+                system.scale_out.bandwidth * (system.scale_out.efficiency / (rpc * system.scale_out.oversubscription)),
+                system.scale_out.latency,
+                false,
+                false,
+                {},
+                {}});
 }
 
 // Per-rank bandwidth a group gets inside a torus level: a bidirectional ring in every dimension the
@@ -237,7 +253,8 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
 }
 
 CollectiveCost CollectiveModel::cost(CollectiveKind kind, Bytes bytes, const GroupShape& group) const {
-  static const std::vector<std::string> kAlgorithms = {"ring", "hierarchical", "tree", "nvls", "torus-rings", "direct", "p2p"};
+  static const std::vector<std::string> kAlgorithms = {"ring",        "hierarchical", "tree", "nvls",
+                                                       "torus-rings", "direct",       "p2p"};
   CollectiveCost best;
   best.time = Seconds(std::numeric_limits<double>::infinity());
   for (const auto& a : kAlgorithms) {

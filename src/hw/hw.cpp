@@ -69,7 +69,8 @@ void apply_scale(YAML::Node& base, const YAML::Node& scale_node, const std::stri
   YAML::Node chip = base["chip"];
   if (chip) {
     if (YAML::Node peaks = chip["peak_flops"]; peaks && peaks.IsMap()) {
-      for (auto kv : peaks) scale_quantity(peaks, kv.first.as<std::string>(), Dimension::kFlopsPerSecond, "FLOP/s", compute, file);
+      for (auto kv : peaks)
+        scale_quantity(peaks, kv.first.as<std::string>(), Dimension::kFlopsPerSecond, "FLOP/s", compute, file);
     }
     scale_quantity(chip, "vector_flops", Dimension::kFlopsPerSecond, "FLOP/s", compute, file);
     scale_quantity(chip, "hbm_bandwidth", Dimension::kBytesPerSecond, "B/s", hbm_bw, file);
@@ -86,7 +87,8 @@ void apply_scale(YAML::Node& base, const YAML::Node& scale_node, const std::stri
       }
     }
   }
-  if (YAML::Node out = base["scale_out"]) scale_quantity(out, "bandwidth", Dimension::kBytesPerSecond, "B/s", out_bw, file);
+  if (YAML::Node out = base["scale_out"])
+    scale_quantity(out, "bandwidth", Dimension::kBytesPerSecond, "B/s", out_bw, file);
 }
 
 // Resolves `extends:` chains at the YAML level: the parent (fully resolved) is scaled by the
@@ -110,7 +112,9 @@ YAML::Node resolve_node(const std::string& name_or_path, const std::string& what
   return internal::merge(base, child);
 }
 
-FlopsPerSecond flops(YamlMap& m, const std::string& key) { return FlopsPerSecond(m.quantity(key, Dimension::kFlopsPerSecond)); }
+FlopsPerSecond flops(YamlMap& m, const std::string& key) {
+  return FlopsPerSecond(m.quantity(key, Dimension::kFlopsPerSecond));
+}
 
 Chip parse_chip(YamlMap m) {
   Chip c;
@@ -153,7 +157,8 @@ ScaleUp parse_scale_up(YamlMap m) {
   ScaleUp s;
   s.name = m.string("name", "");
   s.chips = m.integer("chips");
-  s.topology = m.choice<ScaleUpTopology>("topology", {{"switch", ScaleUpTopology::kSwitch}, {"torus", ScaleUpTopology::kTorus}});
+  s.topology =
+      m.choice<ScaleUpTopology>("topology", {{"switch", ScaleUpTopology::kSwitch}, {"torus", ScaleUpTopology::kTorus}});
   s.in_network_reduction = m.boolean("in_network_reduction", false);
   s.efficiency = m.number("efficiency", 0.8, 0.01, 1.0);
   if (s.topology == ScaleUpTopology::kSwitch) {
@@ -169,14 +174,17 @@ ScaleUp parse_scale_up(YamlMap m) {
       if (level.bandwidth.value() <= 0) throw lm.error("bandwidth", "must be positive");
       level.latency = Seconds(lm.quantity("latency", Dimension::kSeconds, 1e-6));
       lm.finish();
-      if (level.chips <= prev && !(idx == 0 && level.chips == 1) ) {
-        throw lm.error("chips", fmt::format("{} must exceed the previous level's {} (levels nest, innermost first)", level.chips, prev));
+      if (level.chips <= prev && !(idx == 0 && level.chips == 1)) {
+        throw lm.error("chips", fmt::format("{} must exceed the previous level's {} (levels nest, innermost first)",
+                                            level.chips, prev));
       }
-      if (level.chips % prev != 0) throw lm.error("chips", fmt::format("{} is not a multiple of the inner level's {}", level.chips, prev));
+      if (level.chips % prev != 0)
+        throw lm.error("chips", fmt::format("{} is not a multiple of the inner level's {}", level.chips, prev));
       prev = level.chips;
       s.levels.push_back(level);
     }
-    if (prev != s.chips) throw m.error("levels", fmt::format("the outermost level has {} chips but scale_up.chips is {}", prev, s.chips));
+    if (prev != s.chips)
+      throw m.error("levels", fmt::format("the outermost level has {} chips but scale_up.chips is {}", prev, s.chips));
   } else {
     for (const auto& d : m.sequence("dims")) {
       const int v = d.as<int>(0);
@@ -186,7 +194,8 @@ ScaleUp parse_scale_up(YamlMap m) {
     if (s.dims.empty()) throw m.error("dims", "a torus needs dims, e.g. [4, 4, 4]");
     long long product = 1;
     for (int d : s.dims) product *= d;
-    if (product != s.chips) throw m.error("dims", fmt::format("product {} differs from scale_up.chips {}", product, s.chips));
+    if (product != s.chips)
+      throw m.error("dims", fmt::format("product {} differs from scale_up.chips {}", product, s.chips));
     for (const auto& b : m.sequence("link_bandwidth")) {
       try {
         s.link_bandwidth.emplace_back(parse_quantity(b.Scalar(), Dimension::kBytesPerSecond));

@@ -11,7 +11,9 @@ constexpr double kActBytes = 2.0;
 class Builder {
  public:
   Builder(LayerProgram& out, Precision precision)
-      : out_(out), bpe_(bytes_per_element(precision)), low_precision_(precision == Precision::kFp8 || precision == Precision::kFp4) {}
+      : out_(out),
+        bpe_(bytes_per_element(precision)),
+        low_precision_(precision == Precision::kFp8 || precision == Precision::kFp4) {}
 
   // A linear layer y[m,n] = x[m,k] w[k,n] in the forward pass, its input-gradient and
   // weight-gradient GEMMs in the backward pass, and a recompute copy when `recompute`.
@@ -28,8 +30,10 @@ class Builder {
       const double in = m * k * count * 4.0;
       const double grad = m * n * count * 4.0;
       out_.compute.push_back({name + ".cast", OpKind::kMemory, Phase::kForward, 0, 0, 0, 1, Flops(0), Bytes(in)});
-      if (recompute) out_.compute.push_back({name + ".cast", OpKind::kMemory, Phase::kRecompute, 0, 0, 0, 1, Flops(0), Bytes(in)});
-      out_.compute.push_back({name + ".grad_cast", OpKind::kMemory, Phase::kBackward, 0, 0, 0, 1, Flops(0), Bytes(grad)});
+      if (recompute)
+        out_.compute.push_back({name + ".cast", OpKind::kMemory, Phase::kRecompute, 0, 0, 0, 1, Flops(0), Bytes(in)});
+      out_.compute.push_back(
+          {name + ".grad_cast", OpKind::kMemory, Phase::kBackward, 0, 0, 0, 1, Flops(0), Bytes(grad)});
     }
   }
 
@@ -56,11 +60,11 @@ class Builder {
     const double scores = batch_heads * sq * skv;
     for (Phase ph : {Phase::kForward, Phase::kRecompute}) {
       if (ph == Phase::kRecompute && !recompute_core && !recompute_all) continue;
-      out_.compute.push_back({"attention.qk", OpKind::kGemm, ph, sq, skv, dqk, batch_heads,
-                              Flops(2.0 * scores * dqk), Bytes(scores * kActBytes)});
+      out_.compute.push_back({"attention.qk", OpKind::kGemm, ph, sq, skv, dqk, batch_heads, Flops(2.0 * scores * dqk),
+                              Bytes(scores * kActBytes)});
       // softmax (+ dropout): read scores, write probabilities, write mask.
-      out_.compute.push_back({"attention.softmax", OpKind::kMemory, ph, 0, 0, 0, 1, Flops(5.0 * scores),
-                              Bytes(2.5 * scores * kActBytes)});
+      out_.compute.push_back(
+          {"attention.softmax", OpKind::kMemory, ph, 0, 0, 0, 1, Flops(5.0 * scores), Bytes(2.5 * scores * kActBytes)});
       out_.compute.push_back({"attention.pv", OpKind::kGemm, ph, sq, dv, skv, batch_heads, Flops(2.0 * scores * dv),
                               Bytes(scores * kActBytes)});
     }
@@ -73,8 +77,10 @@ class Builder {
   // A bandwidth-bound op moving `bytes` in the forward pass; its backward moves twice as much.
   void memory(const std::string& name, double bytes, double flops, bool recompute) {
     out_.compute.push_back({name, OpKind::kMemory, Phase::kForward, 0, 0, 0, 1, Flops(flops), Bytes(bytes)});
-    if (recompute) out_.compute.push_back({name, OpKind::kMemory, Phase::kRecompute, 0, 0, 0, 1, Flops(flops), Bytes(bytes)});
-    out_.compute.push_back({name + ".bwd", OpKind::kMemory, Phase::kBackward, 0, 0, 0, 1, Flops(2 * flops), Bytes(2 * bytes)});
+    if (recompute)
+      out_.compute.push_back({name, OpKind::kMemory, Phase::kRecompute, 0, 0, 0, 1, Flops(flops), Bytes(bytes)});
+    out_.compute.push_back(
+        {name + ".bwd", OpKind::kMemory, Phase::kBackward, 0, 0, 0, 1, Flops(2 * flops), Bytes(2 * bytes)});
   }
 
   void comm(const std::string& name, CollectiveKind kind, GroupKind group, Phase phase, double bytes,
@@ -164,7 +170,8 @@ void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const 
     Dims ed = d;
     ed.tokens = routed;
     lower_mlp(bld, model, ed, e.ffn_hidden, e.experts, "experts");
-    if (e.shared_experts > 0) lower_mlp(bld, model, d, static_cast<double>(e.ffn_hidden) * e.shared_experts, 1, "shared");
+    if (e.shared_experts > 0)
+      lower_mlp(bld, model, d, static_cast<double>(e.ffn_hidden) * e.shared_experts, 1, "shared");
     if (plan.ep > 1) {
       const double a2a = d.tokens * e.topk * d.h * kActBytes;
       for (const char* n : {"dispatch", "combine"}) {
@@ -207,7 +214,8 @@ void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const 
     const double steps = plan.cp - 1;
     bld.comm("cp.kv_ring", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kForward, steps * block, true);
     bld.comm("cp.kv_ring.bwd", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kBackward, 2.0 * steps * block, true);
-    if (d.full) bld.comm("cp.kv_ring", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kRecompute, steps * block, true);
+    if (d.full)
+      bld.comm("cp.kv_ring", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kRecompute, steps * block, true);
   }
 }
 
@@ -241,7 +249,8 @@ StageProgram lower(const Model& model, const Plan& plan, const Training& trainin
     bld.memory("cross_entropy", 3.0 * d.tokens * model.vocab / d.t * 4.0, 5.0 * d.tokens * model.vocab / d.t, false);
     if (plan.tp > 1) {
       if (d.sp) {
-        bld.comm("tp.all_gather", CollectiveKind::kAllGather, GroupKind::kTp, Phase::kForward, d.tokens * d.h * kActBytes);
+        bld.comm("tp.all_gather", CollectiveKind::kAllGather, GroupKind::kTp, Phase::kForward,
+                 d.tokens * d.h * kActBytes);
         bld.comm("tp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kTp, Phase::kBackward,
                  d.tokens * d.h * kActBytes);
       }
@@ -250,8 +259,9 @@ StageProgram lower(const Model& model, const Plan& plan, const Training& trainin
     }
   }
   // Megatron scatters the boundary activation across TP ranks when SP is on.
-  prog.pp_send = CommOp{"pp.send", CollectiveKind::kSendRecv, GroupKind::kPp, Phase::kForward,
-                        Bytes(d.tokens_sp * d.h * kActBytes), false};
+  prog.pp_send = CommOp{
+      "pp.send", CollectiveKind::kSendRecv, GroupKind::kPp, Phase::kForward, Bytes(d.tokens_sp * d.h * kActBytes),
+      false};
   return prog;
 }
 

@@ -70,8 +70,8 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
     const auto& a = *model.mla;
     const double qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
     attn += kAct * s * b * (a.q_lora_rank + a.kv_lora_rank + a.qk_rope_head_dim);  // up-projection inputs
-    attn += kAct * s * b * heads * (2.0 * qk + a.v_head_dim);                        // Q, K, V
-    attn += gemm_in * s * b * heads * a.v_head_dim;                                  // output-projection input
+    attn += kAct * s * b * heads * (2.0 * qk + a.v_head_dim);                      // Q, K, V
+    attn += gemm_in * s * b * heads * a.v_head_dim;                                // output-projection input
   } else {
     const double kv = std::max(1.0, model.kv_heads / t);
     attn += kAct * s * b * (heads + 2.0 * kv) * model.head_dim;  // Q, K, V
@@ -96,8 +96,8 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
     const auto& e = *model.moe;
     const double cf = e.capacity_factor > 0 ? e.capacity_factor : 1.0;
     const double routed = s * e.topk * cf;
-    mlp += 4.0 * s * b * e.experts;        // router logits (fp32)
-    mlp += gemm_in * routed * b * h;       // dispatched expert inputs
+    mlp += 4.0 * s * b * e.experts;   // router logits (fp32)
+    mlp += gemm_in * routed * b * h;  // dispatched expert inputs
     mlp += ffn_acts(routed, e.ffn_hidden);
     if (e.shared_experts > 0) mlp += ffn_acts(s, static_cast<double>(e.ffn_hidden) * e.shared_experts);
   } else {
@@ -115,7 +115,8 @@ MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Trai
   auto layers_per_rank_of = [&](int stage) { return static_cast<double>(layers_on_stage(model, plan, stage)); };
   // Micro-batches whose activations stage 0 holds at the 1F1B peak: p (Narayanan et al. 2021);
   // interleaved: Megatron's warm-up of 2(p-1) + (v-1)p chunks + 1, each of L/(p v) layers.
-  const double first_chunks = v == 1 ? std::min(m, p) : std::min<double>(static_cast<double>(m) * v, 2.0 * (p - 1) + (v - 1) * p + 1);
+  const double first_chunks =
+      v == 1 ? std::min(m, p) : std::min<double>(static_cast<double>(m) * v, 2.0 * (p - 1) + (v - 1) * p + 1);
   const Bytes per_layer = activation_bytes_per_layer(model, plan, training, false);
   const double shard = static_cast<double>(plan.dp) * plan.cp;
   const double expert_shard = std::max(1.0, shard / plan.ep);

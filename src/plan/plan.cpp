@@ -18,12 +18,17 @@ const char* to_string(Recompute r) {
 void validate_plan(Plan& plan, const Training& training, const Model& model, const System& system,
                    const std::string& where) {
   auto fail = [&](const char* key, const std::string& problem) { throw InputError(where, key, problem); };
-  for (auto [key, value] : {std::pair{"tp", plan.tp}, {"pp", plan.pp}, {"vpp", plan.vpp}, {"cp", plan.cp},
-                            {"ep", plan.ep}, {"micro_batch", plan.micro_batch}}) {
+  for (auto [key, value] : {std::pair{"tp", plan.tp},
+                            {"pp", plan.pp},
+                            {"vpp", plan.vpp},
+                            {"cp", plan.cp},
+                            {"ep", plan.ep},
+                            {"micro_batch", plan.micro_batch}}) {
     if (value < 1) fail(key, fmt::format("{} must be a positive integer", value));
   }
   if (plan.dp < 0) fail("dp", "must be positive (or omitted to derive it)");
-  if (plan.zero < 0 || plan.zero > 3) fail("zero", fmt::format("stage {} does not exist (expected 0, 1, 2 or 3)", plan.zero));
+  if (plan.zero < 0 || plan.zero > 3)
+    fail("zero", fmt::format("stage {} does not exist (expected 0, 1, 2 or 3)", plan.zero));
   if (training.seq < 1) fail("seq", "must be a positive number of tokens");
   if (training.global_batch < 1) fail("global_batch", "must be a positive number of sequences");
 
@@ -31,8 +36,9 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
   const long long inner = static_cast<long long>(plan.tp) * plan.pp * plan.cp;
   if (plan.dp == 0) {
     if (ranks % inner != 0) {
-      fail("tp", fmt::format("tp*pp*cp = {}*{}*{} = {} does not divide the {} ranks ({} chips x {} ranks per chip)", plan.tp,
-                             plan.pp, plan.cp, inner, ranks, system.total_chips(), system.chip.ranks_per_chip));
+      fail("tp",
+           fmt::format("tp*pp*cp = {}*{}*{} = {} does not divide the {} ranks ({} chips x {} ranks per chip)", plan.tp,
+                       plan.pp, plan.cp, inner, ranks, system.total_chips(), system.chip.ranks_per_chip));
     }
     plan.dp = static_cast<int>(ranks / inner);
   } else if (inner * plan.dp != ranks) {
@@ -42,7 +48,8 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
                            system.chip.ranks_per_chip));
   }
   if (plan.tp > model.heads) fail("tp", fmt::format("{} exceeds the model's {} attention heads", plan.tp, model.heads));
-  if (model.heads % plan.tp != 0) fail("tp", fmt::format("{} does not divide the {} attention heads", plan.tp, model.heads));
+  if (model.heads % plan.tp != 0)
+    fail("tp", fmt::format("{} does not divide the {} attention heads", plan.tp, model.heads));
   if (model.kv_heads % plan.tp != 0 && plan.tp % model.kv_heads != 0) {
     fail("tp", fmt::format("{} neither divides nor is a multiple of the {} KV heads", plan.tp, model.kv_heads));
   }
@@ -59,15 +66,16 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
     fail("pp", "account_for_embedding_and_loss needs pipeline parallelism (pp > 1)");
   }
   if (plan.vpp > 1 && plan.pp == 1) fail("vpp", "interleaving (vpp > 1) needs pipeline parallelism (pp > 1)");
-  if (training.seq % plan.cp != 0) fail("cp", fmt::format("{} does not divide the sequence length {}", plan.cp, training.seq));
+  if (training.seq % plan.cp != 0)
+    fail("cp", fmt::format("{} does not divide the sequence length {}", plan.cp, training.seq));
   if (plan.cp > 1 && training.seq % (2 * plan.cp) != 0) {
-    fail("cp", fmt::format("causal load balancing splits the sequence into 2*cp = {} chunks; {} is not divisible", 2 * plan.cp,
-                           training.seq));
+    fail("cp", fmt::format("causal load balancing splits the sequence into 2*cp = {} chunks; {} is not divisible",
+                           2 * plan.cp, training.seq));
   }
   const long long per_step = static_cast<long long>(plan.dp) * plan.micro_batch;
   if (training.global_batch % per_step != 0) {
-    fail("global_batch", fmt::format("{} sequences is not a multiple of dp*micro_batch = {}*{} = {}", training.global_batch,
-                                     plan.dp, plan.micro_batch, per_step));
+    fail("global_batch", fmt::format("{} sequences is not a multiple of dp*micro_batch = {}*{} = {}",
+                                     training.global_batch, plan.dp, plan.micro_batch, per_step));
   }
   if (plan.vpp > 1 && num_microbatches(plan, training) % plan.pp != 0) {
     fail("vpp", fmt::format("interleaved 1F1B needs the {} micro-batches to be a multiple of pp = {}",
@@ -84,7 +92,8 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
     }
   }
   if (!system.chip.peak(training.precision)) {
-    fail("precision", fmt::format("{} has no {} matrix rate; pick one it supports", system.chip.name, to_string(training.precision)));
+    fail("precision", fmt::format("{} has no {} matrix rate; pick one it supports", system.chip.name,
+                                  to_string(training.precision)));
   }
 }
 

@@ -16,15 +16,17 @@ Recompute parse_recompute(const std::string& s, const std::string& where, const 
   if (s == "selective") return Recompute::kSelective;
   if (s == "full") return Recompute::kFull;
   const std::string hint = nearest(s, {"none", "selective", "full"});
-  throw InputError(where, key, fmt::format("'{}' is not one of: none, selective, full{}", s,
-                                           hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+  throw InputError(where, key,
+                   fmt::format("'{}' is not one of: none, selective, full{}", s,
+                               hint.empty() ? "" : "; did you mean '" + hint + "'?"));
 }
 
 Precision parse_precision_or_throw(const std::string& s, const std::string& where, const std::string& key) {
   if (auto p = parse_precision(s)) return *p;
   const std::string hint = nearest(s, {"fp32", "bf16", "fp16", "fp8", "fp4"});
-  throw InputError(where, key, fmt::format("'{}' is not one of: fp32, bf16, fp16, fp8, fp4{}", s,
-                                           hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+  throw InputError(where, key,
+                   fmt::format("'{}' is not one of: fp32, bf16, fp16, fp8, fp4{}", s,
+                               hint.empty() ? "" : "; did you mean '" + hint + "'?"));
 }
 
 }  // namespace
@@ -90,7 +92,8 @@ Scenario resolve_scenario(const ScenarioInput& in) {
   if (in.system) sc.system_ref = *in.system;
   if (in.model) sc.model_ref = *in.model;
   for (const auto& o : in.overrides) sc.system_overrides.push_back(o);
-  if (sc.system_ref.empty()) throw InputError(where, "system", "missing: give --system NAME (see `tahoma list systems`)");
+  if (sc.system_ref.empty())
+    throw InputError(where, "system", "missing: give --system NAME (see `tahoma list systems`)");
   if (sc.model_ref.empty()) throw InputError(where, "model", "missing: give --model NAME (see `tahoma list models`)");
 
   sc.system = load_system(sc.system_ref, sc.system_overrides);

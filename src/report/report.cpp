@@ -8,8 +8,12 @@ using nlohmann::json;
 
 namespace {
 
-const char* topology_name(ScaleUpTopology t) { return t == ScaleUpTopology::kSwitch ? "switch" : "torus"; }
-const char* topology_name(ScaleOutTopology t) { return t == ScaleOutTopology::kFatTree ? "fat_tree" : "rail_optimized"; }
+const char* topology_name(ScaleUpTopology t) {
+  return t == ScaleUpTopology::kSwitch ? "switch" : "torus";
+}
+const char* topology_name(ScaleOutTopology t) {
+  return t == ScaleOutTopology::kFatTree ? "fat_tree" : "rail_optimized";
+}
 
 json peaks_json(const std::array<std::optional<FlopsPerSecond>, 5>& peaks) {
   json j = json::object();
@@ -19,7 +23,9 @@ json peaks_json(const std::array<std::optional<FlopsPerSecond>, 5>& peaks) {
   return j;
 }
 
-std::string gb(Bytes b) { return fmt::format("{:.1f} GB", b.value() / 1e9); }
+std::string gb(Bytes b) {
+  return fmt::format("{:.1f} GB", b.value() / 1e9);
+}
 
 }  // namespace
 
@@ -29,7 +35,9 @@ json system_json(const System& s) {
                {"peak_flops_per_s", peaks_json(c.peak_flops)},
                {"matmul_efficiency", c.matmul_efficiency},
                {"matrix_unit",
-                {{"tile_m", c.matrix_unit.tile_m}, {"tile_n", c.matrix_unit.tile_n}, {"tile_k", c.matrix_unit.tile_k},
+                {{"tile_m", c.matrix_unit.tile_m},
+                 {"tile_n", c.matrix_unit.tile_n},
+                 {"tile_k", c.matrix_unit.tile_k},
                  {"units", c.matrix_unit.units}}},
                {"vector_flops_per_s", c.vector_flops.value()},
                {"hbm_bytes", c.hbm_capacity.value()},
@@ -49,7 +57,10 @@ json system_json(const System& s) {
   if (u.topology == ScaleUpTopology::kSwitch) {
     up["levels"] = json::array();
     for (const auto& l : u.levels) {
-      up["levels"].push_back({{"name", l.name}, {"chips", l.chips}, {"bytes_per_s", l.bandwidth.value()}, {"latency_s", l.latency.value()}});
+      up["levels"].push_back({{"name", l.name},
+                              {"chips", l.chips},
+                              {"bytes_per_s", l.bandwidth.value()},
+                              {"latency_s", l.latency.value()}});
     }
   } else {
     up["dims"] = u.dims;
@@ -71,8 +82,13 @@ json system_json(const System& s) {
               {"hbm_bytes_per_s", t.hbm_bandwidth.value()},
               {"scale_up_bytes_per_s", t.scale_up_bandwidth.value()},
               {"scale_out_bytes_per_s", t.scale_out_bandwidth.value()}};
-  json j = {{"name", s.name}, {"description", s.description}, {"chips", s.total_chips()}, {"chip", chip},
-            {"scale_up", up},  {"scale_out", out},               {"totals", tot}};
+  json j = {{"name", s.name},
+            {"description", s.description},
+            {"chips", s.total_chips()},
+            {"chip", chip},
+            {"scale_up", up},
+            {"scale_out", out},
+            {"totals", tot}};
   if (s.price_usd_per_chip_hour) j["price_usd_per_chip_hour"] = *s.price_usd_per_chip_hour;
   return j;
 }
@@ -94,9 +110,12 @@ json model_json(const Model& m) {
             {"max_seq", m.max_seq},
             {"params", {{"total", pc.total}, {"active", pc.active}, {"embedding", pc.embedding}}}};
   if (m.moe) {
-    j["moe"] = {{"experts", m.moe->experts},           {"topk", m.moe->topk},
-                {"ffn_hidden", m.moe->ffn_hidden},     {"shared_experts", m.moe->shared_experts},
-                {"first_k_dense", m.moe->first_k_dense}, {"capacity_factor", m.moe->capacity_factor}};
+    j["moe"] = {{"experts", m.moe->experts},
+                {"topk", m.moe->topk},
+                {"ffn_hidden", m.moe->ffn_hidden},
+                {"shared_experts", m.moe->shared_experts},
+                {"first_k_dense", m.moe->first_k_dense},
+                {"capacity_factor", m.moe->capacity_factor}};
   }
   if (m.mla) {
     j["attention"] = {{"type", "mla"},
@@ -118,7 +137,9 @@ json scenario_json(const Scenario& sc) {
           {"system", system_json(sc.system)},
           {"model", model_json(sc.model)},
           {"training",
-           {{"seq", sc.training.seq}, {"global_batch", sc.training.global_batch}, {"precision", to_string(sc.training.precision)}}},
+           {{"seq", sc.training.seq},
+            {"global_batch", sc.training.global_batch},
+            {"precision", to_string(sc.training.precision)}}},
           {"plan",
            {{"tp", p.tp},
             {"pp", p.pp},
@@ -155,8 +176,9 @@ json result_json(const Scenario& sc, const StepResult& r) {
             {"tokens_per_s_per_chip", r.tokens_per_s_per_chip},
             {"mfu", r.mfu},
             {"hfu", r.hfu},
-            {"mfu_convention", "PaLM (Chowdhery et al. 2022, App. B): 6N + 6*L*heads*seq*(dqk+dv) per token, non-causal "
-                               "attention, N excludes the input embedding; peak at the training precision"},
+            {"mfu_convention",
+             "PaLM (Chowdhery et al. 2022, App. B): 6N + 6*L*heads*seq*(dqk+dv) per token, non-causal "
+             "attention, N excludes the input embedding; peak at the training precision"},
             {"model_flops_per_token", r.model_flops_per_token},
             {"hardware_flops_per_step", r.hardware_flops_per_step.value()},
             {"microbatches", r.microbatches},
@@ -177,14 +199,17 @@ json result_json(const Scenario& sc, const StepResult& r) {
               {"bubble_s", b.bubble.value()},
               {"optimizer_s", b.optimizer.value()},
               {"exposed_comm_by_group_s",
-               {{"tp", b.tp_comm.value()}, {"cp", b.cp_comm.value()}, {"pp", b.pp_comm.value()}, {"dp", b.dp_comm.value()},
+               {{"tp", b.tp_comm.value()},
+                {"cp", b.cp_comm.value()},
+                {"pp", b.pp_comm.value()},
+                {"dp", b.dp_comm.value()},
                 {"ep", b.ep_comm.value()}}}}},
             {"communication", comm},
             {"energy",
              {{"power_watts_per_chip", r.power_watts_per_chip},
               {"joules_per_step", r.energy_joules_per_step},
-              {"kwh_per_million_tokens",
-               r.energy_joules_per_step / 3.6e6 / (sc.training.global_batch * static_cast<double>(sc.training.seq)) * 1e6}}},
+              {"kwh_per_million_tokens", r.energy_joules_per_step / 3.6e6 /
+                                             (sc.training.global_batch * static_cast<double>(sc.training.seq)) * 1e6}}},
             {"config", scenario_json(sc)}};
   if (r.cost_usd_per_million_tokens) j["cost_usd_per_million_tokens"] = *r.cost_usd_per_million_tokens;
   return j;
@@ -198,18 +223,20 @@ std::string system_table(const System& s) {
                      s.chip.ranks_per_chip > 1 ? "s" : "");
   for (Precision p : kAllPrecisions) {
     if (const auto& f = t.peak_flops[static_cast<size_t>(p)]) {
-      out += fmt::format("  peak {:<5} dense       {:.1f} PFLOP/s  ({:.0f} TFLOP/s per chip)\n", to_string(p), f->value() / 1e15,
-                         s.chip.peak(p)->value() / 1e12);
+      out += fmt::format("  peak {:<5} dense       {:.1f} PFLOP/s  ({:.0f} TFLOP/s per chip)\n", to_string(p),
+                         f->value() / 1e15, s.chip.peak(p)->value() / 1e12);
     }
   }
-  out += fmt::format("  HBM                   {:.1f} TB  ({:.0f} GB per chip)\n", t.hbm.value() / 1e12, s.chip.hbm_capacity.value() / 1e9);
+  out += fmt::format("  HBM                   {:.1f} TB  ({:.0f} GB per chip)\n", t.hbm.value() / 1e12,
+                     s.chip.hbm_capacity.value() / 1e9);
   out += fmt::format("  HBM bandwidth         {:.1f} TB/s  ({:.2f} TB/s per chip)\n", t.hbm_bandwidth.value() / 1e12,
                      s.chip.hbm_bandwidth.value() / 1e12);
-  out += fmt::format("  scale-up              {} chips, {}, {}; {:.0f} GB/s per chip per direction; total {:.1f} TB/s\n",
-                     s.scale_up.chips, s.scale_up.name, topology_name(s.scale_up.topology),
-                     scale_up_injection(s.scale_up).value() / 1e9, t.scale_up_bandwidth.value() / 1e12);
-  out += fmt::format("  scale-out             {}, {:.0f} Gb/s per chip per direction; total {:.1f} TB/s\n", s.scale_out.name,
-                     s.scale_out.bandwidth.value() * 8 / 1e9, t.scale_out_bandwidth.value() / 1e12);
+  out +=
+      fmt::format("  scale-up              {} chips, {}, {}; {:.0f} GB/s per chip per direction; total {:.1f} TB/s\n",
+                  s.scale_up.chips, s.scale_up.name, topology_name(s.scale_up.topology),
+                  scale_up_injection(s.scale_up).value() / 1e9, t.scale_up_bandwidth.value() / 1e12);
+  out += fmt::format("  scale-out             {}, {:.0f} Gb/s per chip per direction; total {:.1f} TB/s\n",
+                     s.scale_out.name, s.scale_out.bandwidth.value() * 8 / 1e9, t.scale_out_bandwidth.value() / 1e12);
   return out;
 }
 
@@ -217,13 +244,16 @@ std::string model_table(const Model& m) {
   const ParamCount pc = count_params(m);
   std::string out = fmt::format("{}: {}\n", m.name, m.description);
   out += fmt::format("  parameters   {:.2f} B total, {:.2f} B active per token\n", pc.total / 1e9, pc.active / 1e9);
-  out += fmt::format("  layers {}  hidden {}  heads {} (kv {}, head dim {})  ffn {} ({})  vocab {}\n", m.layers, m.hidden, m.heads,
-                     m.kv_heads, m.head_dim, m.ffn_hidden, m.mlp == MlpType::kGated ? "gated" : "plain", m.vocab);
+  out +=
+      fmt::format("  layers {}  hidden {}  heads {} (kv {}, head dim {})  ffn {} ({})  vocab {}\n", m.layers, m.hidden,
+                  m.heads, m.kv_heads, m.head_dim, m.ffn_hidden, m.mlp == MlpType::kGated ? "gated" : "plain", m.vocab);
   if (m.moe) {
-    out += fmt::format("  MoE          {} experts, top-{}, expert ffn {}, {} shared, first {} dense\n", m.moe->experts, m.moe->topk,
-                       m.moe->ffn_hidden, m.moe->shared_experts, m.moe->first_k_dense);
+    out += fmt::format("  MoE          {} experts, top-{}, expert ffn {}, {} shared, first {} dense\n", m.moe->experts,
+                       m.moe->topk, m.moe->ffn_hidden, m.moe->shared_experts, m.moe->first_k_dense);
   }
-  if (m.mla) out += fmt::format("  attention    MLA (kv_lora_rank {}, q_lora_rank {})\n", m.mla->kv_lora_rank, m.mla->q_lora_rank);
+  if (m.mla)
+    out +=
+        fmt::format("  attention    MLA (kv_lora_rank {}, q_lora_rank {})\n", m.mla->kv_lora_rank, m.mla->q_lora_rank);
   if (!m.source.empty()) out += fmt::format("  source       {}\n", m.source);
   return out;
 }
@@ -233,42 +263,52 @@ std::string result_table(const Scenario& sc, const StepResult& r) {
   const MemoryBreakdown& m = r.memory;
   const StepBreakdown& b = r.breakdown;
   std::string out;
-  out += fmt::format("{} on {} x {} | seq {} | global batch {} | {}\n", sc.model.name, sc.system.total_chips(), sc.system.name,
-                     sc.training.seq, sc.training.global_batch, to_string(sc.training.precision));
-  out += fmt::format("layout: tp {} pp {} vpp {} cp {} dp {} ep {} | zero {} | recompute {} | micro-batch {} ({} per step)\n", p.tp,
-                     p.pp, p.vpp, p.cp, p.dp, p.ep, p.zero, to_string(p.recompute), p.micro_batch, r.microbatches);
+  out += fmt::format("{} on {} x {} | seq {} | global batch {} | {}\n", sc.model.name, sc.system.total_chips(),
+                     sc.system.name, sc.training.seq, sc.training.global_batch, to_string(sc.training.precision));
+  out += fmt::format(
+      "layout: tp {} pp {} vpp {} cp {} dp {} ep {} | zero {} | recompute {} | micro-batch {} ({} per step)\n", p.tp,
+      p.pp, p.vpp, p.cp, p.dp, p.ep, p.zero, to_string(p.recompute), p.micro_batch, r.microbatches);
   out += fmt::format("  step time        {:.3f} s\n", r.step_time.value());
   out += fmt::format("  tokens/s         {:.4g}  ({:.1f} per chip)\n", r.tokens_per_s, r.tokens_per_s_per_chip);
   out += fmt::format("  MFU / HFU        {:.1f}% / {:.1f}%\n", r.mfu * 100, r.hfu * 100);
-  out += fmt::format("  breakdown        compute {:.3f} s | exposed comm {:.3f} s (tp {:.3f}, cp {:.3f}, pp {:.3f}, dp {:.3f}, ep {:.3f}) | "
-                     "bubble {:.3f} s | optimizer {:.3f} s\n",
-                     b.compute.value(), b.exposed_comm.value(), b.tp_comm.value(), b.cp_comm.value(), b.pp_comm.value(),
-                     b.dp_comm.value(), b.ep_comm.value(), b.bubble.value(), b.optimizer.value());
+  out += fmt::format(
+      "  breakdown        compute {:.3f} s | exposed comm {:.3f} s (tp {:.3f}, cp {:.3f}, pp {:.3f}, dp {:.3f}, ep "
+      "{:.3f}) | "
+      "bubble {:.3f} s | optimizer {:.3f} s\n",
+      b.compute.value(), b.exposed_comm.value(), b.tp_comm.value(), b.cp_comm.value(), b.pp_comm.value(),
+      b.dp_comm.value(), b.ep_comm.value(), b.bubble.value(), b.optimizer.value());
   out += fmt::format("  memory per chip  {} of {} -> {}\n", gb(m.total), gb(m.capacity),
                      m.fits ? "fits" : fmt::format("DOES NOT FIT (needs {} of {})", gb(m.total), gb(m.capacity)));
-  out += fmt::format("                   weights {} | grads {} | optimizer {} | activations {} | logits {} | workspace {}\n",
-                     gb(m.weights), gb(m.gradients), gb(m.optimizer), gb(m.activations), gb(m.logits), gb(m.workspace));
+  out += fmt::format(
+      "                   weights {} | grads {} | optimizer {} | activations {} | logits {} | workspace {}\n",
+      gb(m.weights), gb(m.gradients), gb(m.optimizer), gb(m.activations), gb(m.logits), gb(m.workspace));
   out += "  communication per step (representative rank):\n";
   for (const auto& c : r.comm) {
-    out += fmt::format("    {:<20} {:<15} group {:>7}  x{:<6} {:>10}  {:>9.4f} s  [{}]\n", c.name, c.collective, c.group_size,
-                       c.calls_per_step, format_bytes(c.bytes_per_step), c.time_per_step.value(), c.algorithm);
+    out += fmt::format("    {:<20} {:<15} group {:>7}  x{:<6} {:>10}  {:>9.4f} s  [{}]\n", c.name, c.collective,
+                       c.group_size, c.calls_per_step, format_bytes(c.bytes_per_step), c.time_per_step.value(),
+                       c.algorithm);
   }
-  out += fmt::format("  energy           {:.0f} W per chip, {:.2f} kWh per step\n", r.power_watts_per_chip, r.energy_joules_per_step / 3.6e6);
-  if (r.cost_usd_per_million_tokens) out += fmt::format("  cost             ${:.2f} per million tokens\n", *r.cost_usd_per_million_tokens);
+  out += fmt::format("  energy           {:.0f} W per chip, {:.2f} kWh per step\n", r.power_watts_per_chip,
+                     r.energy_joules_per_step / 3.6e6);
+  if (r.cost_usd_per_million_tokens)
+    out += fmt::format("  cost             ${:.2f} per million tokens\n", *r.cost_usd_per_million_tokens);
   return out;
 }
 
 std::string comparison_table(const std::vector<ComparisonRow>& rows) {
-  std::string out = fmt::format("{:<20} {:>7} {:<26} {:>9} {:>12} {:>9} {:>6} {:>17} {:>5}\n", "system", "chips", "layout (tp/pp/vpp/cp/dp)",
-                                "step (s)", "tokens/s", "tok/s/chip", "MFU", "memory/chip", "fits");
+  std::string out =
+      fmt::format("{:<20} {:>7} {:<26} {:>9} {:>12} {:>9} {:>6} {:>17} {:>5}\n", "system", "chips",
+                  "layout (tp/pp/vpp/cp/dp)", "step (s)", "tokens/s", "tok/s/chip", "MFU", "memory/chip", "fits");
   for (const auto& row : rows) {
     const Plan& p = row.scenario.plan;
     const StepResult& r = row.result;
-    out += fmt::format("{:<20} {:>7} {:<26} {:>9.2f} {:>12.4g} {:>9.1f} {:>5.1f}% {:>17} {:>5}\n", row.scenario.system.name,
-                       row.scenario.system.total_chips(), fmt::format("{}/{}/{}/{}/{} z{} {}", p.tp, p.pp, p.vpp, p.cp, p.dp, p.zero, to_string(p.recompute)),
-                       r.step_time.value(), r.tokens_per_s, r.tokens_per_s_per_chip, r.mfu * 100,
-                       fmt::format("{:.0f}/{:.0f} GB", r.memory.total.value() / 1e9, r.memory.capacity.value() / 1e9),
-                       r.memory.fits ? "yes" : "NO");
+    out +=
+        fmt::format("{:<20} {:>7} {:<26} {:>9.2f} {:>12.4g} {:>9.1f} {:>5.1f}% {:>17} {:>5}\n",
+                    row.scenario.system.name, row.scenario.system.total_chips(),
+                    fmt::format("{}/{}/{}/{}/{} z{} {}", p.tp, p.pp, p.vpp, p.cp, p.dp, p.zero, to_string(p.recompute)),
+                    r.step_time.value(), r.tokens_per_s, r.tokens_per_s_per_chip, r.mfu * 100,
+                    fmt::format("{:.0f}/{:.0f} GB", r.memory.total.value() / 1e9, r.memory.capacity.value() / 1e9),
+                    r.memory.fits ? "yes" : "NO");
   }
   return out;
 }

@@ -33,7 +33,6 @@ GroupShape group_shape(GroupKind g, const Plan& p) {
   return {};
 }
 
-
 // Time of one layer's ops in the given phases, and its exposed communication by group.
 struct PhaseTime {
   Seconds compute{0};
@@ -130,7 +129,9 @@ PhaseTime add(PhaseTime a, const PhaseTime& b) {
   return a;
 }
 
-Seconds busy(const PhaseTime& p) { return p.compute + p.tp + p.cp + p.ep; }
+Seconds busy(const PhaseTime& p) {
+  return p.compute + p.tp + p.cp + p.ep;
+}
 
 }  // namespace
 
@@ -165,7 +166,8 @@ StepResult simulate_step(const Scenario& sc) {
   const PhaseTime dense_f = pricer.layer(prog.dense_layer, {Phase::kForward});
   const PhaseTime dense_b = pricer.layer(prog.dense_layer, {Phase::kBackward, Phase::kRecompute});
   const PhaseTime moe_f = model.is_moe() ? pricer.layer(prog.moe_layer, {Phase::kForward}) : PhaseTime{};
-  const PhaseTime moe_b = model.is_moe() ? pricer.layer(prog.moe_layer, {Phase::kBackward, Phase::kRecompute}) : PhaseTime{};
+  const PhaseTime moe_b =
+      model.is_moe() ? pricer.layer(prog.moe_layer, {Phase::kBackward, Phase::kRecompute}) : PhaseTime{};
   const int dense_end = model.is_moe() ? model.moe->first_k_dense : model.layers;
   struct StageLayers {
     double dense = 0, moe = 0;
@@ -233,20 +235,26 @@ StepResult simulate_step(const Scenario& sc) {
     // The last bucket (about one layer of gradients) cannot overlap anything.
     const double last_bucket = 1.0 / std::max(1.0, layers_per_rank);
     if (plan.zero == 0) {
-      const Seconds t = pricer.collective({"dp.all_reduce", CollectiveKind::kAllReduce, GroupKind::kDpCp, Phase::kBackward, grads}, 1);
+      const Seconds t = pricer.collective(
+          {"dp.all_reduce", CollectiveKind::kAllReduce, GroupKind::kDpCp, Phase::kBackward, grads}, 1);
       dp_exposed = max(t * last_bucket, t - b_mb);
     } else if (plan.zero <= 2) {
       // Megatron distributed optimizer: reduce-scatter overlapped with the last backward,
       // all-gather of updated parameters overlapped with the first forward.
-      const Seconds rs = pricer.collective({"dp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kDpCp, Phase::kBackward, grads}, 1);
-      const Seconds ag = pricer.collective({"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, 1);
+      const Seconds rs = pricer.collective(
+          {"dp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kDpCp, Phase::kBackward, grads}, 1);
+      const Seconds ag = pricer.collective(
+          {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, 1);
       dp_exposed = max(rs * last_bucket, rs - b_mb) + max(ag * last_bucket, ag - f_mb);
     } else {
       // FSDP / ZeRO-3: per micro-batch, gather parameters for forward and again for backward,
       // reduce-scatter gradients; prefetching hides them behind the layers' compute.
-      const Seconds ag = pricer.collective({"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, 2.0 * m);
-      const Seconds rs = pricer.collective({"dp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kDpCp, Phase::kBackward, grads}, m);
-      dp_exposed = (max(Seconds(0), ag - f_mb) + max(Seconds(0), ag + rs - b_mb)) * m + ag * last_bucket + rs * last_bucket;
+      const Seconds ag = pricer.collective(
+          {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, 2.0 * m);
+      const Seconds rs = pricer.collective(
+          {"dp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kDpCp, Phase::kBackward, grads}, m);
+      dp_exposed =
+          (max(Seconds(0), ag - f_mb) + max(Seconds(0), ag + rs - b_mb)) * m + ag * last_bucket + rs * last_bucket;
     }
   }
   // Optimizer: memory-bound Adam over the local (ZeRO-sharded) parameters.

@@ -1,9 +1,9 @@
 #include "tahoma/error.h"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fmt/format.h>
 
 namespace tahoma {
 

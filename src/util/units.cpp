@@ -86,8 +86,8 @@ double parse_quantity(std::string_view text, Dimension dim) {
                             s[pos] == '+' || s[pos] == 'e' || s[pos] == 'E')) {
     // Stop at an 'e'/'E' that starts a unit (EFLOP/s) rather than an exponent.
     if ((s[pos] == 'e' || s[pos] == 'E') &&
-        (pos + 1 >= s.size() || !(std::isdigit(static_cast<unsigned char>(s[pos + 1])) || s[pos + 1] == '-' ||
-                                  s[pos + 1] == '+'))) {
+        (pos + 1 >= s.size() ||
+         !(std::isdigit(static_cast<unsigned char>(s[pos + 1])) || s[pos + 1] == '-' || s[pos + 1] == '+'))) {
       break;
     }
     ++pos;
@@ -131,9 +131,15 @@ std::string with_prefix(double v, const char* unit) {
 }
 }  // namespace
 
-std::string format_bytes(Bytes b) { return with_prefix(b.value(), "B"); }
-std::string format_bandwidth(BytesPerSecond b) { return with_prefix(b.value(), "B/s"); }
-std::string format_flops_rate(FlopsPerSecond f) { return with_prefix(f.value(), "FLOP/s"); }
+std::string format_bytes(Bytes b) {
+  return with_prefix(b.value(), "B");
+}
+std::string format_bandwidth(BytesPerSecond b) {
+  return with_prefix(b.value(), "B/s");
+}
+std::string format_flops_rate(FlopsPerSecond f) {
+  return with_prefix(f.value(), "FLOP/s");
+}
 std::string format_seconds(Seconds s) {
   const double v = s.value();
   if (v >= 1.0) return fmt::format("{:.3g} s", v);

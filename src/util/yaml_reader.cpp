@@ -1,9 +1,9 @@
 #include "internal/yaml_reader.h"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <fmt/format.h>
 #include <stdexcept>
 
 #ifndef TAHOMA_DATA_DIR
@@ -31,7 +31,9 @@ InputError YamlMap::error(const std::string& key, const std::string& problem) co
   return InputError(where(n ? n : node_), key_path(key), problem);
 }
 
-bool YamlMap::has(const std::string& key) const { return node_ && node_[key] && !node_[key].IsNull(); }
+bool YamlMap::has(const std::string& key) const {
+  return node_ && node_[key] && !node_[key].IsNull();
+}
 
 YAML::Node YamlMap::get(const std::string& key, bool required) {
   used_.insert(key);
@@ -171,7 +173,8 @@ void apply_override(YAML::Node& root, const std::string& assignment, const std::
       } catch (const std::exception&) {
         throw InputError(where, path, fmt::format("'{}' indexes a list: expected a number", part));
       }
-      if (item >= cur.size()) throw InputError(where, path, fmt::format("index {} out of range ({} items)", item, cur.size()));
+      if (item >= cur.size())
+        throw InputError(where, path, fmt::format("index {} out of range ({} items)", item, cur.size()));
       chain.push_back(cur[item]);
     } else {
       if (!cur[part]) cur[part] = YAML::Node(YAML::NodeType::Map);
@@ -236,7 +239,8 @@ std::string resolve_preset(const std::string& kind, const std::string& name_or_p
   if (fs::is_regular_file(preset, ec)) return preset.string();
   const auto names = preset_names(kind);
   const std::string hint = nearest(name_or_path, names);
-  std::string msg = fmt::format("'{}' is neither a {} preset nor a readable file", name_or_path, kind.substr(0, kind.size() - 1));
+  std::string msg =
+      fmt::format("'{}' is neither a {} preset nor a readable file", name_or_path, kind.substr(0, kind.size() - 1));
   msg += hint.empty() ? fmt::format(" (see `tahoma list {}`)", kind) : fmt::format("; did you mean '{}'?", hint);
   throw InputError(what, "", msg);
 }

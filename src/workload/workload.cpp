@@ -110,7 +110,8 @@ Model parse_hf_config(const std::string& file) {
   m.layers = get_int({"num_hidden_layers", "n_layer"}, std::nullopt);
   m.hidden = get_int({"hidden_size", "n_embd", "d_model"}, std::nullopt);
   m.heads = get_int({"num_attention_heads", "n_head"}, std::nullopt);
-  if (m.layers <= 0 || m.hidden <= 0 || m.heads <= 0) throw InputError(file, "num_hidden_layers/hidden_size/num_attention_heads", "must be positive");
+  if (m.layers <= 0 || m.hidden <= 0 || m.heads <= 0)
+    throw InputError(file, "num_hidden_layers/hidden_size/num_attention_heads", "must be positive");
   m.kv_heads = get_int({"num_key_value_heads"}, m.heads);
   if (m.kv_heads == 0) m.kv_heads = m.heads;
   m.head_dim = get_int({"head_dim"}, m.hidden / m.heads);
@@ -173,7 +174,9 @@ std::vector<PresetInfo> list_model_presets() {
   return out;
 }
 
-int moe_layers(const Model& m) { return m.is_moe() ? m.layers - m.moe->first_k_dense : 0; }
+int moe_layers(const Model& m) {
+  return m.is_moe() ? m.layers - m.moe->first_k_dense : 0;
+}
 
 ParamCount count_params(const Model& m) {
   ParamCount p;
@@ -182,8 +185,8 @@ ParamCount count_params(const Model& m) {
   if (m.mla) {
     const auto& a = *m.mla;
     const double qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
-    const double q = a.q_lora_rank > 0 ? h * a.q_lora_rank + static_cast<double>(a.q_lora_rank) * m.heads * qk
-                                       : h * m.heads * qk;
+    const double q =
+        a.q_lora_rank > 0 ? h * a.q_lora_rank + static_cast<double>(a.q_lora_rank) * m.heads * qk : h * m.heads * qk;
     const double kv = h * (a.kv_lora_rank + a.qk_rope_head_dim) +
                       static_cast<double>(a.kv_lora_rank) * m.heads * (a.qk_nope_head_dim + a.v_head_dim);
     p.attention_per_layer = q + kv + static_cast<double>(m.heads) * a.v_head_dim * h;
@@ -199,8 +202,10 @@ ParamCount count_params(const Model& m) {
     p.moe_active_per_layer = expert * (m.moe->topk + m.moe->shared_experts) + router;
   }
   const int n_dense = m.layers - n_moe;
-  p.total = p.embedding + m.layers * p.attention_per_layer + n_dense * p.dense_mlp_per_layer + n_moe * p.moe_mlp_per_layer;
-  p.active = p.embedding + m.layers * p.attention_per_layer + n_dense * p.dense_mlp_per_layer + n_moe * p.moe_active_per_layer;
+  p.total =
+      p.embedding + m.layers * p.attention_per_layer + n_dense * p.dense_mlp_per_layer + n_moe * p.moe_mlp_per_layer;
+  p.active =
+      p.embedding + m.layers * p.attention_per_layer + n_dense * p.dense_mlp_per_layer + n_moe * p.moe_active_per_layer;
   return p;
 }
 
