@@ -58,11 +58,15 @@ inline std::string switch_system_yaml(int chips = 8, const std::string& bandwidt
          extra_chip +
          "scale_up:\n"
          "  name: testlink\n"
-         "  chips: " + std::to_string(chips) + "\n"
+         "  chips: " +
+         std::to_string(chips) +
+         "\n"
          "  topology: switch\n"
          "  efficiency: 1.0\n"
          "  levels:\n"
-         "    - {name: node, chips: " + std::to_string(chips) + ", bandwidth: " + bandwidth + ", latency: " + latency + "}\n"
+         "    - {name: node, chips: " +
+         std::to_string(chips) + ", bandwidth: " + bandwidth + ", latency: " + latency +
+         "}\n"
          "scale_out:\n"
          "  name: testnet\n"
          "  bandwidth: 400 Gb/s\n"
@@ -71,6 +75,8 @@ inline std::string switch_system_yaml(int chips = 8, const std::string& bandwidt
 }
 
 // The data directory of the source tree.
-inline std::string data_path(const std::string& rel) { return std::string(TAHOMA_SOURCE_DIR) + "/data/" + rel; }
+inline std::string data_path(const std::string& rel) {
+  return std::string(TAHOMA_SOURCE_DIR) + "/data/" + rel;
+}
 
 }  // namespace tahoma::testing

@@ -34,6 +34,7 @@ struct CommLevel {
   BytesPerSecond bandwidth{0};
   Seconds latency{0};
   bool in_network_reduction = false;
+  double efficiency = 1.0;  // the achieved-fraction constant already applied to `bandwidth`
   bool torus = false;
   std::vector<int> dims;                       // torus dims (chips)
   std::vector<BytesPerSecond> link_bandwidth;  // torus per link per direction, per rank, with efficiency

@@ -57,46 +57,39 @@ double bus_factor(CollectiveKind kind, long long n) {
 
 CollectiveModel::CollectiveModel(const System& system) : ranks_per_chip_(system.chip.ranks_per_chip) {
   const double rpc = ranks_per_chip_;
+  auto level = [](std::string name, long long ranks, BytesPerSecond raw_per_rank, double efficiency, Seconds latency) {
+    CommLevel l;
+    l.name = std::move(name);
+    l.ranks = ranks;
+    l.bandwidth = raw_per_rank * efficiency;
+    l.efficiency = efficiency;
+    l.latency = latency;
+    return l;
+  };
   if (ranks_per_chip_ > 1) {
     // Cores of one chip exchange data through the shared HBM (DMA read + write), 1 us per step (E).
-    levels_.push_back(CommLevel{
-        "on-chip", ranks_per_chip_, system.chip.hbm_bandwidth * (0.5 / rpc), Seconds(1e-6), false, false, {}, {}});
+    levels_.push_back(level("on-chip", ranks_per_chip_, system.chip.hbm_bandwidth * (0.5 / rpc), 1.0, Seconds(1e-6)));
   }
   const ScaleUp& up = system.scale_up;
   if (up.topology == ScaleUpTopology::kSwitch) {
-    for (const auto& level : up.levels) {
-      if (level.chips == 1) continue;
-      levels_.push_back(CommLevel{up.name + " " + level.name,
-                                  static_cast<long long>(level.chips) * ranks_per_chip_,
-                                  level.bandwidth * (up.efficiency / rpc),
-                                  level.latency,
-                                  up.in_network_reduction,
-                                  false,
-                                  {},
-                                  {}});
+    for (const auto& sw : up.levels) {
+      if (sw.chips == 1) continue;
+      CommLevel l = level(up.name + " " + sw.name, static_cast<long long>(sw.chips) * ranks_per_chip_,
+                          sw.bandwidth / rpc, up.efficiency, sw.latency);
+      l.in_network_reduction = up.in_network_reduction;
+      levels_.push_back(l);
     }
   } else {
-    CommLevel t{up.name + " torus",
-                static_cast<long long>(up.chips) * ranks_per_chip_,
-                BytesPerSecond(0),
-                up.latency,
-                false,
-                true,
-                up.dims,
-                {}};
+    CommLevel t = level(up.name + " torus", static_cast<long long>(up.chips) * ranks_per_chip_,
+                        scale_up_injection(up) / rpc, up.efficiency, up.latency);
+    t.torus = true;
+    t.dims = up.dims;
     for (const auto& b : up.link_bandwidth) t.link_bandwidth.push_back(b * (up.efficiency / rpc));
-    t.bandwidth = scale_up_injection(up) * (up.efficiency / rpc);
     levels_.push_back(t);
   }
-  levels_.push_back(
-      CommLevel{system.scale_out.name.empty() ? "scale-out" : system.scale_out.name,
-                std::numeric_limits<long long>::max() / 4,
-                system.scale_out.bandwidth * (system.scale_out.efficiency / (rpc * system.scale_out.oversubscription)),
-                system.scale_out.latency,
-                false,
-                false,
-                {},
-                {}});
+  const ScaleOut& out = system.scale_out;
+  levels_.push_back(level(out.name.empty() ? "scale-out" : out.name, std::numeric_limits<long long>::max() / 4,
+                          out.bandwidth / (rpc * out.oversubscription), out.efficiency, out.latency));
 }
 
 // Per-rank bandwidth a group gets inside a torus level: a bidirectional ring in every dimension the
@@ -237,7 +230,9 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
              levels_[sp[0].level].in_network_reduction) {
     // Each rank pushes S into the switch, which reduces and multicasts S back.
     const CommLevel& level = levels_[sp[0].level];
-    t = 2.0 * level.latency.value() + S / (sp[0].bandwidth.value() * kInNetworkReductionEfficiency);
+    // The calibration replaces the level's ring efficiency: it is a fraction of the raw link rate.
+    const double raw = sp[0].bandwidth.value() / level.efficiency;
+    t = 2.0 * level.latency.value() + S / (raw * kInNetworkReductionEfficiency);
   } else if (algorithm == "torus-rings" && sp.size() == 1 && levels_[sp[0].level].torus) {
     const CommLevel& level = levels_[sp[0].level];
     const double r = static_cast<double>(n - 1) / static_cast<double>(n);

@@ -60,6 +60,7 @@ void scale_quantity(YAML::Node node, const std::string& key, Dimension dim, cons
 
 void apply_scale(YAML::Node& base, const YAML::Node& scale_node, const std::string& file) {
   YamlMap scale(scale_node, file, "scale");
+  scale.declare({"compute", "hbm_bandwidth", "hbm_capacity", "scale_up_bandwidth", "scale_out_bandwidth"});
   const double compute = scale.number("compute", 1.0, 1e-6, 1e6);
   const double hbm_bw = scale.number("hbm_bandwidth", 1.0, 1e-6, 1e6);
   const double hbm_cap = scale.number("hbm_capacity", 1.0, 1e-6, 1e6);
@@ -117,9 +118,12 @@ FlopsPerSecond flops(YamlMap& m, const std::string& key) {
 }
 
 Chip parse_chip(YamlMap m) {
+  m.declare({"name", "peak_flops", "matmul_efficiency", "matrix_unit", "vector_flops", "hbm_capacity", "hbm_bandwidth",
+             "memory_efficiency", "sram", "tdp", "idle_power", "ranks_per_chip", "kernel_overhead"});
   Chip c;
   c.name = m.string("name");
   YamlMap peaks = m.map("peak_flops");
+  peaks.declare({"fp32", "bf16", "fp16", "fp8", "fp4"});
   bool any = false;
   for (Precision p : kAllPrecisions) {
     if (peaks.has(to_string(p))) {
@@ -133,6 +137,7 @@ Chip parse_chip(YamlMap m) {
   if (!any) throw m.error("peak_flops", "needs at least one datatype (fp32, bf16, fp16, fp8, fp4)");
   c.matmul_efficiency = m.number("matmul_efficiency", 0.8, 0.01, 1.0);
   YamlMap mu = m.map("matrix_unit");
+  mu.declare({"tile_m", "tile_n", "tile_k", "units"});
   c.matrix_unit.tile_m = mu.integer("tile_m", 128);
   c.matrix_unit.tile_n = mu.integer("tile_n", 128);
   c.matrix_unit.tile_k = mu.integer("tile_k", 64);
@@ -154,6 +159,8 @@ Chip parse_chip(YamlMap m) {
 }
 
 ScaleUp parse_scale_up(YamlMap m) {
+  m.declare({"name", "chips", "topology", "in_network_reduction", "efficiency", "levels", "dims", "link_bandwidth",
+             "latency"});
   ScaleUp s;
   s.name = m.string("name", "");
   s.chips = m.integer("chips");
@@ -167,6 +174,7 @@ ScaleUp parse_scale_up(YamlMap m) {
     int prev = 1;
     for (size_t idx = 0; idx < levels.size(); ++idx) {
       YamlMap lm(levels[idx], m.file(), m.key_path(fmt::format("levels.{}", idx)));
+      lm.declare({"name", "chips", "bandwidth", "latency"});
       SwitchLevel level;
       level.name = lm.string("name", fmt::format("level{}", idx));
       level.chips = lm.integer("chips");
@@ -213,6 +221,7 @@ ScaleUp parse_scale_up(YamlMap m) {
 }
 
 ScaleOut parse_scale_out(YamlMap m) {
+  m.declare({"name", "bandwidth", "topology", "oversubscription", "latency", "efficiency"});
   ScaleOut s;
   s.name = m.string("name", "");
   s.bandwidth = BytesPerSecond(m.quantity("bandwidth", Dimension::kBytesPerSecond));
@@ -235,6 +244,7 @@ System load_system(const std::string& name_or_path, const std::vector<std::strin
   for (const auto& o : overrides) internal::apply_override(node, o, "--set " + o);
   const std::string where = overrides.empty() ? file : file + " (with --set overrides)";
   YamlMap m(node, where, "");
+  m.declare({"name", "description", "chip", "scale_up", "scale_out", "price_usd_per_chip_hour"});
   System s;
   s.name = m.string("name");
   s.description = m.string("description", "");

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
 #include "tahoma/error.h"
 
 namespace tahoma {
@@ -39,6 +41,10 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
       fail("tp",
            fmt::format("tp*pp*cp = {}*{}*{} = {} does not divide the {} ranks ({} chips x {} ranks per chip)", plan.tp,
                        plan.pp, plan.cp, inner, ranks, system.total_chips(), system.chip.ranks_per_chip));
+    }
+    if (ranks / inner > std::numeric_limits<int>::max()) {
+      fail("chips", fmt::format("{} data-parallel ranks is beyond what Tahoma represents ({}); use fewer chips",
+                                ranks / inner, std::numeric_limits<int>::max()));
     }
     plan.dp = static_cast<int>(ranks / inner);
   } else if (inner * plan.dp != ranks) {

@@ -38,12 +38,14 @@ Scenario resolve_scenario(const ScenarioInput& in) {
   if (in.file) {
     where = *in.file;
     YamlMap root(internal::load_yaml_file(*in.file), *in.file, "");
+    root.declare({"system", "system_overrides", "chips", "model", "training", "plan"});
     if (root.has("system")) sc.system_ref = root.string("system");
     for (const auto& o : root.sequence("system_overrides")) sc.system_overrides.push_back(o.as<std::string>());
     std::optional<int> chips;
     if (root.has("chips")) chips = root.integer("chips");
     if (root.has("model")) sc.model_ref = root.string("model");
     YamlMap tr = root.map("training");
+    tr.declare({"seq", "global_batch", "precision"});
     std::optional<int> seq, gb;
     std::optional<std::string> prec;
     if (tr.has("seq")) seq = tr.integer("seq");
@@ -51,11 +53,10 @@ Scenario resolve_scenario(const ScenarioInput& in) {
     if (tr.has("precision")) prec = tr.string("precision");
     tr.finish();
     YamlMap pl = root.map("plan");
+    pl.declare({"tp", "pp", "vpp", "dp", "cp", "ep", "zero", "micro_batch", "recompute", "sequence_parallel",
+                "flash_attention", "account_for_embedding_and_loss"});
     auto opt_int = [&](const char* key, int min) -> std::optional<int> {
-      if (!pl.has(key)) {
-        pl.ignore(key);
-        return std::nullopt;
-      }
+      if (!pl.has(key)) return std::nullopt;
       return pl.integer(key, std::nullopt, min);
     };
     const auto tp = opt_int("tp", 1), pp = opt_int("pp", 1), vpp = opt_int("vpp", 1), dp = opt_int("dp", 1),

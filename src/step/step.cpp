@@ -99,9 +99,6 @@ class Pricer {
     for (const auto& op : prog.comm) collective(op, calls);
   }
 
-  const CollectiveModel& comm() const { return comm_; }
-  const ComputeModel& compute() const { return compute_; }
-
  private:
   const Scenario& sc_;
   ComputeModel compute_;

@@ -123,7 +123,9 @@ namespace {
 std::string with_prefix(double v, const char* unit) {
   static constexpr std::array<const char*, 7> kPrefix = {"", "K", "M", "G", "T", "P", "E"};
   size_t idx = 0;
-  while (std::abs(v) >= 1000.0 && idx + 1 < kPrefix.size()) {
+  // Choose the prefix after rounding to 3 significant digits, so 999.7e9 B prints as "1 TB".
+  auto rounded = [](double x) { return std::stod(fmt::format("{:.3g}", x)); };
+  while (std::abs(rounded(v)) >= 1000.0 && idx + 1 < kPrefix.size()) {
     v /= 1000.0;
     ++idx;
   }
@@ -142,8 +144,8 @@ std::string format_flops_rate(FlopsPerSecond f) {
 }
 std::string format_seconds(Seconds s) {
   const double v = s.value();
-  if (v >= 1.0) return fmt::format("{:.3g} s", v);
-  if (v >= 1e-3) return fmt::format("{:.3g} ms", v * 1e3);
+  if (v >= 0.9995) return fmt::format("{:.3g} s", v);
+  if (v >= 0.9995e-3) return fmt::format("{:.3g} ms", v * 1e3);
   return fmt::format("{:.3g} us", v * 1e6);
 }
 

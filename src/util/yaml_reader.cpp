@@ -35,8 +35,14 @@ bool YamlMap::has(const std::string& key) const {
   return node_ && node_[key] && !node_[key].IsNull();
 }
 
+YamlMap& YamlMap::declare(std::initializer_list<const char*> keys) {
+  for (const char* k : keys) known_.insert(k);
+  return *this;
+}
+
 YAML::Node YamlMap::get(const std::string& key, bool required) {
   used_.insert(key);
+  known_.insert(key);
   if (!has(key)) {
     if (!required) return {};
     // A misspelling of the required key is the likelier mistake: say so.
@@ -45,7 +51,7 @@ YAML::Node YamlMap::get(const std::string& key, bool required) {
       for (const auto& kv : node_) present.push_back(kv.first.as<std::string>());
     }
     for (const auto& p : present) {
-      if (used_.count(p) == 0 && nearest(p, {key}) == key) {
+      if (known_.count(p) == 0 && nearest(p, {key}) == key) {
         throw InputError(where(node_[p]), key_path(p), "unknown key; did you mean '" + key + "'?");
       }
     }
@@ -128,10 +134,10 @@ std::vector<YAML::Node> YamlMap::sequence(const std::string& key) {
 
 void YamlMap::finish() const {
   if (!node_) return;
-  std::vector<std::string> known(used_.begin(), used_.end());
+  std::vector<std::string> known(known_.begin(), known_.end());
   for (const auto& kv : node_) {
     const std::string key = kv.first.as<std::string>();
-    if (used_.count(key) != 0) continue;
+    if (known_.count(key) != 0) continue;
     const std::string hint = nearest(key, known);
     std::string msg = "unknown key";
     if (!hint.empty()) {

@@ -32,6 +32,8 @@ void check_model(const Model& m, const std::string& file) {
 
 Model parse_yaml_model(const std::string& file) {
   YamlMap m(internal::load_yaml_file(file), file, "");
+  m.declare({"name", "description", "source", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn_hidden",
+             "vocab", "mlp", "tied_embeddings", "max_seq", "moe", "attention"});
   Model model;
   model.name = m.string("name");
   model.description = m.string("description", "");
@@ -48,6 +50,7 @@ Model parse_yaml_model(const std::string& file) {
   model.max_seq = m.integer("max_seq", 0, 0);
   if (m.has("moe")) {
     YamlMap e = m.map("moe");
+    e.declare({"experts", "topk", "ffn_hidden", "shared_experts", "first_k_dense", "capacity_factor"});
     MoeConfig moe;
     moe.experts = e.integer("experts");
     moe.topk = e.integer("topk");
@@ -60,6 +63,7 @@ Model parse_yaml_model(const std::string& file) {
   }
   if (m.has("attention")) {
     YamlMap a = m.map("attention");
+    a.declare({"type", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"});
     enum class Kind { kStandard, kMla };
     const Kind kind = a.choice<Kind>("type", {{"standard", Kind::kStandard}, {"mla", Kind::kMla}});
     if (kind == Kind::kMla) {

@@ -16,19 +16,16 @@
 namespace tahoma {
 namespace {
 
-const std::vector<std::string> kSystems = {"dgx-a100",        "dgx-h100",
-                                           "dgx-h200",        "hgx-h800",
-                                           "dgx-b200",        "dgx-b300",
-                                           "gb200-nvl72",     "gb300-nvl72",
-                                           "tpu-v3",          "tpu-v4",
-                                           "tpu-v5e",         "tpu-v5p",
-                                           "tpu-v6e",         "tpu-v7",
-                                           "trn1",            "trn1n",
-                                           "trn2",            "trn2-ultraserver",
-                                           "trn3-ultraserver", "trn3-ultraserver-gen1",
-                                           "trn4-ultraserver"};
+const std::vector<std::string> kSystems = {
+    "dgx-a100",        "dgx-h100",    "dgx-h200",         "hgx-h800",         "dgx-b200",
+    "dgx-b300",        "gb200-nvl72", "gb300-nvl72",      "tpu-v3",           "tpu-v4",
+    "tpu-v5e",         "tpu-v5p",     "tpu-v6e",          "tpu-v7",           "trn1",
+    "trn1n",           "trn2",        "trn2-ultraserver", "trn3-ultraserver", "trn3-ultraserver-gen1",
+    "trn4-ultraserver"};
 
-double rel_err(double actual, double expected) { return std::abs(actual - expected) / std::abs(expected); }
+double rel_err(double actual, double expected) {
+  return std::abs(actual - expected) / std::abs(expected);
+}
 
 TEST(SystemPresets, EveryPresetFileLoadsAndIsSane) {
   std::set<std::string> files;
@@ -53,10 +50,14 @@ TEST(SystemPresets, EveryPresetFileLoadsAndIsSane) {
     EXPECT_LE(s.chip.matmul_efficiency, 1.0);
     // Peaks never fall as precision narrows (fp32 <= bf16 <= fp8 <= fp4 where present).
     const auto bf16 = s.chip.peak(Precision::kBf16);
-    if (auto fp32 = s.chip.peak(Precision::kFp32)) EXPECT_LE(fp32->value(), bf16->value());
+    if (auto fp32 = s.chip.peak(Precision::kFp32)) {
+      EXPECT_LE(fp32->value(), bf16->value());
+    }
     if (auto fp8 = s.chip.peak(Precision::kFp8)) {
       EXPECT_GE(fp8->value(), bf16->value());
-      if (auto fp4 = s.chip.peak(Precision::kFp4)) EXPECT_GE(fp4->value(), fp8->value());
+      if (auto fp4 = s.chip.peak(Precision::kFp4)) {
+        EXPECT_GE(fp4->value(), fp8->value());
+      }
     }
   }
 }
@@ -102,7 +103,9 @@ TEST(SystemTotals, Trn4IsTrn3ScaledExactly) {
   for (Precision p : kAllPrecisions) {
     SCOPED_TRACE(to_string(p));
     ASSERT_EQ(t3.chip.peak(p).has_value(), t4.chip.peak(p).has_value());
-    if (t3.chip.peak(p)) EXPECT_DOUBLE_EQ(t4.chip.peak(p)->value(), 6.0 * t3.chip.peak(p)->value());
+    if (t3.chip.peak(p)) {
+      EXPECT_DOUBLE_EQ(t4.chip.peak(p)->value(), 6.0 * t3.chip.peak(p)->value());
+    }
   }
   EXPECT_DOUBLE_EQ(t4.chip.hbm_bandwidth.value(), 4.0 * t3.chip.hbm_bandwidth.value());
   EXPECT_DOUBLE_EQ(t4.chip.hbm_capacity.value(), 2.0 * t3.chip.hbm_capacity.value());

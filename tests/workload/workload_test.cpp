@@ -16,8 +16,9 @@ namespace {
 
 using testing::TempDir;
 
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "message: " << (haystack) << "\nmissing: " << (needle)
+#define EXPECT_CONTAINS(haystack, needle)                          \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
+      << "message: " << (haystack) << "\nmissing: " << (needle)
 
 template <class Fn>
 std::string input_error(Fn&& fn) {
@@ -33,15 +34,17 @@ std::string input_error(Fn&& fn) {
   return "";
 }
 
-double rel_err(double actual, double expected) { return std::abs(actual - expected) / expected; }
+double rel_err(double actual, double expected) {
+  return std::abs(actual - expected) / expected;
+}
 
 TEST(ModelPresets, EveryPresetLoads) {
   std::set<std::string> files;
   for (const auto& entry : std::filesystem::directory_iterator(testing::data_path("models"))) {
     if (entry.path().extension() == ".yaml") files.insert(entry.path().stem().string());
   }
-  for (const char* name : {"gpt3-175b", "llama2-70b", "llama3-8b", "llama3.1-405b", "nemotron4-340b", "mixtral-8x7b",
-                           "deepseek-v3"}) {
+  for (const char* name :
+       {"gpt3-175b", "llama2-70b", "llama3-8b", "llama3.1-405b", "nemotron4-340b", "mixtral-8x7b", "deepseek-v3"}) {
     EXPECT_TRUE(files.count(name)) << name;
   }
   for (const auto& name : files) {
@@ -70,9 +73,9 @@ struct Published {
 
 TEST(ModelPresets, ParameterCountsMatchPublished) {
   // Brown et al. 2020; Llama 3 Herd 2024; Llama 2 HF checkpoint; DeepSeek-V3 report; Mixtral paper.
-  const Published kPublished[] = {{"gpt3-175b", 175e9, 175e9},       {"llama3.1-405b", 405e9, 405e9},
-                                  {"llama2-70b", 69e9, 69e9},         {"deepseek-v3", 671e9, 37e9},
-                                  {"mixtral-8x7b", 46.7e9, 12.9e9},   {"llama3-8b", 8.03e9, 8.03e9},
+  const Published kPublished[] = {{"gpt3-175b", 175e9, 175e9},      {"llama3.1-405b", 405e9, 405e9},
+                                  {"llama2-70b", 69e9, 69e9},       {"deepseek-v3", 671e9, 37e9},
+                                  {"mixtral-8x7b", 46.7e9, 12.9e9}, {"llama3-8b", 8.03e9, 8.03e9},
                                   {"nemotron4-340b", 340e9, 340e9}};
   for (const auto& p : kPublished) {
     SCOPED_TRACE(p.name);
@@ -266,7 +269,8 @@ TEST(YamlModel, LoadsAndDefaults) {
 
 TEST(YamlModel, Errors) {
   TempDir dir;
-  std::string msg = input_error([&] { (void)load_model(dir.write("typo.yaml", std::string(kTinyModel) + "kv_head: 2\n")); });
+  std::string msg =
+      input_error([&] { (void)load_model(dir.write("typo.yaml", std::string(kTinyModel) + "kv_head: 2\n")); });
   EXPECT_CONTAINS(msg, "typo.yaml");
   EXPECT_CONTAINS(msg, "kv_head");
   EXPECT_CONTAINS(msg, "did you mean");

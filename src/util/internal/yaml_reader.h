@@ -32,6 +32,9 @@ class YamlMap {
   [[nodiscard]] YamlMap map(const std::string& key);
   [[nodiscard]] std::vector<YAML::Node> sequence(const std::string& key);
   void ignore(const std::string& key) { used_.insert(key); }
+  // Declares every key this mapping may hold, before any is read: a missing required key is then
+  // never blamed on a valid neighbour, and unknown keys get the full list of suggestions.
+  YamlMap& declare(std::initializer_list<const char*> keys);
 
   // Throws InputError for every key present but never read.
   void finish() const;
@@ -48,6 +51,7 @@ class YamlMap {
   std::string file_;
   std::string path_;
   std::set<std::string> used_;
+  std::set<std::string> known_;
 };
 
 template <class E>

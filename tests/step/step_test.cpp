@@ -1,0 +1,349 @@
+// The training-step model end to end: identities that must hold exactly (breakdown sums, token
+// accounting), physical monotonicity (more bandwidth is never slower, more chips give more
+// tokens/s), the extremes (1 chip, 1,048,576 chips) and determinism.
+#include "tahoma/step.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "../test_util.h"
+#include "tahoma/report.h"
+
+namespace tahoma {
+namespace {
+
+ScenarioInput input(const char* system, int chips, const char* model, int seq, int global_batch, int tp = 1,
+                    int pp = 1) {
+  ScenarioInput in;
+  in.system = system;
+  in.chips = chips;
+  in.model = model;
+  in.seq = seq;
+  in.global_batch = global_batch;
+  in.tp = tp;
+  in.pp = pp;
+  return in;
+}
+
+ScenarioInput million_chips() {
+  ScenarioInput in = input("trn3-ultraserver", 1048576, "llama3.1-405b", 8192, 16384, 8, 16);
+  in.account_for_embedding_and_loss = true;
+  return in;
+}
+
+void expect_rel(double actual, double expected, double tol) {
+  EXPECT_NEAR(actual, expected, tol * std::abs(expected)) << "actual " << actual << " expected " << expected;
+}
+
+// Identities every result must satisfy.
+void check_invariants(const Scenario& sc, const StepResult& r) {
+  SCOPED_TRACE(sc.system.name + " x" + std::to_string(sc.system.total_chips()) + " " + sc.model.name);
+  ASSERT_TRUE(std::isfinite(r.step_time.value()));
+  ASSERT_GT(r.step_time.value(), 0.0);
+  const StepBreakdown& b = r.breakdown;
+  expect_rel((b.compute + b.exposed_comm + b.bubble + b.optimizer).value(), r.step_time.value(), 1e-9);
+  expect_rel((b.tp_comm + b.cp_comm + b.pp_comm + b.dp_comm + b.ep_comm).value(), b.exposed_comm.value(), 1e-9);
+  for (const Seconds part :
+       {b.compute, b.exposed_comm, b.bubble, b.optimizer, b.tp_comm, b.cp_comm, b.pp_comm, b.dp_comm, b.ep_comm}) {
+    EXPECT_GE(part.value(), 0.0);
+    EXPECT_TRUE(std::isfinite(part.value()));
+  }
+  EXPECT_GT(b.compute.value(), 0.0);
+  expect_rel(r.tokens_per_s * r.step_time.value(), static_cast<double>(sc.training.global_batch) * sc.training.seq,
+             1e-9);
+  expect_rel(r.tokens_per_s_per_chip * sc.system.total_chips(), r.tokens_per_s, 1e-9);
+  EXPECT_GT(r.mfu, 0.0);
+  EXPECT_LT(r.mfu, 1.0);
+  EXPECT_GT(r.hfu, 0.0);
+  EXPECT_LT(r.hfu, 1.0);
+  // No more FLOPs than the chips can do at their achievable rate.
+  EXPECT_LE(r.hfu, sc.system.chip.matmul_efficiency + 1e-9);
+  EXPECT_EQ(r.microbatches, num_microbatches(sc.plan, sc.training));
+  EXPECT_TRUE(std::isfinite(r.memory.total.value()));
+  EXPECT_GT(r.power_watts_per_chip, 0.0);
+  EXPECT_LE(r.power_watts_per_chip, sc.system.chip.tdp.value() + 1e-9);
+  // The model FLOPs of a step over the step time and peak give the MFU.
+  const double peak = sc.system.chip.peak(sc.training.precision)->value() * sc.system.total_chips();
+  expect_rel(r.mfu, r.model_flops_per_token * r.tokens_per_s / peak, 1e-12);
+}
+
+TEST(Step, OneChip) {
+  ScenarioInput in = input("dgx-h100", 1, "llama3-8b", 2048, 4);
+  in.micro_batch = 1;
+  const Scenario sc = resolve_scenario(in);
+  EXPECT_EQ(sc.plan.dp, 1);
+  const StepResult r = simulate_step(sc);
+  check_invariants(sc, r);
+  EXPECT_EQ(r.microbatches, 4);
+  // One chip: no communication and no bubble.
+  EXPECT_EQ(r.breakdown.exposed_comm.value(), 0.0);
+  EXPECT_EQ(r.breakdown.bubble.value(), 0.0);
+  // An 8B model in bf16 on one H100: MFU of a well-shaped dense step is in the tens of percent.
+  EXPECT_GT(r.mfu, 0.3);
+  EXPECT_LT(r.mfu, 0.75);
+}
+
+TEST(Step, MillionChips) {
+  const Scenario sc = resolve_scenario(million_chips());
+  EXPECT_EQ(sc.plan.dp, 8192);
+  const auto start = std::chrono::steady_clock::now();
+  const StepResult r = simulate_step(sc);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  check_invariants(sc, r);
+  EXPECT_EQ(r.microbatches, 2);
+  EXPECT_GT(r.breakdown.bubble.value(), 0.0);
+  EXPECT_GT(r.breakdown.dp_comm.value(), 0.0);  // 2 micro-batches cannot hide the 8192-way reduction
+  // Scale by symmetry (DESIGN.md 7): a million chips simulate in well under a second.
+  EXPECT_LT(seconds, 1.0);
+}
+
+TEST(Step, PresetsSatisfyInvariants) {
+  std::vector<ScenarioInput> cases = {
+      input("dgx-a100", 1024, "gpt3-175b", 2048, 1536, 8, 8),
+      input("dgx-h100", 64, "llama3-70b", 8192, 64, 8, 4),
+      input("gb200-nvl72", 72, "llama3-8b", 8192, 72, 1, 1),
+      input("tpu-v5p", 256, "llama2-70b", 4096, 256, 8, 4),
+      input("trn1", 16, "llama2-7b", 4096, 32, 8, 1),
+      input("trn2-ultraserver", 64, "llama3-70b", 8192, 64, 8, 4),
+      input("dgx-h100", 64, "mixtral-8x7b", 4096, 64, 1, 1),
+      input("gb300-nvl72", 288, "deepseek-v3", 4096, 288, 1, 1),
+  };
+  cases.push_back(input("dgx-h100", 16, "llama3-8b", 16384, 8, 8, 1));
+  cases.back().cp = 2;
+  cases.push_back(input("trn1", 1, "llama3-8b", 2048, 8, 2, 1));  // two NeuronCores of one chip
+  cases.push_back(input("tpu-v7", 64, "llama3-70b", 8192, 32, 2, 4));
+  cases.back().cp = 2;
+  cases.push_back(input("dgx-h100", 16, "llama3-8b", 4096, 64, 2, 2));
+  cases.back().vpp = 4;
+  cases.back().precision = "fp8";
+  cases[6].ep = 8;
+  cases[7].ep = 8;
+  cases[7].zero = 1;
+  for (auto& c : cases) {
+    const Scenario sc = resolve_scenario(c);
+    check_invariants(sc, simulate_step(sc));
+  }
+}
+
+TEST(Step, RecomputeAndZeroVariants) {
+  for (const char* rc : {"none", "selective", "full"}) {
+    for (int zero : {0, 1, 2, 3}) {
+      ScenarioInput in = input("dgx-h100", 32, "llama3-8b", 4096, 64, 4, 2);
+      in.recompute = rc;
+      in.zero = zero;
+      const Scenario sc = resolve_scenario(in);
+      SCOPED_TRACE(std::string(rc) + " zero " + std::to_string(zero));
+      check_invariants(sc, simulate_step(sc));
+    }
+  }
+}
+
+TEST(Step, FullRecomputeCostsAnExtraForward) {
+  ScenarioInput sel = input("dgx-h100", 8, "llama3-8b", 4096, 32, 8, 1);
+  sel.recompute = "selective";
+  ScenarioInput full = sel;
+  full.recompute = "full";
+  const StepResult rs = simulate_step(resolve_scenario(sel));
+  const StepResult rf = simulate_step(resolve_scenario(full));
+  EXPECT_GT(rf.step_time.value(), rs.step_time.value());
+  EXPECT_GT(rf.hardware_flops_per_step.value(), rs.hardware_flops_per_step.value());
+  EXPECT_DOUBLE_EQ(rf.model_flops_per_token, rs.model_flops_per_token);  // the model's FLOPs do not change
+  // Forward is about a third of forward + backward: full recompute adds ~25-35% time.
+  EXPECT_GT(rf.step_time.value() / rs.step_time.value(), 1.15);
+  EXPECT_LT(rf.step_time.value() / rs.step_time.value(), 1.45);
+  EXPECT_LT(rf.memory.activations.value(), rs.memory.activations.value());
+}
+
+TEST(Step, MoreBandwidthIsNeverSlower) {
+  struct Case {
+    ScenarioInput in;
+    std::vector<std::string> faster;
+  };
+  std::vector<Case> cases;
+  for (const char* ov :
+       {"chip.hbm_bandwidth=6.7TB/s", "scale_up.levels.0.bandwidth=900GB/s", "scale_out.bandwidth=800Gb/s"}) {
+    cases.push_back({input("dgx-h100", 64, "llama3-70b", 8192, 128, 8, 4), {ov}});
+    cases.push_back({input("dgx-h100", 64, "llama3-8b", 4096, 64, 2, 1), {ov}});
+  }
+  for (const char* ov : {"chip.hbm_bandwidth=9.8TB/s", "scale_up.levels.0.bandwidth=1152GB/s",
+                         "scale_up.levels.1.bandwidth=640GB/s", "scale_up.levels.2.bandwidth=256GB/s"}) {
+    cases.push_back({million_chips(), {ov}});
+    cases.push_back({input("trn3-ultraserver", 1152, "llama3.1-405b", 8192, 288, 8, 9), {ov}});
+  }
+  for (const char* ov :
+       {"chip.hbm_bandwidth=5.8TB/s", "scale_up.link_bandwidth.0=256GB/s", "scale_up.link_bandwidth.2=128GB/s"}) {
+    cases.push_back({input("trn2-ultraserver", 512, "llama3-70b", 8192, 128, 16, 4), {ov}});
+  }
+  for (auto& c : cases) {
+    const Scenario base = resolve_scenario(c.in);
+    ScenarioInput faster_in = c.in;
+    faster_in.overrides = c.faster;
+    const Scenario fast = resolve_scenario(faster_in);
+    const double t_base = simulate_step(base).step_time.value();
+    const double t_fast = simulate_step(fast).step_time.value();
+    EXPECT_LE(t_fast, t_base * (1 + 1e-12))
+        << *c.in.system << " x" << *c.in.chips << " " << *c.in.model << " " << c.faster[0];
+  }
+}
+
+TEST(Step, MoreComputeIsNeverSlower) {
+  ScenarioInput in = input("dgx-h100", 64, "llama3-70b", 8192, 128, 8, 4);
+  const double base = simulate_step(resolve_scenario(in)).step_time.value();
+  in.overrides = {"chip.peak_flops.bf16=1979TFLOP/s"};
+  const double fast = simulate_step(resolve_scenario(in)).step_time.value();
+  EXPECT_LT(fast, base);
+}
+
+TEST(Step, MoreChipsWithTheSameReplicaGiveMoreTokensPerSecond) {
+  double prev = 0;
+  for (int replicas : {1, 2, 8, 64, 512}) {
+    // Each replica: tp 8 x pp 4 on 32 H100s, 16 sequences per step.
+    const ScenarioInput in = input("dgx-h100", 32 * replicas, "llama3-70b", 8192, 16 * replicas, 8, 4);
+    const Scenario sc = resolve_scenario(in);
+    EXPECT_EQ(sc.plan.dp, replicas);
+    const StepResult r = simulate_step(sc);
+    EXPECT_GT(r.tokens_per_s, prev) << replicas;
+    prev = r.tokens_per_s;
+  }
+}
+
+TEST(Step, PerChipThroughputDoesNotGrowWithDataParallelism) {
+  double prev = 1e300;
+  for (int replicas : {1, 4, 16, 256}) {
+    const ScenarioInput in = input("trn3-ultraserver", 128 * replicas, "llama3.1-405b", 8192, 16 * replicas, 8, 16);
+    ScenarioInput e = in;
+    e.account_for_embedding_and_loss = true;
+    const StepResult r = simulate_step(resolve_scenario(e));
+    EXPECT_LE(r.tokens_per_s_per_chip, prev * (1 + 1e-12)) << replicas;
+    prev = r.tokens_per_s_per_chip;
+  }
+}
+
+TEST(Step, BubbleIsAtMostTheIdealFraction) {
+  // 1F1B flow shop: bubble <= (p-1)/(v*m) of the steady-state time, equal for uniform stages.
+  for (int vpp : {1, 2}) {
+    for (int global_batch : {64, 256, 1024}) {  // 8, 32, 128 micro-batches
+      ScenarioInput in = input("dgx-a100", 512, "gpt3-175b", 2048, global_batch, 8, 8);
+      in.vpp = vpp;
+      const Scenario sc = resolve_scenario(in);
+      const StepResult r = simulate_step(sc);
+      const StepBreakdown& b = r.breakdown;
+      const double steady = (b.compute + b.tp_comm + b.cp_comm + b.ep_comm + b.pp_comm).value();
+      const double m = r.microbatches;
+      const double ideal = (sc.plan.pp - 1) / (vpp * m) * steady;
+      EXPECT_LE(b.bubble.value(), ideal * (1 + 1e-9)) << vpp << " " << global_batch;
+      // GPT-3's stages are nearly uniform (96 layers, small vocab): the bubble is close to ideal.
+      EXPECT_GE(b.bubble.value(), 0.7 * ideal) << vpp << " " << global_batch;
+    }
+  }
+}
+
+TEST(Step, InterleavingShrinksTheBubble) {
+  ScenarioInput in = input("dgx-a100", 512, "gpt3-175b", 2048, 128, 8, 8);
+  const StepResult plain = simulate_step(resolve_scenario(in));
+  in.vpp = 2;
+  const StepResult inter = simulate_step(resolve_scenario(in));
+  EXPECT_LT(inter.breakdown.bubble.value(), 0.6 * plain.breakdown.bubble.value());
+}
+
+TEST(Step, MoreMicrobatchesAmortizeTheBubble) {
+  double prev = 0;
+  for (int gb : {8, 32, 128}) {
+    const StepResult r = simulate_step(resolve_scenario(input("dgx-a100", 64, "gpt3-13b", 2048, gb, 8, 8)));
+    EXPECT_GT(r.tokens_per_s, prev);
+    prev = r.tokens_per_s;
+  }
+}
+
+TEST(Step, ModelFlopsPerTokenClosedForm) {
+  // PaLM: 6N + 6 L a s (dqk + dv), N = active matrix parameters without the input embedding.
+  const Model m = load_model("llama3-8b");
+  const double n = count_params(m).total - static_cast<double>(m.vocab) * m.hidden;
+  EXPECT_DOUBLE_EQ(model_flops_per_token(m, 8192), 6 * n + 6.0 * 32 * 32 * 8192 * (128 + 128));
+  // Tied embeddings: the one table is the LM head and counts.
+  const Model g = load_model("gpt3-175b");
+  EXPECT_DOUBLE_EQ(model_flops_per_token(g, 2048), 6 * count_params(g).total + 6.0 * 96 * 96 * 2048 * 256);
+  // MoE: active parameters only.
+  const Model x = load_model("mixtral-8x7b");
+  EXPECT_DOUBLE_EQ(model_flops_per_token(x, 4096),
+                   6 * (count_params(x).active - 32000.0 * 4096) + 6.0 * 32 * 32 * 4096 * 256);
+}
+
+TEST(Step, DoesNotFitIsAResultNotAnError) {
+  ScenarioInput in = input("dgx-h100", 8, "llama3.1-405b", 8192, 8, 8, 1);
+  in.zero = 0;
+  const Scenario sc = resolve_scenario(in);
+  const StepResult r = simulate_step(sc);
+  EXPECT_FALSE(r.memory.fits);
+  EXPECT_GT(r.memory.total.value(), r.memory.capacity.value());
+  // 405B parameters x 18 bytes / 8 GPUs is ~0.9 TB per GPU.
+  EXPECT_GT(r.memory.total.value(), 800e9);
+  check_invariants(sc, r);
+}
+
+TEST(Step, CommunicationSummary) {
+  ScenarioInput in = input("dgx-h100", 64, "llama3-70b", 8192, 64, 8, 4);
+  in.zero = 1;
+  const StepResult r = simulate_step(resolve_scenario(in));
+  bool tp = false, pp = false, dp_rs = false, dp_ag = false;
+  for (const auto& c : r.comm) {
+    EXPECT_GT(c.calls_per_step, 0) << c.name;
+    EXPECT_GT(c.bytes_per_step.value(), 0.0) << c.name;
+    EXPECT_GE(c.time_per_step.value(), 0.0) << c.name;
+    EXPECT_FALSE(c.algorithm.empty()) << c.name;
+    if (c.group == "tp") {
+      tp = true;
+      EXPECT_EQ(c.group_size, 8);
+    }
+    if (c.group == "pp") pp = true;
+    if (c.name == "dp.reduce_scatter") {
+      dp_rs = true;
+      EXPECT_EQ(c.group_size, 2);
+      EXPECT_EQ(c.calls_per_step, 1);
+    }
+    if (c.name == "dp.all_gather") dp_ag = true;
+  }
+  EXPECT_TRUE(tp && pp && dp_rs && dp_ag);
+}
+
+TEST(Step, Fp8DoublesThePeakAndSpeedsUp) {
+  ScenarioInput in = input("dgx-h100", 8, "llama3-8b", 8192, 32, 1, 1);
+  const StepResult bf16 = simulate_step(resolve_scenario(in));
+  in.precision = "fp8";
+  const StepResult fp8 = simulate_step(resolve_scenario(in));
+  EXPECT_LT(fp8.step_time.value(), bf16.step_time.value());
+  EXPECT_GT(fp8.step_time.value(), 0.5 * bf16.step_time.value());  // attention, memory ops stay
+  // MFU is against the fp8 peak: lower than in bf16 for the same work.
+  EXPECT_LT(fp8.mfu, bf16.mfu);
+}
+
+TEST(Step, Deterministic) {
+  for (const ScenarioInput& in : {million_chips(), input("dgx-h100", 64, "mixtral-8x7b", 4096, 64, 2, 2)}) {
+    ScenarioInput c = in;
+    const Scenario a = resolve_scenario(c);
+    const Scenario b = resolve_scenario(c);
+    const std::string ja = result_json(a, simulate_step(a)).dump();
+    const std::string jb = result_json(b, simulate_step(b)).dump();
+    EXPECT_EQ(ja, jb);
+  }
+}
+
+TEST(Step, ResultJsonHasStableKeys) {
+  const Scenario sc = resolve_scenario(input("dgx-h100", 8, "llama3-8b", 4096, 32, 2, 1));
+  const StepResult r = simulate_step(sc);
+  const nlohmann::json j = result_json(sc, r);
+  for (const char* key : {"step_time_s", "tokens_per_s", "tokens_per_s_per_chip", "mfu", "hfu", "fits", "memory",
+                          "breakdown", "config", "communication", "energy"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_DOUBLE_EQ(j["step_time_s"].get<double>(), r.step_time.value());
+  EXPECT_DOUBLE_EQ(j["memory"]["peak_bytes_per_chip"].get<double>(), r.memory.total.value());
+  EXPECT_EQ(j["config"]["plan"]["dp"].get<int>(), 4);
+  EXPECT_EQ(j["config"]["system"]["name"].get<std::string>(), "dgx-h100");
+  EXPECT_EQ(j["config"]["chips"].get<int>(), 8);
+}
+
+}  // namespace
+}  // namespace tahoma
