@@ -2,6 +2,7 @@
 // parallel), file writing, and a small system YAML with round numbers for closed-form checks.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,7 +10,28 @@
 #include <fstream>
 #include <string>
 
+#include "tahoma/error.h"
+
+#define EXPECT_CONTAINS(haystack, needle)                          \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
+      << "message: " << (haystack) << "\nmissing: " << (needle)
+
 namespace tahoma::testing {
+
+// Runs `fn`, expects an InputError, and returns its message (empty when none was thrown).
+template <class Fn>
+std::string input_error(Fn&& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected InputError, got another exception: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "expected InputError, nothing was thrown";
+  return "";
+}
 
 // A fresh directory under the system temp dir, removed with everything in it on destruction.
 class TempDir {

@@ -43,10 +43,6 @@ CliRun tahoma(const std::string& args) {
   return r;
 }
 
-#define EXPECT_CONTAINS(haystack, needle)                          \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
-      << "text: " << (haystack) << "\nmissing: " << (needle)
-
 nlohmann::json parse_json(const CliRun& r) {
   try {
     return nlohmann::json::parse(r.out);

@@ -13,10 +13,6 @@
 namespace tahoma {
 namespace {
 
-#define EXPECT_CONTAINS(haystack, needle)                          \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
-      << "message: " << (haystack) << "\nmissing: " << (needle)
-
 class PlanTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

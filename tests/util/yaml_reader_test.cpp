@@ -12,26 +12,8 @@
 namespace tahoma {
 namespace {
 
+using testing::input_error;
 using testing::TempDir;
-
-// Runs `fn`, expects an InputError, and returns its message (empty when none was thrown).
-template <class Fn>
-std::string input_error(Fn&& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected InputError, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected InputError, nothing was thrown";
-  return "";
-}
-
-#define EXPECT_CONTAINS(haystack, needle)                          \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
-      << "message: " << (haystack) << "\nmissing: " << (needle)
 
 // Replaces the first occurrence of `from` in `text` (which must occur).
 std::string replace(std::string text, const std::string& from, const std::string& to) {
