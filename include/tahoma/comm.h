@@ -71,7 +71,7 @@ class CollectiveModel {
   };
   [[nodiscard]] std::vector<Span> spans(const GroupShape& group) const;
   [[nodiscard]] BytesPerSecond torus_bandwidth(const CommLevel& level, const GroupShape& group,
-                                               double* a2a_time_per_byte) const;
+                                               double* a2a_time_per_byte, double* ring_steps) const;
 
   std::vector<CommLevel> levels_;
   int ranks_per_chip_ = 1;

@@ -122,7 +122,8 @@ struct SystemTotals {
 };
 SystemTotals totals(const System& system);
 
-// Per-chip per-direction injection bandwidth into the scale-up domain (sum over levels or links).
+// Per-chip per-direction injection bandwidth into the scale-up domain: the widest switch level
+// (levels already count the outer links that reach their peers), or the sum over torus links.
 BytesPerSecond scale_up_injection(const ScaleUp& s);
 
 }  // namespace tahoma

@@ -47,6 +47,7 @@ struct StepResult {
   double power_watts_per_chip = 0;
   double energy_joules_per_step = 0;
   std::optional<double> cost_usd_per_million_tokens;
+  std::vector<std::string> warnings;  // approximations this result rests on, for the user to judge
 };
 
 // Model FLOPs per token, PaLM convention (Chowdhery et al. 2022, App. B): 6 N + 6 L a s (dqk + dv),

@@ -97,7 +97,7 @@ CollectiveModel::CollectiveModel(const System& system) : ranks_per_chip_(system.
 // et al. 2023; scaling-book "all-gather over multiple axes"). A dimension fully spanned has its
 // wrap-around link (2 links per direction); a partial one is a line (1 link's worth).
 BytesPerSecond CollectiveModel::torus_bandwidth(const CommLevel& level, const GroupShape& group,
-                                                double* a2a_time_per_byte) const {
+                                                double* a2a_time_per_byte, double* ring_steps) const {
   // Enumerate the members inside one domain and count distinct coordinates per dimension.
   std::vector<std::set<int>> coords(level.dims.size());
   std::vector<long long> idx(group.factors.size(), 0);
@@ -121,9 +121,11 @@ BytesPerSecond CollectiveModel::torus_bandwidth(const CommLevel& level, const Gr
   }
   BytesPerSecond bw{0};
   double worst_a2a = 0.0;
+  double steps = 0.0;
   for (size_t d = 0; d < level.dims.size(); ++d) {
     const int m = static_cast<int>(coords[d].size());
     if (m <= 1) continue;
+    steps += m - 1;  // the rings of the dimensions run one after another: sum of (m_d - 1) hops
     const double links = (m == level.dims[d] && m >= 3) ? 2.0 : 1.0;
     bw += level.link_bandwidth[d] * links;
     // All-to-all on a ring of m chips: per-node buffer S spreads S*m/8 over each link direction
@@ -131,6 +133,7 @@ BytesPerSecond CollectiveModel::torus_bandwidth(const CommLevel& level, const Gr
     worst_a2a = std::max(worst_a2a, (m / 4.0 / links) / level.link_bandwidth[d].value());
   }
   if (a2a_time_per_byte != nullptr) *a2a_time_per_byte = worst_a2a;
+  if (ring_steps != nullptr) *ring_steps = steps;
   return bw;
 }
 
@@ -144,7 +147,7 @@ std::vector<CollectiveModel::Span> CollectiveModel::spans(const GroupShape& grou
       s.level = static_cast<int>(l);
       s.factor = members / inner;
       s.inner = inner;
-      s.bandwidth = levels_[l].torus ? torus_bandwidth(levels_[l], group, nullptr) : levels_[l].bandwidth;
+      s.bandwidth = levels_[l].torus ? torus_bandwidth(levels_[l], group, nullptr, nullptr) : levels_[l].bandwidth;
       out.push_back(s);
       inner = members;
     }
@@ -190,7 +193,7 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
         double tl = leaving / s.bandwidth.value();
         if (level.torus) {
           double per_byte = 0.0;
-          (void)torus_bandwidth(level, group, &per_byte);
+          (void)torus_bandwidth(level, group, &per_byte, nullptr);
           tl = S * per_byte;
         }
         t = std::max(t, tl);
@@ -198,7 +201,8 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
       }
       t += alpha * std::ceil(std::log2(static_cast<double>(n)));
     }
-  } else if (algorithm == "ring") {
+  } else if (algorithm == "ring" && !(sp.size() == 1 && levels_[sp[0].level].torus)) {
+    // (Inside one torus the rings are the multi-dimensional "torus-rings" below.)
     double bw = inf;
     double alpha = 0.0;
     for (const auto& s : sp) {
@@ -236,7 +240,8 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
   } else if (algorithm == "torus-rings" && sp.size() == 1 && levels_[sp[0].level].torus) {
     const CommLevel& level = levels_[sp[0].level];
     const double r = static_cast<double>(n - 1) / static_cast<double>(n);
-    const double steps = static_cast<double>(sp[0].factor - 1);
+    double steps = 0.0;
+    (void)torus_bandwidth(level, group, nullptr, &steps);
     t = phases * (steps * level.latency.value() + r * S / sp[0].bandwidth.value());
   }
   c.time = Seconds(t);

@@ -47,13 +47,13 @@ constexpr int kMaxExtendsDepth = 8;
 
 // Multiplies the quantity at node[key] (text with a unit) by `factor`, rewriting it in SI units.
 void scale_quantity(YAML::Node node, const std::string& key, Dimension dim, const char* si_unit, double factor,
-                    const std::string& file) {
+                    const std::string& file, const std::string& path) {
   if (!node || !node[key] || node[key].IsNull()) return;
   double v = 0;
   try {
     v = parse_quantity(node[key].Scalar(), dim);
   } catch (const std::invalid_argument& e) {
-    throw InputError(file, key, e.what());
+    throw InputError(file, path + "." + key, e.what());
   }
   node[key] = fmt::format("{:.17g} {}", v * factor, si_unit);
 }
@@ -71,25 +71,33 @@ void apply_scale(YAML::Node& base, const YAML::Node& scale_node, const std::stri
   if (chip) {
     if (YAML::Node peaks = chip["peak_flops"]; peaks && peaks.IsMap()) {
       for (auto kv : peaks)
-        scale_quantity(peaks, kv.first.as<std::string>(), Dimension::kFlopsPerSecond, "FLOP/s", compute, file);
+        scale_quantity(peaks, kv.first.as<std::string>(), Dimension::kFlopsPerSecond, "FLOP/s", compute, file,
+                       "chip.peak_flops");
     }
-    scale_quantity(chip, "vector_flops", Dimension::kFlopsPerSecond, "FLOP/s", compute, file);
-    scale_quantity(chip, "hbm_bandwidth", Dimension::kBytesPerSecond, "B/s", hbm_bw, file);
-    scale_quantity(chip, "hbm_capacity", Dimension::kBytes, "B", hbm_cap, file);
+    scale_quantity(chip, "vector_flops", Dimension::kFlopsPerSecond, "FLOP/s", compute, file, "chip");
+    scale_quantity(chip, "hbm_bandwidth", Dimension::kBytesPerSecond, "B/s", hbm_bw, file, "chip");
+    scale_quantity(chip, "hbm_capacity", Dimension::kBytes, "B", hbm_cap, file, "chip");
   }
   if (YAML::Node up = base["scale_up"]) {
     if (YAML::Node levels = up["levels"]; levels && levels.IsSequence()) {
-      for (auto level : levels) scale_quantity(level, "bandwidth", Dimension::kBytesPerSecond, "B/s", up_bw, file);
+      for (auto level : levels) {
+        scale_quantity(level, "bandwidth", Dimension::kBytesPerSecond, "B/s", up_bw, file, "scale_up.levels");
+      }
     }
     if (YAML::Node links = up["link_bandwidth"]; links && links.IsSequence()) {
       for (size_t idx = 0; idx < links.size(); ++idx) {
-        const double v = parse_quantity(links[idx].Scalar(), Dimension::kBytesPerSecond);
+        double v = 0;
+        try {
+          v = parse_quantity(links[idx].Scalar(), Dimension::kBytesPerSecond);
+        } catch (const std::invalid_argument& e) {
+          throw InputError(file, fmt::format("scale_up.link_bandwidth.{}", idx), e.what());
+        }
         links[idx] = fmt::format("{:.17g} B/s", v * up_bw);
       }
     }
   }
   if (YAML::Node out = base["scale_out"])
-    scale_quantity(out, "bandwidth", Dimension::kBytesPerSecond, "B/s", out_bw, file);
+    scale_quantity(out, "bandwidth", Dimension::kBytesPerSecond, "B/s", out_bw, file, "scale_out");
 }
 
 // Resolves `extends:` chains at the YAML level: the parent (fully resolved) is scaled by the

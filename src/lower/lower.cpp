@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "tahoma/error.h"
+
 namespace tahoma {
 namespace {
 
@@ -222,6 +224,8 @@ void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const 
 }  // namespace
 
 StageProgram lower(const Model& model, const Plan& plan, const Training& training) {
+  // validate_plan() has run: degrees are positive and dp is derived.
+  TAHOMA_ASSERT(plan.dp > 0 && plan.tp > 0 && plan.cp > 0 && plan.pp > 0 && plan.micro_batch > 0);
   StageProgram prog;
   Dims d{};
   d.b = plan.micro_batch;

@@ -92,6 +92,10 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
     if (model.moe->experts % plan.ep != 0) {
       fail("ep", fmt::format("{} does not divide the {} experts", plan.ep, model.moe->experts));
     }
+    if (plan.ep > plan.cp ? plan.ep % plan.cp != 0 : plan.cp % plan.ep != 0) {
+      fail("ep", fmt::format("{} and cp {} must divide one another (expert groups fold over context ranks)", plan.ep,
+                             plan.cp));
+    }
     if ((static_cast<long long>(plan.dp) * plan.cp) % plan.ep != 0) {
       fail("ep", fmt::format("{} must divide dp*cp = {} (experts are sharded within the data-parallel ranks)", plan.ep,
                              static_cast<long long>(plan.dp) * plan.cp));

@@ -212,6 +212,7 @@ json result_json(const Scenario& sc, const StepResult& r) {
                                              (sc.training.global_batch * static_cast<double>(sc.training.seq)) * 1e6}}},
             {"config", scenario_json(sc)}};
   if (r.cost_usd_per_million_tokens) j["cost_usd_per_million_tokens"] = *r.cost_usd_per_million_tokens;
+  j["warnings"] = r.warnings;
   return j;
 }
 
@@ -292,6 +293,7 @@ std::string result_table(const Scenario& sc, const StepResult& r) {
                      r.energy_joules_per_step / 3.6e6);
   if (r.cost_usd_per_million_tokens)
     out += fmt::format("  cost             ${:.2f} per million tokens\n", *r.cost_usd_per_million_tokens);
+  for (const auto& w : r.warnings) out += fmt::format("  note: {}\n", w);
   return out;
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include <fmt/format.h>
+
 #include "tahoma/compute.h"
 
 namespace tahoma {
@@ -299,6 +301,13 @@ StepResult simulate_step(const Scenario& sc) {
   const double tdp = sys.chip.tdp.value();
   r.power_watts_per_chip = idle + (tdp - idle) * std::min(1.0, r.hfu / std::max(1e-9, sys.chip.matmul_efficiency));
   r.energy_joules_per_step = r.power_watts_per_chip * sys.total_chips() * r.step_time.value();
+  const int domain = sys.scale_up.chips;
+  if (sys.total_chips() > domain && sys.total_chips() % domain != 0) {
+    r.warnings.push_back(
+        fmt::format("{} chips fill {:.2f} scale-up domains of {}; the last one is partial and priced as if "
+                    "it were full",
+                    sys.total_chips(), static_cast<double>(sys.total_chips()) / domain, domain));
+  }
   if (sys.price_usd_per_chip_hour) {
     r.cost_usd_per_million_tokens = *sys.price_usd_per_chip_hour * sys.total_chips() / 3600.0 / r.tokens_per_s * 1e6;
   }

@@ -16,9 +16,6 @@ using internal::YamlMap;
 namespace {
 
 void check_model(const Model& m, const std::string& file) {
-  if (m.hidden % m.heads != 0 && m.head_dim == 0) {
-    throw InputError(file, "hidden", fmt::format("{} is not divisible by heads {}; give head_dim", m.hidden, m.heads));
-  }
   if (m.heads % m.kv_heads != 0) {
     throw InputError(file, "kv_heads", fmt::format("heads {} is not a multiple of kv_heads {}", m.heads, m.kv_heads));
   }
@@ -42,6 +39,10 @@ Model parse_yaml_model(const std::string& file) {
   model.hidden = m.integer("hidden");
   model.heads = m.integer("heads");
   model.kv_heads = m.integer("kv_heads", model.heads);
+  if (!m.has("head_dim") && model.hidden % model.heads != 0) {
+    throw m.error("heads", fmt::format("hidden {} is not divisible by {} heads; give head_dim explicitly", model.hidden,
+                                       model.heads));
+  }
   model.head_dim = m.integer("head_dim", model.hidden / model.heads);
   model.ffn_hidden = m.integer("ffn_hidden");
   model.vocab = m.integer("vocab");
@@ -118,6 +119,11 @@ Model parse_hf_config(const std::string& file) {
     throw InputError(file, "num_hidden_layers/hidden_size/num_attention_heads", "must be positive");
   m.kv_heads = get_int({"num_key_value_heads"}, m.heads);
   if (m.kv_heads == 0) m.kv_heads = m.heads;
+  if (!j.contains("head_dim") && m.hidden % m.heads != 0) {
+    throw InputError(
+        file, "num_attention_heads",
+        fmt::format("hidden_size {} is not divisible by {} heads and head_dim is not given", m.hidden, m.heads));
+  }
   m.head_dim = get_int({"head_dim"}, m.hidden / m.heads);
   m.ffn_hidden = get_int({"intermediate_size", "n_inner", "ffn_dim"}, 4 * m.hidden);
   m.vocab = get_int({"vocab_size"}, std::nullopt);

@@ -200,6 +200,14 @@ TEST_F(PlanTest, ExpertParallelism) {
   p.ep = 4;
   p.tp = 4;  // dp = 2, ep 4 does not divide dp*cp
   EXPECT_EQ(error_key(p, Training{}, *mixtral_, *h100_), "ep");
+  // EP folds over CP: an EP of 4 cannot be built from CP groups of 3.
+  p.tp = 1;
+  p.cp = 3;
+  p.ep = 4;
+  Training t_cp{};
+  t_cp.seq = 6 * 1024;
+  t_cp.global_batch = 96;
+  EXPECT_EQ(error_key(p, t_cp, *mixtral_, chips(*h100_, 24)), "ep");
 }
 
 TEST_F(PlanTest, ContextParallelism) {

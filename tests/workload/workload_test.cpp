@@ -273,6 +273,12 @@ TEST(YamlModel, Errors) {
   msg = input_error([&] { (void)load_model(dir.write("mlp.yaml", bad_mlp)); });
   EXPECT_CONTAINS(msg, "did you mean 'gated'");
 
+  std::string odd_heads = kTinyModel;
+  odd_heads.replace(odd_heads.find("kv_heads: 2"), 11, "kv_heads: 3");
+  odd_heads.replace(odd_heads.find("\nheads: 8"), 9, "\nheads: 3");  // 256 is not divisible by 3
+  msg = input_error([&] { (void)load_model(dir.write("heads.yaml", odd_heads)); });
+  EXPECT_CONTAINS(msg, "not divisible by 3 heads");
+
   msg = input_error([] { (void)load_model("llama3-8"); });
   EXPECT_CONTAINS(msg, "did you mean");
 }
