@@ -41,10 +41,15 @@ struct Chip {
   Bytes sram{0};
   Watts tdp{0};
   Watts idle_power{0};
+  Watts power_limit{0};        // configured cap below the TDP (0 = none), e.g. a 500 W H100
   int ranks_per_chip = 1;      // framework ranks (devices) per chip
   Seconds kernel_overhead{0};  // fixed cost per launched op
 
   [[nodiscard]] std::optional<FlopsPerSecond> peak(Precision p) const { return peak_flops[static_cast<size_t>(p)]; }
+  // Sustained clock under a power cap as a fraction of the rated clock. Dynamic power goes as
+  // C*V^2*f and DVFS lowers V with f, so P ~ f^3 and f/f0 = (cap/TDP)^(1/3) (the cube law of
+  // dynamic voltage and frequency scaling; Kaxiras & Martonosi 2008, ch. 2).
+  [[nodiscard]] double clock_fraction() const;
 };
 
 // The share of a chip one rank owns when the chip runs `ranks_per_chip` ranks (NeuronCores of a
@@ -90,6 +95,7 @@ struct ScaleOut {
 struct System {
   std::string name;
   std::string description;
+  std::string family;  // "NVIDIA Hopper", "Google TPU", "AWS Trainium", ...
   Chip chip;
   ScaleUp scale_up;
   ScaleOut scale_out;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tahoma/step.h"
+#include "tahoma/validate.h"
 
 namespace tahoma {
 
@@ -25,5 +26,12 @@ struct ComparisonRow {
   StepResult result;
 };
 std::string comparison_table(const std::vector<ComparisonRow>& rows);
+
+// `tahoma validate`: one line per row, a summary per hardware family, one summary line.
+std::string validation_table(const ValidationReport& report);
+nlohmann::json validation_json(const ValidationReport& report);
+// docs/validation.md: the tables plus a discussion of the worst rows (what dominates their
+// predicted step and what the row's source says the model may lack).
+std::string validation_markdown(const ValidationReport& report, const std::string& command);
 
 }  // namespace tahoma

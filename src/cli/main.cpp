@@ -132,6 +132,18 @@ int main(int argc, char** argv) {
   auto* demo = app.add_subcommand("demo", "headline comparison: Llama 3.1 405B on ~16K chips of four systems");
   add_format(demo);
 
+  auto* validate = app.add_subcommand("validate", "compare predictions with published training runs (CSV)");
+  std::string validate_file_path;
+  ValidationFilter filter;
+  validate->add_option("file", validate_file_path, "CSV in the schema of validation/README.md")
+      ->required()
+      ->check(CLI::ExistingFile);
+  validate->add_option("--only", filter.only, "simulate only the row with this id");
+  validate->add_option("--family", filter.family, "only rows of this hardware family (e.g. 'NVIDIA Hopper', 'TPU')");
+  validate->add_option("--format", format, "output format: table, json or markdown (docs/validation.md)")
+      ->check(CLI::IsMember({"table", "json", "markdown"}));
+  validate->add_option("-o,--output", output, "write the output to FILE instead of stdout");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -165,6 +177,15 @@ int main(int argc, char** argv) {
       text = format == "json" ? result_json(sc, r).dump(2) + "\n" : result_table(sc, r);
     } else if (*demo) {
       text = run_demo(format);
+    } else if (*validate) {
+      const ValidationReport report = validate_file(validate_file_path, filter);
+      if (format == "json") {
+        text = validation_json(report).dump(2) + "\n";
+      } else if (format == "markdown") {
+        text = validation_markdown(report, "tahoma validate " + validate_file_path + " --format markdown");
+      } else {
+        text = validation_table(report);
+      }
     }
     emit(text, output);
     return 0;

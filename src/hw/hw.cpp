@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "internal/yaml_reader.h"
@@ -127,7 +128,7 @@ FlopsPerSecond flops(YamlMap& m, const std::string& key) {
 
 Chip parse_chip(YamlMap m) {
   m.declare({"name", "peak_flops", "matmul_efficiency", "matrix_unit", "vector_flops", "hbm_capacity", "hbm_bandwidth",
-             "memory_efficiency", "sram", "tdp", "idle_power", "ranks_per_chip", "kernel_overhead"});
+             "memory_efficiency", "sram", "tdp", "idle_power", "power_limit", "ranks_per_chip", "kernel_overhead"});
   Chip c;
   c.name = m.string("name");
   YamlMap peaks = m.map("peak_flops");
@@ -160,6 +161,7 @@ Chip parse_chip(YamlMap m) {
   c.sram = Bytes(m.quantity("sram", Dimension::kBytes, 0.0));
   c.tdp = Watts(m.quantity("tdp", Dimension::kWatts, 0.0));
   c.idle_power = Watts(m.quantity("idle_power", Dimension::kWatts, c.tdp.value() * 0.25));
+  c.power_limit = Watts(m.quantity("power_limit", Dimension::kWatts, 0.0));
   c.ranks_per_chip = m.integer("ranks_per_chip", 1);
   c.kernel_overhead = Seconds(m.quantity("kernel_overhead", Dimension::kSeconds, 0.0));
   m.finish();
@@ -252,10 +254,11 @@ System load_system(const std::string& name_or_path, const std::vector<std::strin
   for (const auto& o : overrides) internal::apply_override(node, o, "--set " + o);
   const std::string where = overrides.empty() ? file : file + " (with --set overrides)";
   YamlMap m(node, where, "");
-  m.declare({"name", "description", "chip", "scale_up", "scale_out", "price_usd_per_chip_hour"});
+  m.declare({"name", "description", "family", "chip", "scale_up", "scale_out", "price_usd_per_chip_hour"});
   System s;
   s.name = m.string("name");
   s.description = m.string("description", "");
+  s.family = m.string("family", "");
   s.chip = parse_chip(m.map("chip"));
   s.scale_up = parse_scale_up(m.map("scale_up"));
   s.scale_out = parse_scale_out(m.map("scale_out"));
@@ -278,13 +281,19 @@ std::vector<PresetInfo> list_system_presets() {
   return out;
 }
 
+double Chip::clock_fraction() const {
+  if (power_limit.value() <= 0 || tdp.value() <= 0 || power_limit >= tdp) return 1.0;
+  return std::cbrt(power_limit.value() / tdp.value());
+}
+
 Chip per_rank(const Chip& chip) {
   Chip r = chip;
   const double n = chip.ranks_per_chip;
+  const double clock = chip.clock_fraction();
   for (auto& peak : r.peak_flops) {
-    if (peak) *peak = *peak / n;
+    if (peak) *peak = *peak * (clock / n);
   }
-  r.vector_flops = chip.vector_flops / n;
+  r.vector_flops = chip.vector_flops * (clock / n);
   r.hbm_bandwidth = chip.hbm_bandwidth / n;
   r.hbm_capacity = chip.hbm_capacity / n;
   r.sram = chip.sram / n;

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace tahoma {
 
 using nlohmann::json;
@@ -46,6 +49,7 @@ json system_json(const System& s) {
                {"sram_bytes", c.sram.value()},
                {"tdp_watts", c.tdp.value()},
                {"idle_watts", c.idle_power.value()},
+               {"power_limit_watts", c.power_limit.value()},
                {"ranks_per_chip", c.ranks_per_chip},
                {"kernel_overhead_s", c.kernel_overhead.value()}};
   const ScaleUp& u = s.scale_up;
@@ -311,6 +315,151 @@ std::string comparison_table(const std::vector<ComparisonRow>& rows) {
                     r.step_time.value(), r.tokens_per_s, r.tokens_per_s_per_chip, r.mfu * 100,
                     fmt::format("{:.0f}/{:.0f} GB", r.memory.total.value() / 1e9, r.memory.capacity.value() / 1e9),
                     r.memory.fits ? "yes" : "NO");
+  }
+  return out;
+}
+
+namespace {
+
+std::string assumptions_text(const ValidationRow& r) {
+  std::string out;
+  for (const auto& a : r.assumptions) out += (out.empty() ? "" : "; ") + a;
+  return out;
+}
+
+std::vector<const ValidationRow*> worst_rows(const ValidationReport& report, size_t count) {
+  std::vector<const ValidationRow*> rows;
+  for (const auto& r : report.rows) {
+    if (r.simulated) rows.push_back(&r);
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const ValidationRow* a, const ValidationRow* b) {
+    return std::abs(a->error_pct) > std::abs(b->error_pct);
+  });
+  if (rows.size() > count) rows.resize(count);
+  return rows;
+}
+
+}  // namespace
+
+std::string validation_table(const ValidationReport& report) {
+  std::string out = fmt::format("{:<46} {:<14} {:>6} {:>11} {:>11} {:>8}  {}\n", "id", "system", "chips", "predicted",
+                                "measured", "error", "notes");
+  for (const auto& r : report.rows) {
+    if (r.simulated) {
+      std::string notes = assumptions_text(r);
+      if (!r.fits) notes = "DOES NOT FIT; " + notes;
+      out += fmt::format("{:<46} {:<14} {:>6} {:>11.1f} {:>11.1f} {:>+7.1f}%  {}\n", r.id, r.system, r.chips,
+                         r.predicted, r.measured, r.error_pct, notes);
+    } else {
+      out += fmt::format("{:<46} {:<14} {:>6} {:>11} {:>11} {:>8}  skipped: {}\n", r.id, r.system, r.chips, "-",
+                         r.measured > 0 ? fmt::format("{:.1f}", r.measured) : "-", "-", r.skip_reason);
+    }
+  }
+  const ValidationSummary& s = report.summary;
+  out += "\nby hardware family (tokens/s per chip, |error|):\n";
+  for (const auto& f : s.families) {
+    out += fmt::format("  {:<18} {:>3} rows  MAPE {:>5.1f}%  max {:>5.1f}%\n", f.family, f.simulated, f.mape_pct,
+                       f.max_abs_err_pct);
+  }
+  out += fmt::format(
+      "\nsimulated {} rows, skipped {}: MAPE {:.1f}%, median {:.1f}%, max {:.1f}% ({}), mean signed error {:+.1f}%\n",
+      s.simulated, s.skipped, s.mape_pct, s.median_abs_err_pct, s.max_abs_err_pct, s.max_row, s.mean_signed_err_pct);
+  return out;
+}
+
+json validation_json(const ValidationReport& report) {
+  json rows = json::array();
+  for (const auto& r : report.rows) {
+    json j = {{"id", r.id},       {"system", r.system},       {"family", r.family},
+              {"chips", r.chips}, {"simulated", r.simulated}, {"measured_tokens_per_s_per_chip", r.measured}};
+    if (r.simulated) {
+      j["predicted_tokens_per_s_per_chip"] = r.predicted;
+      j["error_pct"] = r.error_pct;
+      j["fits"] = r.fits;
+      j["assumptions"] = r.assumptions;
+      const auto& p = r.scenario->plan;
+      j["layout"] = {{"tp", p.tp},     {"pp", p.pp},
+                     {"vpp", p.vpp},   {"cp", p.cp},
+                     {"dp", p.dp},     {"micro_batch", p.micro_batch},
+                     {"zero", p.zero}, {"recompute", to_string(p.recompute)}};
+      j["step_time_s"] = r.result->step_time.value();
+      j["breakdown"] = {{"compute_s", r.result->breakdown.compute.value()},
+                        {"exposed_comm_s", r.result->breakdown.exposed_comm.value()},
+                        {"bubble_s", r.result->breakdown.bubble.value()},
+                        {"optimizer_s", r.result->breakdown.optimizer.value()}};
+    } else {
+      j["reason"] = r.skip_reason;
+    }
+    rows.push_back(j);
+  }
+  const ValidationSummary& s = report.summary;
+  json families = json::array();
+  for (const auto& f : s.families) {
+    families.push_back({{"family", f.family},
+                        {"simulated", f.simulated},
+                        {"mape_pct", f.mape_pct},
+                        {"max_abs_err_pct", f.max_abs_err_pct}});
+  }
+  return {{"file", report.file},
+          {"rows", rows},
+          {"summary",
+           {{"simulated", s.simulated},
+            {"skipped", s.skipped},
+            {"mape_pct", s.mape_pct},
+            {"median_abs_err_pct", s.median_abs_err_pct},
+            {"max_abs_err_pct", s.max_abs_err_pct},
+            {"max_row", s.max_row},
+            {"mean_signed_err_pct", s.mean_signed_err_pct},
+            {"families", families}}}};
+}
+
+std::string validation_markdown(const ValidationReport& report, const std::string& command) {
+  const ValidationSummary& s = report.summary;
+  std::string out = "# Validation against published training runs\n\n";
+  out += fmt::format(
+      "Generated by `{}`; do not edit by hand. The data set and its columns are described in "
+      "[validation/README.md](../validation/README.md).\n\n",
+      command);
+  out += fmt::format(
+      "**{} rows simulated, {} skipped. MAPE {:.1f}%, median {:.1f}%, worst {:.1f}% ({}); mean signed error "
+      "{:+.1f}% (positive = Tahoma predicts more throughput than was measured).**\n\n",
+      s.simulated, s.skipped, s.mape_pct, s.median_abs_err_pct, s.max_abs_err_pct, s.max_row, s.mean_signed_err_pct);
+  out += "## By hardware family\n\n| family | rows | MAPE | worst |\n|---|---:|---:|---:|\n";
+  for (const auto& f : s.families) {
+    out += fmt::format("| {} | {} | {:.1f}% | {:.1f}% |\n", f.family, f.simulated, f.mape_pct, f.max_abs_err_pct);
+  }
+  out +=
+      "\n## Every row\n\nPredicted and measured training tokens/s per chip. Settings the row does not publish are "
+      "chosen as validation/README.md prescribes and listed under *assumed*.\n\n";
+  out +=
+      "| id | system | chips | layout (tp/pp/vpp/cp/dp, mb, zero, recompute) | predicted | measured | error | assumed "
+      "|\n";
+  out += "|---|---|---:|---|---:|---:|---:|---|\n";
+  for (const auto& r : report.rows) {
+    if (!r.simulated) continue;
+    const auto& p = r.scenario->plan;
+    out += fmt::format("| {} | {} | {} | {}/{}/{}/{}/{}, mb {}, z{}, {} | {:.1f} | {:.1f} | {:+.1f}% | {}{} |\n", r.id,
+                       r.system, r.chips, p.tp, p.pp, p.vpp, p.cp, p.dp, p.micro_batch, p.zero, to_string(p.recompute),
+                       r.predicted, r.measured, r.error_pct, r.fits ? "" : "**does not fit**; ", assumptions_text(r));
+  }
+  out += "\n## Skipped rows\n\n| id | system | reason |\n|---|---|---|\n";
+  for (const auto& r : report.rows) {
+    if (!r.simulated) out += fmt::format("| {} | {} | {} |\n", r.id, r.system, r.skip_reason);
+  }
+  out +=
+      "\n## The worst rows\n\nWhere the predicted step goes, for the rows with the largest error. A positive error "
+      "means "
+      "the real run lost time to something the model does not charge.\n\n";
+  for (const ValidationRow* r : worst_rows(report, 8)) {
+    const StepBreakdown& b = r->result->breakdown;
+    const double t = r->result->step_time.value();
+    out += fmt::format(
+        "- **{}** ({}, {} chips): {:+.1f}%. Predicted step {:.3g} s = compute {:.0f}%, exposed communication "
+        "{:.0f}% (tp {:.0f}%, dp {:.0f}%, pp {:.0f}%, cp {:.0f}%), bubble {:.0f}%, optimizer {:.0f}%.{}\n",
+        r->id, r->system, r->chips, r->error_pct, t, 100 * b.compute.value() / t, 100 * b.exposed_comm.value() / t,
+        100 * b.tp_comm.value() / t, 100 * b.dp_comm.value() / t, 100 * b.pp_comm.value() / t,
+        100 * b.cp_comm.value() / t, 100 * b.bubble.value() / t, 100 * b.optimizer.value() / t,
+        r->assumptions.empty() ? "" : " Assumed: " + assumptions_text(*r) + ".");
   }
   return out;
 }

@@ -298,7 +298,8 @@ StepResult simulate_step(const Scenario& sc) {
 
   // Power: idle plus the dynamic part in proportion to matrix-unit activity (HFU as the proxy).
   const double idle = sys.chip.idle_power.value();
-  const double tdp = sys.chip.tdp.value();
+  const double tdp =
+      sys.chip.power_limit.value() > 0 ? std::min(sys.chip.tdp, sys.chip.power_limit).value() : sys.chip.tdp.value();
   r.power_watts_per_chip = idle + (tdp - idle) * std::min(1.0, r.hfu / std::max(1e-9, sys.chip.matmul_efficiency));
   r.energy_joules_per_step = r.power_watts_per_chip * sys.total_chips() * r.step_time.value();
   const int domain = sys.scale_up.chips;

@@ -1,0 +1,349 @@
+#include "tahoma/validate.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <fstream>
+
+#include "tahoma/error.h"
+
+namespace tahoma {
+namespace {
+
+std::vector<std::string> split_csv_line(const std::string& line, const std::string& where) {
+  std::vector<std::string> out;
+  std::string cell;
+  bool quoted = false;
+  for (size_t idx = 0; idx < line.size(); ++idx) {
+    const char ch = line[idx];
+    if (quoted) {
+      if (ch == '"' && idx + 1 < line.size() && line[idx + 1] == '"') {
+        cell += '"';
+        ++idx;
+      } else if (ch == '"') {
+        quoted = false;
+      } else {
+        cell += ch;
+      }
+    } else if (ch == '"') {
+      quoted = true;
+    } else if (ch == ',') {
+      out.push_back(cell);
+      cell.clear();
+    } else if (ch != '\r') {
+      cell += ch;
+    }
+  }
+  if (quoted) throw InputError(where, "", "unterminated quoted field (line breaks inside fields are not allowed)");
+  out.push_back(cell);
+  return out;
+}
+
+// Reads an optional integer cell; empty = nullopt.
+std::optional<int> int_cell(const std::map<std::string, std::string>& row, const std::string& key,
+                            const std::string& where) {
+  const auto it = row.find(key);
+  if (it == row.end() || it->second.empty()) return std::nullopt;
+  try {
+    size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used != it->second.size() || v != std::floor(v) || v < 0) throw std::invalid_argument("x");
+    return static_cast<int>(v);
+  } catch (const std::exception&) {
+    throw InputError(where, key, fmt::format("'{}' is not a non-negative integer", it->second));
+  }
+}
+
+std::string cell(const std::map<std::string, std::string>& row, const std::string& key) {
+  const auto it = row.find(key);
+  return it == row.end() ? std::string() : it->second;
+}
+
+// Maps the CSV's system_overrides (`hbm_capacity=96GB;tdp=500W`) onto system keys.
+std::vector<std::string> system_overrides(const std::string& text, const std::string& where) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(';', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string pair = text.substr(start, end - start);
+    start = end + 1;
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    if (eq == std::string::npos)
+      throw InputError(where, "system_overrides", fmt::format("'{}' is not key=value", pair));
+    const std::string key = pair.substr(0, eq);
+    std::string value = pair.substr(eq + 1);
+    if (key == "hbm_capacity") {
+      out.push_back("chip.hbm_capacity=" + value);
+    } else if (key == "hbm_bandwidth") {
+      out.push_back("chip.hbm_bandwidth=" + value);
+    } else if (key == "tdp") {
+      // A part run below its rated power: the cap lowers its sustained clock (Chip::clock_fraction).
+      out.push_back("chip.power_limit=" + value);
+    } else if (key == "scaleout_bw_per_chip") {
+      out.push_back("scale_out.bandwidth=" + value);
+    } else if (key == "scaleout_fabric") {
+      out.push_back("scale_out.name=" + value);
+    } else {
+      throw InputError(
+          where, "system_overrides",
+          fmt::format("unknown override '{}' (expected hbm_capacity, hbm_bandwidth, tdp, scaleout_fabric or "
+                      "scaleout_bw_per_chip)",
+                      key));
+    }
+  }
+  return out;
+}
+
+Model row_model(const std::map<std::string, std::string>& row, const std::string& where) {
+  Model m;
+  m.name = cell(row, "model_name");
+  m.description = m.name;
+  m.source = cell(row, "source");
+  auto required = [&](const char* key) {
+    const auto v = int_cell(row, key, where);
+    if (!v || *v < 1) throw InputError(where, key, "missing or zero (needed for a simulable row)");
+    return *v;
+  };
+  m.layers = required("layers");
+  m.hidden = required("hidden");
+  m.heads = required("heads");
+  m.kv_heads = int_cell(row, "kv_heads", where).value_or(m.heads);
+  m.head_dim = int_cell(row, "head_dim", where).value_or(m.hidden / m.heads);
+  m.ffn_hidden = required("ffn_hidden");
+  m.vocab = required("vocab");
+  m.mlp = cell(row, "mlp_type") == "plain" ? MlpType::kPlain : MlpType::kGated;
+  return m;
+}
+
+// Options tried, in order of preference, for a cell the row leaves empty (validation/README.md):
+// the least recompute that fits, then the lowest ZeRO stage that fits.
+struct Unknowns {
+  bool recompute = false;
+  bool zero = false;
+};
+
+}  // namespace
+
+CsvTable read_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path, "", "cannot open file");
+  CsvTable t;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty() || line == "\r") continue;
+    const std::string where = fmt::format("{}:{}", path, line_no);
+    auto cells = split_csv_line(line, where);
+    if (t.header.empty()) {
+      t.header = cells;
+      continue;
+    }
+    if (cells.size() != t.header.size()) {
+      throw InputError(where, "", fmt::format("{} fields, but the header has {}", cells.size(), t.header.size()));
+    }
+    std::map<std::string, std::string> row;
+    for (size_t idx = 0; idx < cells.size(); ++idx) row[t.header[idx]] = cells[idx];
+    t.rows.push_back(std::move(row));
+    t.lines.push_back(line_no);
+  }
+  if (t.header.empty()) throw InputError(path, "", "empty file (expected a header row)");
+  for (const char* col : {"id", "system", "chips", "simulable", "measured_tokens_per_s_per_chip"}) {
+    if (std::find(t.header.begin(), t.header.end(), col) == t.header.end()) {
+      throw InputError(path, col, "missing column (see validation/README.md for the schema)");
+    }
+  }
+  return t;
+}
+
+namespace {
+
+ValidationRow simulate_row(const std::map<std::string, std::string>& row, const std::string& where) {
+  ValidationRow out;
+  out.id = cell(row, "id");
+  out.system = cell(row, "system");
+  out.chips = int_cell(row, "chips", where).value_or(0);
+  const std::string measured = cell(row, "measured_tokens_per_s_per_chip");
+  out.measured = measured.empty() ? 0.0 : std::stod(measured);
+  if (cell(row, "simulable") != "yes") {
+    out.skip_reason = "marked simulable=no in the file (hardware, batch or measurement not published)";
+    return out;
+  }
+  if (cell(row, "arch") == "moe") {
+    out.skip_reason = "mixture-of-experts: expert parallelism is not modelled yet (issue 6)";
+    return out;
+  }
+  if (cell(row, "arch") != "dense") {
+    out.skip_reason = "architecture '" + cell(row, "arch") + "' is not a dense or MoE transformer";
+    return out;
+  }
+  if (!cell(row, "arch_overrides").empty()) {
+    out.skip_reason = "arch_overrides (" + cell(row, "arch_overrides") + ") are not modelled";
+    return out;
+  }
+
+  Scenario sc;
+  sc.system_ref = out.system;
+  sc.system_overrides = system_overrides(cell(row, "system_overrides"), where);
+  if (const auto rpc = int_cell(row, "ranks_per_chip", where)) {
+    sc.system_overrides.push_back(fmt::format("chip.ranks_per_chip={}", *rpc));
+  }
+  sc.system = load_system(out.system, sc.system_overrides);
+  out.family = sc.system.family;
+  sc.system.chips = out.chips;
+  sc.model = row_model(row, where);
+  sc.model_ref = "(columns of " + out.id + ")";
+  sc.training.seq = int_cell(row, "seq_len", where).value_or(0);
+  sc.training.global_batch = int_cell(row, "global_batch", where).value_or(0);
+  const std::string prec = cell(row, "precision").empty() ? "bf16" : cell(row, "precision");
+  const auto p = parse_precision(prec);
+  if (!p) throw InputError(where, "precision", fmt::format("'{}' is not bf16, fp16, fp8, fp4 or fp32", prec));
+  sc.training.precision = *p;
+
+  Plan& plan = sc.plan;
+  auto layout = [&](const char* key, int fallback, bool say) {
+    const auto v = int_cell(row, key, where);
+    if (!v && say) out.assumptions.push_back(fmt::format("{}={} (not published)", key, fallback));
+    return v.value_or(fallback);
+  };
+  plan.tp = layout("tp", 1, true);
+  plan.pp = layout("pp", 1, true);
+  plan.vpp = layout("vpp", 1, false);
+  plan.cp = layout("cp", 1, false);
+  plan.dp = layout("dp", 0, false);
+  plan.micro_batch = layout("micro_batch", 1, true);
+  if (sc.model.layers % plan.pp != 0) {
+    // Llama 3 405B style: 126 layers on 8 or 16 stages count embedding and loss as stages.
+    plan.account_for_embedding_and_loss = true;
+    out.assumptions.push_back("embedding and loss counted as pipeline stages (layers not divisible by pp)");
+  }
+  Unknowns unknown;
+  const std::string rc = cell(row, "recompute");
+  unknown.recompute = rc.empty();
+  if (!rc.empty())
+    plan.recompute = rc == "full" ? Recompute::kFull : (rc == "none" ? Recompute::kNone : Recompute::kSelective);
+  const auto zero = int_cell(row, "zero", where);
+  unknown.zero = !zero;
+  if (zero) plan.zero = *zero;
+
+  // Search the unpublished settings: least recompute, then lowest ZeRO stage, that fits.
+  std::vector<Recompute> recomputes =
+      unknown.recompute ? std::vector<Recompute>{Recompute::kNone, Recompute::kSelective, Recompute::kFull}
+                        : std::vector<Recompute>{plan.recompute};
+  std::vector<int> zeros = unknown.zero ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{plan.zero};
+  std::optional<Scenario> chosen;
+  std::optional<StepResult> chosen_result;
+  for (Recompute r : recomputes) {
+    for (int z : zeros) {
+      Scenario trial = sc;
+      trial.plan.recompute = r;
+      trial.plan.zero = z;
+      validate_plan(trial.plan, trial.training, trial.model, trial.system, where);
+      StepResult res = simulate_step(trial);
+      const bool fits = res.memory.fits;
+      if (!chosen || fits) {
+        chosen = trial;
+        chosen_result = res;
+      }
+      if (fits) break;
+    }
+    if (chosen_result && chosen_result->memory.fits) break;
+  }
+  if (unknown.recompute)
+    out.assumptions.push_back(fmt::format("recompute={} (least that fits)", to_string(chosen->plan.recompute)));
+  if (unknown.zero) out.assumptions.push_back(fmt::format("zero={} (lowest stage that fits)", chosen->plan.zero));
+  out.simulated = true;
+  out.scenario = chosen;
+  out.result = chosen_result;
+  out.fits = chosen_result->memory.fits;
+  out.predicted = chosen_result->tokens_per_s_per_chip;
+  out.error_pct = (out.predicted - out.measured) / out.measured * 100.0;
+  return out;
+}
+
+bool family_matches(const std::string& family, const std::string& wanted) {
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+  };
+  const std::string f = lower(family), w = lower(wanted);
+  return f == w || f.find(w) != std::string::npos;
+}
+
+}  // namespace
+
+ValidationReport validate_file(const std::string& path, const ValidationFilter& filter) {
+  const CsvTable table = read_csv(path);
+  ValidationReport report;
+  report.file = path;
+  for (size_t idx = 0; idx < table.rows.size(); ++idx) {
+    const auto& row = table.rows[idx];
+    if (filter.only && cell(row, "id") != *filter.only) continue;
+    const std::string where = fmt::format("{}:{} ({})", path, table.lines[idx], cell(row, "id"));
+    ValidationRow vr;
+    try {
+      vr = simulate_row(row, where);
+    } catch (const InputError& e) {
+      // A row the model cannot represent (an indivisible layout, an unknown preset) is reported.
+      vr.id = cell(row, "id");
+      vr.system = cell(row, "system");
+      vr.chips = int_cell(row, "chips", where).value_or(0);
+      vr.simulated = false;
+      vr.skip_reason = e.what();
+    }
+    if (vr.family.empty() && !vr.system.empty()) {
+      try {
+        vr.family = load_system(vr.system).family;
+      } catch (const Error&) {
+        vr.family = "unknown";
+      }
+    }
+    if (filter.family && !family_matches(vr.family, *filter.family)) continue;
+    report.rows.push_back(std::move(vr));
+  }
+  if (filter.only && report.rows.empty())
+    throw InputError(path, "--only", fmt::format("no row has id '{}'", *filter.only));
+
+  ValidationSummary& s = report.summary;
+  std::vector<double> errs;
+  std::map<std::string, std::vector<double>> by_family;
+  double signed_sum = 0;
+  for (const auto& r : report.rows) {
+    if (!r.simulated) {
+      ++s.skipped;
+      continue;
+    }
+    ++s.simulated;
+    const double e = std::abs(r.error_pct);
+    errs.push_back(e);
+    signed_sum += r.error_pct;
+    by_family[r.family].push_back(e);
+    if (e >= s.max_abs_err_pct) {
+      s.max_abs_err_pct = e;
+      s.max_row = r.id;
+    }
+  }
+  auto mean = [](const std::vector<double>& v) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
+  };
+  s.mape_pct = mean(errs);
+  s.mean_signed_err_pct = errs.empty() ? 0.0 : signed_sum / static_cast<double>(errs.size());
+  if (!errs.empty()) {
+    std::vector<double> sorted = errs;
+    std::sort(sorted.begin(), sorted.end());
+    const size_t n = sorted.size();
+    s.median_abs_err_pct = n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+  }
+  for (const auto& [family, v] : by_family) {
+    s.families.push_back({family, static_cast<int>(v.size()), mean(v), *std::max_element(v.begin(), v.end())});
+  }
+  return report;
+}
+
+}  // namespace tahoma
