@@ -24,10 +24,13 @@ class ComputeModel {
   ComputeModel(const Chip& chip, Precision precision) : chip_(chip), precision_(precision) {}
   [[nodiscard]] OpCost cost(const ComputeOp& op) const;
 
-  // FlashAttention reaches ~70-75% of the GEMM rate on the same chip (Dao 2023, FlashAttention-2,
-  // Fig. 5-7: ~230 of 312 TFLOP/s forward on A100; Shah et al. 2024, FlashAttention-3: ~740 of
-  // 989 on H100), so attention runs at this fraction of the matmul efficiency.
+  // FlashAttention runs at a fraction of the chip's GEMM rate: forward ~0.7 of A100 peak vs ~0.85
+  // for GEMMs (Dao 2023, FlashAttention-2, Sec. 4.1: 50-73% of peak forward) and ~740 of 989 TFLOP/s
+  // on H100 (Shah et al. 2024, FlashAttention-3); the backward pass, with five matmuls, the
+  // recomputed softmax and atomic dQ accumulation, reaches ~0.55 of A100 peak and ~0.5 of H100
+  // peak (same sources): about 0.65 of the GEMM rate.
   static constexpr double kAttentionEfficiency = 0.75;
+  static constexpr double kAttentionBackwardEfficiency = 0.65;
 
  private:
   const Chip& chip_;

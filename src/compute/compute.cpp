@@ -36,7 +36,9 @@ OpCost ComputeModel::cost(const ComputeOp& op) const {
     const MatrixUnit& mu = chip_.matrix_unit;
     const double tiles = std::ceil(op.m / mu.tile_m) * std::ceil(op.n / mu.tile_n) * op.count;
     double eff = chip_.matmul_efficiency * tile_efficiency(op.m, op.n, op.k, mu) * wave_efficiency(tiles, mu.units);
-    if (op.kind == OpKind::kAttention) eff *= kAttentionEfficiency;
+    if (op.kind == OpKind::kAttention) {
+      eff *= op.phase == Phase::kBackward ? kAttentionBackwardEfficiency : kAttentionEfficiency;
+    }
     t_compute = op.flops.value() / (peak * eff);
   }
   c.memory_bound = t_mem > t_compute;

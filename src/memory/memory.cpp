@@ -130,7 +130,8 @@ MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Trai
     };
     MemoryBreakdown mb;
     mb.stage = stage;
-    mb.weights = Bytes(sharded(kWeightBytes, plan.zero >= 3));
+    // ZeRO-3 under a pipeline keeps the stage's parameters gathered for the whole step (step.cpp).
+    mb.weights = Bytes(sharded(kWeightBytes, plan.zero >= 3 && plan.pp == 1));
     mb.gradients = Bytes(sharded(kGradBytes, plan.zero >= 2));
     mb.optimizer = Bytes(sharded(kOptimizerBytes, plan.zero >= 1));
     // The last rank warms up (v-1)p chunks + 1 when interleaved, one micro-batch otherwise.

@@ -237,9 +237,12 @@ StepResult simulate_step(const Scenario& sc) {
       const Seconds t = pricer.collective(
           {"dp.all_reduce", CollectiveKind::kAllReduce, GroupKind::kDpCp, Phase::kBackward, grads}, 1);
       dp_exposed = max(t * last_bucket, t - b_mb);
-    } else if (plan.zero <= 2) {
+    } else if (plan.zero <= 2 || p > 1) {
       // Megatron distributed optimizer: reduce-scatter overlapped with the last backward,
-      // all-gather of updated parameters overlapped with the first forward.
+      // all-gather of updated parameters overlapped with the first forward. FSDP under a pipeline
+      // schedule behaves the same: PyTorch's pipelining keeps a stage's parameters unsharded and
+      // defers the gradient reduce-scatter across the micro-batches of a step (torchtitan sets
+      // reshard_after_forward = False with PP).
       const Seconds rs = pricer.collective(
           {"dp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kDpCp, Phase::kBackward, grads}, 1);
       const Seconds ag = pricer.collective(

@@ -215,7 +215,8 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   plan.vpp = layout("vpp", 1, false);
   plan.cp = layout("cp", 1, false);
   plan.dp = layout("dp", 0, false);
-  plan.micro_batch = layout("micro_batch", 1, true);
+  const auto published_mb = int_cell(row, "micro_batch", where);
+  plan.micro_batch = published_mb.value_or(1);
   if (sc.model.layers % plan.pp != 0) {
     // Llama 3 405B style: 126 layers on 8 or 16 stages count embedding and loss as stages.
     plan.account_for_embedding_and_loss = true;
@@ -235,24 +236,53 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
       unknown.recompute ? std::vector<Recompute>{Recompute::kNone, Recompute::kSelective, Recompute::kFull}
                         : std::vector<Recompute>{plan.recompute};
   std::vector<int> zeros = unknown.zero ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{plan.zero};
+  // An unpublished micro-batch is searched too (validation/README.md: "choose (search), or 1"):
+  // every divisor of the sequences per data-parallel rank, keeping the fastest that fits.
+  std::vector<int> micro_batches{plan.micro_batch};
+  if (!published_mb) {
+    Plan probe = plan;
+    validate_plan(probe, sc.training, sc.model, sc.system, where);
+    const int per_rank = sc.training.global_batch / probe.dp;
+    micro_batches.clear();
+    for (int mb = 1; mb <= per_rank; ++mb) {
+      if (per_rank % mb == 0) micro_batches.push_back(mb);
+    }
+  }
   std::optional<Scenario> chosen;
   std::optional<StepResult> chosen_result;
   for (Recompute r : recomputes) {
     for (int z : zeros) {
-      Scenario trial = sc;
-      trial.plan.recompute = r;
-      trial.plan.zero = z;
-      validate_plan(trial.plan, trial.training, trial.model, trial.system, where);
-      StepResult res = simulate_step(trial);
-      const bool fits = res.memory.fits;
-      if (!chosen || fits) {
-        chosen = trial;
-        chosen_result = res;
+      for (int mb : micro_batches) {
+        Scenario trial = sc;
+        trial.plan.recompute = r;
+        trial.plan.zero = z;
+        trial.plan.micro_batch = mb;
+        // A searched micro-batch that breaks a divisibility rule (interleaving) is no candidate.
+        if (micro_batches.size() > 1) {
+          try {
+            validate_plan(trial.plan, trial.training, trial.model, trial.system, where);
+          } catch (const InputError&) {
+            continue;
+          }
+        } else {
+          validate_plan(trial.plan, trial.training, trial.model, trial.system, where);
+        }
+        StepResult res = simulate_step(trial);
+        const bool better =
+            !chosen || (res.memory.fits && !chosen_result->memory.fits) ||
+            (res.memory.fits == chosen_result->memory.fits && res.tokens_per_s > chosen_result->tokens_per_s);
+        if (better) {
+          chosen = trial;
+          chosen_result = res;
+        }
       }
-      if (fits) break;
+      if (chosen_result && chosen_result->memory.fits) break;
     }
     if (chosen_result && chosen_result->memory.fits) break;
   }
+  if (!chosen) throw InputError(where, "micro_batch", "no micro-batch size gives a valid layout");
+  if (!published_mb)
+    out.assumptions.push_back(fmt::format("micro_batch={} (fastest that fits)", chosen->plan.micro_batch));
   if (unknown.recompute)
     out.assumptions.push_back(fmt::format("recompute={} (least that fits)", to_string(chosen->plan.recompute)));
   if (unknown.zero) out.assumptions.push_back(fmt::format("zero={} (lowest stage that fits)", chosen->plan.zero));
