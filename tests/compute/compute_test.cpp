@@ -103,7 +103,7 @@ TEST_F(ComputeTest, SmallGemmIsSlowerPerFlop) {
   const OpCost small = cm.cost(gemm(64, 64, 64));
   const OpCost large = cm.cost(gemm(8192, 8192, 8192));
   EXPECT_LT(small.efficiency, 0.1);
-  EXPECT_GT(large.efficiency, 0.6);
+  EXPECT_GT(large.efficiency, 0.9 * s.chip.matmul_efficiency);  // a large GEMM runs near the calibrated rate
 }
 
 TEST_F(ComputeTest, WaveQuantizationOnH100) {
