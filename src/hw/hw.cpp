@@ -283,7 +283,7 @@ std::vector<PresetInfo> list_system_presets() {
 
 double Chip::clock_fraction() const {
   if (power_limit.value() <= 0 || tdp.value() <= 0 || power_limit >= tdp) return 1.0;
-  return std::cbrt(power_limit.value() / tdp.value());
+  return power_limit.value() / tdp.value();
 }
 
 Chip per_rank(const Chip& chip) {

@@ -346,7 +346,7 @@ std::string likely_cause(const ValidationRow& r) {
   const Scenario& sc = *r.scenario;
   std::string cause;
   if (sc.system.chip.power_limit.value() > 0) {
-    cause += "The part runs power-capped; Tahoma lowers its clock by the DVFS cube law only. ";
+    cause += "The part runs power-capped; Tahoma lowers its clock in proportion to the cap. ";
   }
   if (sc.training.seq >= 32768) {
     cause += "Long context: attention dominates and its efficiency at this length is not calibrated. ";
@@ -495,8 +495,8 @@ std::string validation_markdown(const ValidationReport& report, const std::strin
       "- **Settings the sources do not publish** (recompute, ZeRO stage, micro-batch) are chosen by the rules of "
       "validation/README.md; when the real run used activation offloading or a lighter recompute than the "
       "least that fits in Tahoma's memory model, the prediction is pessimistic.\n"
-      "- **Power caps** are modelled by the DVFS cube law; the 500 W Grand Teton H100 rows lose more than it "
-      "predicts.\n"
+      "- **Power caps** lower the clock in proportion to the cap; the HBM2e variant of the 500 W Grand Teton "
+      "H100 also has less memory bandwidth than the preset, which the rows do not publish.\n"
       "- **Long context** (64K-131K tokens): the attention kernels' efficiency and context-parallel load "
       "balance at these lengths are not calibrated; such rows are optimistic.\n"
       "- **No event engine or contention** yet (issue 4): overlap is by closed-form rules, and "
