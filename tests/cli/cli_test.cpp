@@ -328,3 +328,32 @@ TEST(Cli, DemoJson) {
 
 }  // namespace
 }  // namespace tahoma
+
+namespace tahoma {
+namespace {
+
+TEST(Cli, ValidateJsonHasTheSummaryKeys) {
+  const CliRun r = tahoma("validate " + std::string(TAHOMA_SOURCE_DIR) +
+                          "/validation/published_runs.csv --format json --family ampere");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json j = parse_json(r);
+  for (const char* key : {"simulated", "skipped", "mape_pct", "median_abs_err_pct", "max_abs_err_pct", "max_row"}) {
+    EXPECT_TRUE(j["summary"].contains(key)) << key;
+  }
+  EXPECT_EQ(j["summary"]["simulated"].get<int>(), 22);
+  for (const auto& row : j["rows"]) EXPECT_EQ(row["family"].get<std::string>(), "NVIDIA Ampere");
+}
+
+TEST(Cli, ValidateTableAndBadInput) {
+  const std::string csv = std::string(TAHOMA_SOURCE_DIR) + "/validation/published_runs.csv";
+  const CliRun r = tahoma("validate " + csv + " --only megatron21_t1_1.7B");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "megatron21_t1_1.7B");
+  EXPECT_CONTAINS(r.out, "MAPE");
+  const CliRun bad = tahoma("validate " + csv + " --only no_such_row");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_CONTAINS(bad.err, "no_such_row");
+}
+
+}  // namespace
+}  // namespace tahoma
