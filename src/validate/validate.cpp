@@ -119,6 +119,20 @@ Model row_model(const std::map<std::string, std::string>& row, const std::string
   return m;
 }
 
+// The publication year in a citation ("Narayanan et al. 2021, ..."): the first 20xx, or 0.
+int source_year(const std::string& source) {
+  for (size_t idx = 0; idx + 4 <= source.size(); ++idx) {
+    const bool boundary_before = idx == 0 || !std::isdigit(static_cast<unsigned char>(source[idx - 1]));
+    const bool boundary_after = idx + 4 == source.size() || !std::isdigit(static_cast<unsigned char>(source[idx + 4]));
+    if (boundary_before && boundary_after && source.compare(idx, 2, "20") == 0 &&
+        std::isdigit(static_cast<unsigned char>(source[idx + 2])) &&
+        std::isdigit(static_cast<unsigned char>(source[idx + 3]))) {
+      return std::stoi(source.substr(idx, 4));
+    }
+  }
+  return 0;
+}
+
 // Options tried, in order of preference, for a cell the row leaves empty (validation/README.md):
 // the least recompute that fits, then the lowest ZeRO stage that fits.
 struct Unknowns {
@@ -232,57 +246,59 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   if (zero) plan.zero = *zero;
 
   // Search the unpublished settings: least recompute, then lowest ZeRO stage, that fits.
+  // FlashAttention (Dao et al., May 2022) did not exist for runs published before 2022: they ran the
+  // unfused softmax path that writes the s x s scores to HBM.
+  if (const int year = source_year(cell(row, "source")); year > 0 && year < 2022) {
+    plan.flash_attention = false;
+    out.assumptions.push_back(fmt::format("unfused attention (source of {} predates FlashAttention)", year));
+  }
   std::vector<Recompute> recomputes =
       unknown.recompute ? std::vector<Recompute>{Recompute::kNone, Recompute::kSelective, Recompute::kFull}
                         : std::vector<Recompute>{plan.recompute};
   std::vector<int> zeros = unknown.zero ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{plan.zero};
-  // An unpublished micro-batch is searched too (validation/README.md: "choose (search), or 1"):
-  // every divisor of the sequences per data-parallel rank, keeping the fastest that fits.
-  std::vector<int> micro_batches{plan.micro_batch};
-  if (!published_mb) {
+  // An unpublished micro-batch follows the framework's convention (validation/README.md: "choose"):
+  // FSDP without a pipeline runs the whole local batch at once (no gradient accumulation, as
+  // MaxText, torchtitan and llm-foundry do), halved until it fits; everything else 1 (Megatron).
+  int local_batch = 1;
+  {
     Plan probe = plan;
     validate_plan(probe, sc.training, sc.model, sc.system, where);
-    const int per_rank = sc.training.global_batch / probe.dp;
-    micro_batches.clear();
-    for (int mb = 1; mb <= per_rank; ++mb) {
-      if (per_rank % mb == 0) micro_batches.push_back(mb);
-    }
+    local_batch = std::max(1, sc.training.global_batch / probe.dp);
   }
+  auto micro_batches = [&](int z) {
+    if (published_mb) return std::vector<int>{plan.micro_batch};
+    if (z < 3 || plan.pp > 1) return std::vector<int>{1};
+    std::vector<int> sizes;
+    for (int mb = local_batch; mb >= 1; --mb) {
+      if (local_batch % mb == 0) sizes.push_back(mb);
+    }
+    return sizes;
+  };
+  // The first candidate, in order of preference, that fits; the first one when none does.
   std::optional<Scenario> chosen;
   std::optional<StepResult> chosen_result;
   for (Recompute r : recomputes) {
     for (int z : zeros) {
-      for (int mb : micro_batches) {
+      for (int mb : micro_batches(z)) {
         Scenario trial = sc;
         trial.plan.recompute = r;
         trial.plan.zero = z;
         trial.plan.micro_batch = mb;
-        // A searched micro-batch that breaks a divisibility rule (interleaving) is no candidate.
-        if (micro_batches.size() > 1) {
-          try {
-            validate_plan(trial.plan, trial.training, trial.model, trial.system, where);
-          } catch (const InputError&) {
-            continue;
-          }
-        } else {
-          validate_plan(trial.plan, trial.training, trial.model, trial.system, where);
-        }
+        validate_plan(trial.plan, trial.training, trial.model, trial.system, where);
         StepResult res = simulate_step(trial);
-        const bool better =
-            !chosen || (res.memory.fits && !chosen_result->memory.fits) ||
-            (res.memory.fits == chosen_result->memory.fits && res.tokens_per_s > chosen_result->tokens_per_s);
-        if (better) {
+        if (!chosen || (res.memory.fits && !chosen_result->memory.fits)) {
           chosen = trial;
           chosen_result = res;
         }
+        if (res.memory.fits) break;
       }
-      if (chosen_result && chosen_result->memory.fits) break;
+      if (chosen_result->memory.fits) break;
     }
-    if (chosen_result && chosen_result->memory.fits) break;
+    if (chosen_result->memory.fits) break;
   }
   if (!chosen) throw InputError(where, "micro_batch", "no micro-batch size gives a valid layout");
   if (!published_mb)
-    out.assumptions.push_back(fmt::format("micro_batch={} (fastest that fits)", chosen->plan.micro_batch));
+    out.assumptions.push_back(fmt::format("micro_batch={} (framework convention)", chosen->plan.micro_batch));
   if (unknown.recompute)
     out.assumptions.push_back(fmt::format("recompute={} (least that fits)", to_string(chosen->plan.recompute)));
   if (unknown.zero) out.assumptions.push_back(fmt::format("zero={} (lowest stage that fits)", chosen->plan.zero));
