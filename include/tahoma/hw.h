@@ -41,9 +41,10 @@ struct Chip {
   Bytes sram{0};
   Watts tdp{0};
   Watts idle_power{0};
-  Watts power_limit{0};        // configured cap below the TDP (0 = none), e.g. a 500 W H100
-  int ranks_per_chip = 1;      // framework ranks (devices) per chip
-  Seconds kernel_overhead{0};  // fixed cost per launched op
+  Watts power_limit{0};            // configured cap below the TDP (0 = none), e.g. a 500 W H100
+  int ranks_per_chip = 1;          // framework ranks (devices) per chip
+  double comm_interference = 0.0;  // compute lost while an overlapped collective holds SMs (NCCL)
+  Seconds kernel_overhead{0};      // fixed cost per launched op
 
   [[nodiscard]] std::optional<FlopsPerSecond> peak(Precision p) const { return peak_flops[static_cast<size_t>(p)]; }
   // Sustained clock under a power cap as a fraction of the rated clock: f/f0 = cap/TDP. Under

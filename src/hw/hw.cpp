@@ -128,7 +128,8 @@ FlopsPerSecond flops(YamlMap& m, const std::string& key) {
 
 Chip parse_chip(YamlMap m) {
   m.declare({"name", "peak_flops", "matmul_efficiency", "matrix_unit", "vector_flops", "hbm_capacity", "hbm_bandwidth",
-             "memory_efficiency", "sram", "tdp", "idle_power", "power_limit", "ranks_per_chip", "kernel_overhead"});
+             "memory_efficiency", "sram", "tdp", "idle_power", "power_limit", "ranks_per_chip", "kernel_overhead",
+             "comm_interference"});
   Chip c;
   c.name = m.string("name");
   YamlMap peaks = m.map("peak_flops");
@@ -163,6 +164,7 @@ Chip parse_chip(YamlMap m) {
   c.idle_power = Watts(m.quantity("idle_power", Dimension::kWatts, c.tdp.value() * 0.25));
   c.power_limit = Watts(m.quantity("power_limit", Dimension::kWatts, 0.0));
   c.ranks_per_chip = m.integer("ranks_per_chip", 1);
+  c.comm_interference = m.number("comm_interference", 0.0, 0.0, 0.9);
   c.kernel_overhead = Seconds(m.quantity("kernel_overhead", Dimension::kSeconds, 0.0));
   m.finish();
   return c;

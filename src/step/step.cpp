@@ -226,6 +226,7 @@ StepResult simulate_step(const Scenario& sc) {
   const double layers_per_rank = static_cast<double>(layers_on_stage(model, plan, crit_stage));
   const double shard = static_cast<double>(plan.dp) * plan.cp;
   Seconds dp_exposed{0};
+  Seconds dp_total{0};  // all data-parallel communication of the step, hidden or not
   if (shard > 1) {
     const Bytes grads(params * kGradReduceBytes);
     const Bytes weights(params * kParamGatherBytes);
@@ -237,6 +238,7 @@ StepResult simulate_step(const Scenario& sc) {
       const Seconds t = pricer.collective(
           {"dp.all_reduce", CollectiveKind::kAllReduce, GroupKind::kDpCp, Phase::kBackward, grads}, 1);
       dp_exposed = max(t * last_bucket, t - b_mb);
+      dp_total = t;
     } else if (plan.zero <= 2 || p > 1) {
       // Megatron distributed optimizer: reduce-scatter overlapped with the last backward,
       // all-gather of updated parameters overlapped with the first forward. FSDP under a pipeline
@@ -248,6 +250,7 @@ StepResult simulate_step(const Scenario& sc) {
       const Seconds ag = pricer.collective(
           {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, 1);
       dp_exposed = max(rs * last_bucket, rs - b_mb) + max(ag * last_bucket, ag - f_mb);
+      dp_total = rs + ag;
     } else {
       // FSDP / ZeRO-3: per micro-batch, gather parameters for forward and again for backward,
       // reduce-scatter gradients; prefetching hides them behind the layers' compute.
@@ -257,7 +260,11 @@ StepResult simulate_step(const Scenario& sc) {
           {"dp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kDpCp, Phase::kBackward, grads}, m);
       dp_exposed =
           (max(Seconds(0), ag - f_mb) + max(Seconds(0), ag + rs - b_mb)) * m + ag * last_bucket + rs * last_bucket;
+      dp_total = (ag * 2.0 + rs) * m;
     }
+    // Hidden is not free: while a collective runs under compute it holds SMs and HBM bandwidth,
+    // slowing that compute by the chip's interference fraction.
+    dp_exposed += max(Seconds(0), dp_total - dp_exposed) * sys.chip.comm_interference;
   }
   // Optimizer: memory-bound Adam over the local (ZeRO-sharded) parameters.
   const double local_params = plan.zero >= 1 ? params / shard : params;

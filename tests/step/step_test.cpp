@@ -353,3 +353,28 @@ TEST(Step, ResultJsonHasStableKeys) {
 
 }  // namespace
 }  // namespace tahoma
+
+namespace tahoma {
+namespace {
+
+// Overlapped data-parallel traffic is charged its interference: exactly the chip's fraction of the
+// hidden part, and nothing when the chip declares none.
+TEST(Step, HiddenCommunicationCostsItsInterference) {
+  ScenarioInput in = input("dgx-h100", 64, "llama3-8b", 4096, 64);
+  in.zero = 3;
+  in.overrides = {"chip.comm_interference=0"};
+  const StepResult quiet = simulate_step(resolve_scenario(in));
+  in.overrides = {"chip.comm_interference=0.2"};
+  const StepResult noisy = simulate_step(resolve_scenario(in));
+  double hidden = 0;
+  for (const auto& c : quiet.comm) {
+    if (c.group == "dp") hidden += c.time_per_step.value();
+  }
+  hidden -= quiet.breakdown.dp_comm.value();
+  ASSERT_GT(hidden, 0.0);
+  EXPECT_NEAR(noisy.step_time.value() - quiet.step_time.value(), 0.2 * hidden, 1e-9 * quiet.step_time.value());
+  EXPECT_NEAR(noisy.breakdown.dp_comm.value() - quiet.breakdown.dp_comm.value(), 0.2 * hidden, 1e-12);
+}
+
+}  // namespace
+}  // namespace tahoma
