@@ -133,12 +133,18 @@ int source_year(const std::string& source) {
   return 0;
 }
 
-// Options tried, in order of preference, for a cell the row leaves empty (validation/README.md):
-// the least recompute that fits, then the lowest ZeRO stage that fits.
-struct Unknowns {
-  bool recompute = false;
-  bool zero = false;
-};
+double number_cell(const std::map<std::string, std::string>& row, const std::string& key, const std::string& where) {
+  const std::string text = cell(row, key);
+  if (text.empty()) return 0.0;
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used != text.size() || !(v >= 0)) throw std::invalid_argument("x");
+    return v;
+  } catch (const std::exception&) {
+    throw InputError(where, key, fmt::format("'{}' is not a non-negative number", text));
+  }
+}
 
 }  // namespace
 
@@ -181,8 +187,7 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   out.id = cell(row, "id");
   out.system = cell(row, "system");
   out.chips = int_cell(row, "chips", where).value_or(0);
-  const std::string measured = cell(row, "measured_tokens_per_s_per_chip");
-  out.measured = measured.empty() ? 0.0 : std::stod(measured);
+  out.measured = number_cell(row, "measured_tokens_per_s_per_chip", where);
   if (cell(row, "simulable") != "yes") {
     out.skip_reason = "marked simulable=no in the file (hardware, batch or measurement not published)";
     return out;
@@ -236,26 +241,27 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
     plan.account_for_embedding_and_loss = true;
     out.assumptions.push_back("embedding and loss counted as pipeline stages (layers not divisible by pp)");
   }
-  Unknowns unknown;
   const std::string rc = cell(row, "recompute");
-  unknown.recompute = rc.empty();
+  if (!rc.empty() && rc != "none" && rc != "selective" && rc != "full") {
+    throw InputError(where, "recompute", fmt::format("'{}' is not none, selective or full", rc));
+  }
   if (!rc.empty())
     plan.recompute = rc == "full" ? Recompute::kFull : (rc == "none" ? Recompute::kNone : Recompute::kSelective);
   const auto zero = int_cell(row, "zero", where);
-  unknown.zero = !zero;
   if (zero) plan.zero = *zero;
 
-  // Search the unpublished settings: least recompute, then lowest ZeRO stage, that fits.
   // FlashAttention (Dao et al., May 2022) did not exist for runs published before 2022: they ran the
   // unfused softmax path that writes the s x s scores to HBM.
   if (const int year = source_year(cell(row, "source")); year > 0 && year < 2022) {
     plan.flash_attention = false;
     out.assumptions.push_back(fmt::format("unfused attention (source of {} predates FlashAttention)", year));
   }
+  // Unpublished settings are chosen as validation/README.md prescribes: the least recompute that
+  // fits, then the lowest ZeRO stage that fits.
   std::vector<Recompute> recomputes =
-      unknown.recompute ? std::vector<Recompute>{Recompute::kNone, Recompute::kSelective, Recompute::kFull}
-                        : std::vector<Recompute>{plan.recompute};
-  std::vector<int> zeros = unknown.zero ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{plan.zero};
+      rc.empty() ? std::vector<Recompute>{Recompute::kNone, Recompute::kSelective, Recompute::kFull}
+                 : std::vector<Recompute>{plan.recompute};
+  std::vector<int> zeros = !zero ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{plan.zero};
   // An unpublished micro-batch follows the framework's convention (validation/README.md: "choose"):
   // FSDP without a pipeline runs the whole local batch at once (no gradient accumulation, as
   // MaxText, torchtitan and llm-foundry do), halved until it fits; everything else 1 (Megatron).
@@ -299,9 +305,9 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   if (!chosen) throw InputError(where, "micro_batch", "no micro-batch size gives a valid layout");
   if (!published_mb)
     out.assumptions.push_back(fmt::format("micro_batch={} (framework convention)", chosen->plan.micro_batch));
-  if (unknown.recompute)
+  if (rc.empty())
     out.assumptions.push_back(fmt::format("recompute={} (least that fits)", to_string(chosen->plan.recompute)));
-  if (unknown.zero) out.assumptions.push_back(fmt::format("zero={} (lowest stage that fits)", chosen->plan.zero));
+  if (!zero) out.assumptions.push_back(fmt::format("zero={} (lowest stage that fits)", chosen->plan.zero));
   out.simulated = true;
   out.scenario = chosen;
   out.result = chosen_result;
