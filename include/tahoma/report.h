@@ -13,6 +13,7 @@ namespace tahoma {
 
 nlohmann::json system_json(const System& system);  // resolved preset + totals
 nlohmann::json model_json(const Model& model);
+nlohmann::json plan_json(const Plan& plan);
 nlohmann::json scenario_json(const Scenario& scenario);  // the fully resolved config
 nlohmann::json result_json(const Scenario& scenario, const StepResult& result);
 

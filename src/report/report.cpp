@@ -132,8 +132,24 @@ json model_json(const Model& m) {
   return j;
 }
 
+json plan_json(const Plan& p) {
+  return {{"tp", p.tp},
+          {"pp", p.pp},
+          {"vpp", p.vpp},
+          {"dp", p.dp},
+          {"cp", p.cp},
+          {"ep", p.ep},
+          {"zero", p.zero},
+          {"recompute", to_string(p.recompute)},
+          {"micro_batch", p.micro_batch},
+          {"sequence_parallel", p.sequence_parallel},
+          {"flash_attention", p.flash_attention},
+          {"account_for_embedding_and_loss", p.account_for_embedding_and_loss},
+          {"schedule", p.vpp > 1 ? "interleaved-1f1b" : "1f1b"},
+          {"placement", "tp, cp, pp, dp (tp innermost)"}};
+}
+
 json scenario_json(const Scenario& sc) {
-  const Plan& p = sc.plan;
   return {{"system_ref", sc.system_ref},
           {"system_overrides", sc.system_overrides},
           {"model_ref", sc.model_ref},
@@ -144,21 +160,7 @@ json scenario_json(const Scenario& sc) {
            {{"seq", sc.training.seq},
             {"global_batch", sc.training.global_batch},
             {"precision", to_string(sc.training.precision)}}},
-          {"plan",
-           {{"tp", p.tp},
-            {"pp", p.pp},
-            {"vpp", p.vpp},
-            {"dp", p.dp},
-            {"cp", p.cp},
-            {"ep", p.ep},
-            {"zero", p.zero},
-            {"recompute", to_string(p.recompute)},
-            {"micro_batch", p.micro_batch},
-            {"sequence_parallel", p.sequence_parallel},
-            {"flash_attention", p.flash_attention},
-            {"account_for_embedding_and_loss", p.account_for_embedding_and_loss},
-            {"schedule", p.vpp > 1 ? "interleaved-1f1b" : "1f1b"},
-            {"placement", "tp, cp, pp, dp (tp innermost)"}}}};
+          {"plan", plan_json(sc.plan)}};
 }
 
 json result_json(const Scenario& sc, const StepResult& r) {
@@ -401,11 +403,7 @@ json validation_json(const ValidationReport& report) {
       j["error_pct"] = r.error_pct;
       j["fits"] = r.fits;
       j["assumptions"] = r.assumptions;
-      const auto& p = r.scenario->plan;
-      j["layout"] = {{"tp", p.tp},     {"pp", p.pp},
-                     {"vpp", p.vpp},   {"cp", p.cp},
-                     {"dp", p.dp},     {"micro_batch", p.micro_batch},
-                     {"zero", p.zero}, {"recompute", to_string(p.recompute)}};
+      j["layout"] = plan_json(r.scenario->plan);
       j["step_time_s"] = r.result->step_time.value();
       j["breakdown"] = {{"compute_s", r.result->breakdown.compute.value()},
                         {"exposed_comm_s", r.result->breakdown.exposed_comm.value()},
