@@ -30,6 +30,13 @@ struct Plan {
   // layers on 16 stages): (layers + 2) must divide by pp*vpp; the first and last stages hold one
   // layer fewer.
   bool account_for_embedding_and_loss = false;
+  // Gradient buffers and their data-parallel reduction in fp32 (Megatron-LM's default for bf16
+  // training, FSDP2's reduce_dtype) or in bf16 (NeMo and Megatron-Bridge performance recipes set
+  // grad_reduce_in_fp32 = False).
+  bool grad_reduce_fp32 = true;
+  // TP all-gathers and reduce-scatters pipelined with the GEMMs next to them (Transformer Engine
+  // userbuffers; NeMo/Megatron-Bridge tp_comm_overlap). Off in plain Megatron-LM.
+  bool tp_comm_overlap = false;
 };
 
 struct Training {

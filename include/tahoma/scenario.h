@@ -33,6 +33,8 @@ struct ScenarioInput {
   std::optional<bool> sequence_parallel;
   std::optional<bool> flash_attention;
   std::optional<bool> account_for_embedding_and_loss;
+  std::optional<std::string> grad_reduce_dtype;  // fp32 | bf16
+  std::optional<bool> tp_comm_overlap;
 };
 
 // Loads, merges and validates. Throws InputError naming the file or flag at fault.

@@ -10,7 +10,7 @@ constexpr double kAct = 2.0;  // bytes per activation element (bf16)
 // Megatron-LM mixed-precision accounting (docs/source/api-guide/dist_optimizer.md): a bf16
 // parameter (2 B), an fp32 main gradient (4 B), and fp32 master weight + Adam m and v (12 B).
 constexpr double kWeightBytes = 2.0;
-constexpr double kGradBytes = 4.0;
+constexpr double kGradBytesFp32 = 4.0;  // bf16 gradient buffers (grad_reduce_fp32 = false) hold 2
 constexpr double kOptimizerBytes = 12.0;
 
 struct StageParams {
@@ -132,7 +132,7 @@ MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Trai
     mb.stage = stage;
     // ZeRO-3 under a pipeline keeps the stage's parameters gathered for the whole step (step.cpp).
     mb.weights = Bytes(sharded(kWeightBytes, plan.zero >= 3 && plan.pp == 1));
-    mb.gradients = Bytes(sharded(kGradBytes, plan.zero >= 2));
+    mb.gradients = Bytes(sharded(plan.grad_reduce_fp32 ? kGradBytesFp32 : 2.0, plan.zero >= 2));
     mb.optimizer = Bytes(sharded(kOptimizerBytes, plan.zero >= 1));
     // The last rank warms up (v-1)p chunks + 1 when interleaved, one micro-batch otherwise.
     const double last_chunks = v == 1 ? 1.0 : std::min<double>(static_cast<double>(m) * v, (v - 1.0) * p + 1.0);

@@ -54,7 +54,7 @@ Scenario resolve_scenario(const ScenarioInput& in) {
     tr.finish();
     YamlMap pl = root.map("plan");
     pl.declare({"tp", "pp", "vpp", "dp", "cp", "ep", "zero", "micro_batch", "recompute", "sequence_parallel",
-                "flash_attention", "account_for_embedding_and_loss"});
+                "flash_attention", "account_for_embedding_and_loss", "grad_reduce_dtype", "tp_comm_overlap"});
     auto opt_int = [&](const char* key, int min) -> std::optional<int> {
       if (!pl.has(key)) return std::nullopt;
       return pl.integer(key, std::nullopt, min);
@@ -63,7 +63,10 @@ Scenario resolve_scenario(const ScenarioInput& in) {
                cp = opt_int("cp", 1), ep = opt_int("ep", 1), zero = opt_int("zero", 0), mb = opt_int("micro_batch", 1);
     std::optional<std::string> rc;
     if (pl.has("recompute")) rc = pl.string("recompute");
-    std::optional<bool> sp, fa, emb;
+    std::optional<bool> sp, fa, emb, tpo;
+    if (pl.has("tp_comm_overlap")) tpo = pl.boolean("tp_comm_overlap");
+    std::optional<std::string> grad_dtype;
+    if (pl.has("grad_reduce_dtype")) grad_dtype = pl.string("grad_reduce_dtype");
     if (pl.has("sequence_parallel")) sp = pl.boolean("sequence_parallel");
     if (pl.has("account_for_embedding_and_loss")) emb = pl.boolean("account_for_embedding_and_loss");
     if (pl.has("flash_attention")) fa = pl.boolean("flash_attention");
@@ -89,6 +92,8 @@ Scenario resolve_scenario(const ScenarioInput& in) {
     under(v.sequence_parallel, sp);
     under(v.flash_attention, fa);
     under(v.account_for_embedding_and_loss, emb);
+    under(v.grad_reduce_dtype, grad_dtype);
+    under(v.tp_comm_overlap, tpo);
   }
   if (in.system) sc.system_ref = *in.system;
   if (in.model) sc.model_ref = *in.model;
@@ -123,6 +128,13 @@ Scenario resolve_scenario(const ScenarioInput& in) {
   if (v.sequence_parallel) p.sequence_parallel = *v.sequence_parallel;
   if (v.flash_attention) p.flash_attention = *v.flash_attention;
   if (v.account_for_embedding_and_loss) p.account_for_embedding_and_loss = *v.account_for_embedding_and_loss;
+  if (v.tp_comm_overlap) p.tp_comm_overlap = *v.tp_comm_overlap;
+  if (v.grad_reduce_dtype) {
+    if (*v.grad_reduce_dtype != "fp32" && *v.grad_reduce_dtype != "bf16") {
+      throw InputError(where, "grad_reduce_dtype", fmt::format("'{}' is not fp32 or bf16", *v.grad_reduce_dtype));
+    }
+    p.grad_reduce_fp32 = *v.grad_reduce_dtype == "fp32";
+  }
   validate_plan(p, t, sc.model, sc.system, where);
   return sc;
 }

@@ -10,9 +10,10 @@
 namespace tahoma {
 namespace {
 
-// Megatron reduces bf16-trained gradients in fp32 (arguments.py sets
-// accumulate_allreduce_grads_in_fp32 for bf16) and gathers bf16 parameters.
-constexpr double kGradReduceBytes = 4.0;
+// Megatron reduces bf16-trained gradients in fp32 by default (arguments.py sets
+// accumulate_allreduce_grads_in_fp32 for bf16), in bf16 when plan.grad_reduce_fp32 is false;
+// parameters are gathered in bf16.
+constexpr double kGradReduceBytesFp32 = 4.0;
 constexpr double kParamGatherBytes = 2.0;
 // Adam step per local parameter: fp32 master, m and v read and written (24 B), fp32 gradient read
 // twice (norm for clipping, then update: 8 B), bf16 parameter written (2 B).
@@ -69,12 +70,13 @@ class Pricer {
   PhaseTime layer(const LayerProgram& prog, std::initializer_list<Phase> phases) {
     PhaseTime pt;
     auto in = [&](Phase ph) { return std::find(phases.begin(), phases.end(), ph) != phases.end(); };
-    Seconds attention_fwd{0}, attention_bwd{0};
+    Seconds attention_fwd{0}, attention_bwd{0}, gemm{0};
     for (const auto& op : prog.compute) {
       if (!in(op.phase)) continue;
       const OpCost c = compute_.cost(op);
       pt.compute += c.time;
       pt.flops += op.flops;
+      if (op.kind == OpKind::kGemm || op.kind == OpKind::kGroupedGemm) gemm += c.time;
       if (op.kind == OpKind::kAttention) (op.phase == Phase::kBackward ? attention_bwd : attention_fwd) += c.time;
     }
     pt.attention = attention_fwd + attention_bwd;
@@ -92,6 +94,14 @@ class Pricer {
         }
         default: break;
       }
+    }
+    if (sc_.plan.tp_comm_overlap) {
+      // Transformer Engine's userbuffers split each TP all-gather / reduce-scatter into chunks
+      // pipelined with the GEMM that consumes or produces them (Wang et al. 2022, "Overlap
+      // communication with dependent computation"; NeMo tp_comm_overlap): the layer's TP traffic
+      // hides behind its GEMMs, and the hidden part costs the chip's interference.
+      const Seconds hidden = min(pt.tp, gemm);
+      pt.tp = pt.tp - hidden + hidden * sc_.system.chip.comm_interference;
     }
     return pt;
   }
@@ -228,7 +238,7 @@ StepResult simulate_step(const Scenario& sc) {
   Seconds dp_exposed{0};
   Seconds dp_total{0};  // all data-parallel communication of the step, hidden or not
   if (shard > 1) {
-    const Bytes grads(params * kGradReduceBytes);
+    const Bytes grads(params * (plan.grad_reduce_fp32 ? kGradReduceBytesFp32 : 2.0));
     const Bytes weights(params * kParamGatherBytes);
     const Seconds f_mb = busy(crit_f);
     const Seconds b_mb = busy(crit_b);

@@ -256,6 +256,21 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
     plan.flash_attention = false;
     out.assumptions.push_back(fmt::format("unfused attention (source of {} predates FlashAttention)", year));
   }
+  // NVIDIA's NeMo and Megatron-Bridge performance scripts (scripts/performance in both repositories)
+  // keep gradient buffers in bf16 and reduce them in bf16 (grad_reduce_in_fp32 = False), where
+  // Megatron-LM and FSDP2 default to fp32.
+  const std::string notes = cell(row, "notes");
+  if (notes.find("framework='NeMo 2") != std::string::npos ||
+      notes.find("framework='Megatron-Bridge") != std::string::npos) {
+    plan.grad_reduce_fp32 = false;
+    out.assumptions.push_back("bf16 gradient reduction (the framework's performance recipes)");
+    if (plan.tp > 1) {
+      // The same scripts enable TP communication overlap (MegatronCommOverlapCallback /
+      // CommOverlapConfig with tp_comm_overlap=True and tuned userbuffers).
+      plan.tp_comm_overlap = true;
+      out.assumptions.push_back("TP communication overlapped with GEMMs (the framework's performance recipes)");
+    }
+  }
   // Unpublished settings are chosen as validation/README.md prescribes: the least recompute that
   // fits, then the lowest ZeRO stage that fits.
   std::vector<Recompute> recomputes =
