@@ -26,7 +26,7 @@ const char* kHeader =
 
 // The accuracy the shipped data set must keep. Issue 3's target is a MAPE of 10% (every family under
 // 15%, no row over 30%); this guard is the accuracy reached so far, so that it cannot silently regress.
-constexpr double kMapeGuardPct = 11.5;
+constexpr double kMapeGuardPct = 11.0;
 constexpr double kMinSimulatedFraction = 0.95;
 
 TEST(Csv, QuotedFieldsAndEscapes) {
