@@ -489,7 +489,7 @@ std::string validation_markdown(const ValidationReport& report, const std::strin
   }
   out +=
       "\n## What the model lacks\n\n"
-      "- **One sustained matmul efficiency per hardware family** (calibrated, docs/model.md): it cannot see "
+      "- **One sustained matmul efficiency per hardware generation** (calibrated, docs/model.md): it cannot see "
       "framework-specific kernel quality (torchtitan eager vs compiled, llm-foundry vs Megatron), so rows of "
       "one family scatter around the calibration by the spread of their software stacks.\n"
       "- **Settings the sources do not publish** (recompute, ZeRO stage, micro-batch) are chosen by the rules of "
