@@ -38,7 +38,8 @@ long long GroupShape::size() const {
 
 long long GroupShape::members_within(long long block_ranks) const {
   long long n = 1;
-  for (const auto& f : factors) n *= std::clamp(block_ranks / f.stride, 1LL, f.size);
+  // Members k*stride with k*stride < block: ceil(block / stride) of them, at most `size`.
+  for (const auto& f : factors) n *= std::clamp((block_ranks + f.stride - 1) / f.stride, 1LL, f.size);
   return n;
 }
 

@@ -357,6 +357,11 @@ TEST(GroupShape, SizeAndMembersWithinABlock) {
   EXPECT_EQ(dpcp.size(), 8);
   EXPECT_EQ(dpcp.members_within(16), 2);
   EXPECT_EQ(dpcp.members_within(64), 4);
+  // A stride that does not divide the block: ranks 0, 3 and 6 lie in the first 8.
+  const GroupShape odd{{{8, 3}}};
+  EXPECT_EQ(odd.members_within(8), 3);
+  EXPECT_EQ(odd.members_within(9), 3);
+  EXPECT_EQ(odd.members_within(10), 4);
 }
 
 }  // namespace
