@@ -37,6 +37,10 @@ struct Plan {
   // TP all-gathers and reduce-scatters pipelined with the GEMMs next to them (Transformer Engine
   // userbuffers; NeMo/Megatron-Bridge tp_comm_overlap). Off in plain Megatron-LM.
   bool tp_comm_overlap = false;
+  // With full recompute: recompute only this many layers per pipeline rank (Megatron's
+  // --recompute-method block --recompute-num-layers N), the rest keep selective activations;
+  // 0 = every layer.
+  int recompute_num_layers = 0;
 };
 
 struct Training {
@@ -54,6 +58,9 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
 int layers_on_stage(const Model& model, const Plan& plan, int stage);
 // Index of the first layer held by `stage` (for placing the dense layers of MoE models).
 int first_layer_of_stage(const Model& model, const Plan& plan, int stage);
+
+// Layers of pipeline rank `stage` that are fully recomputed (0 unless recompute is full).
+int recomputed_layers(const Model& model, const Plan& plan, int stage);
 
 // Micro-batches per pipeline per step: global_batch / (dp * micro_batch).
 int num_microbatches(const Plan& plan, const Training& training);

@@ -35,6 +35,7 @@ struct ScenarioInput {
   std::optional<bool> account_for_embedding_and_loss;
   std::optional<std::string> grad_reduce_dtype;  // fp32 | bf16
   std::optional<bool> tp_comm_overlap;
+  std::optional<int> recompute_num_layers;
 };
 
 // Loads, merges and validates. Throws InputError naming the file or flag at fault.

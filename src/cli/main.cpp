@@ -58,6 +58,8 @@ void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
   cmd->add_flag_callback(
       "--pp-embedding-split", [&in] { in.account_for_embedding_and_loss = true; },
       "count embedding and loss as pipeline layers ((layers+2) divisible by pp*vpp)");
+  cmd->add_option("--recompute-num-layers", in.recompute_num_layers,
+                  "with --recompute full: recompute only N layers per pipeline rank (0 = all)");
   cmd->add_option("--tp-comm-overlap", in.tp_comm_overlap, "overlap TP collectives with GEMMs (true/false)");
   cmd->add_option("--grad-reduce-dtype", in.grad_reduce_dtype, "gradient buffers and their reduction: fp32 or bf16")
       ->check(CLI::IsMember({"fp32", "bf16"}));

@@ -118,6 +118,9 @@ MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Trai
   const double first_chunks =
       v == 1 ? std::min(m, p) : std::min<double>(static_cast<double>(m) * v, 2.0 * (p - 1) + (v - 1) * p + 1);
   const Bytes per_layer = activation_bytes_per_layer(model, plan, training, false);
+  Plan selective_plan = plan;
+  if (plan.recompute == Recompute::kFull) selective_plan.recompute = Recompute::kSelective;
+  const Bytes per_layer_selective = activation_bytes_per_layer(model, selective_plan, training, false);
   const double shard = static_cast<double>(plan.dp) * plan.cp;
   const double expert_shard = std::max(1.0, shard / plan.ep);
 
@@ -137,12 +140,14 @@ MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Trai
     // The last rank warms up (v-1)p chunks + 1 when interleaved, one micro-batch otherwise.
     const double last_chunks = v == 1 ? 1.0 : std::min<double>(static_cast<double>(m) * v, (v - 1.0) * p + 1.0);
     const double in_flight = (stage == 0 ? first_chunks : last_chunks) * layers_per_rank_of(stage) / v;
-    mb.activations = per_layer * in_flight;
-    if (plan.recompute == Recompute::kFull) {
+    // With recompute_num_layers, only that many of the stage's layers keep just their input.
+    const double n_layers = layers_per_rank_of(stage);
+    const double recomputed = recomputed_layers(model, plan, stage);
+    const double full_share = n_layers > 0 ? recomputed / n_layers : 0.0;
+    mb.activations = (per_layer * full_share + per_layer_selective * (1.0 - full_share)) * in_flight;
+    if (recomputed > 0) {
       // Backward recomputes one layer at a time, which then holds its full activations.
-      Plan unrecomputed = plan;
-      unrecomputed.recompute = Recompute::kSelective;
-      mb.activations += activation_bytes_per_layer(model, unrecomputed, training, false);
+      mb.activations += per_layer_selective;
     }
     if (stage == p - 1) {
       // Vocab-parallel cross-entropy keeps the fp32 logits of the micro-batch in flight.

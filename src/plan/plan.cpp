@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <limits>
 
 #include "tahoma/error.h"
@@ -29,6 +31,10 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
     if (value < 1) fail(key, fmt::format("{} must be a positive integer", value));
   }
   if (plan.dp < 0) fail("dp", "must be positive (or omitted to derive it)");
+  if (plan.recompute_num_layers < 0) fail("recompute_num_layers", "must be 0 (all layers) or positive");
+  if (plan.recompute_num_layers > 0 && plan.recompute != Recompute::kFull) {
+    fail("recompute_num_layers", "only applies to recompute: full");
+  }
   if (plan.zero < 0 || plan.zero > 3)
     fail("zero", fmt::format("stage {} does not exist (expected 0, 1, 2 or 3)", plan.zero));
   if (training.seq < 1) fail("seq", "must be a positive number of tokens");
@@ -117,6 +123,12 @@ int first_layer_of_stage(const Model& model, const Plan& plan, int stage) {
   if (!plan.account_for_embedding_and_loss) return stage * (model.layers / plan.pp);
   const int per_stage = (model.layers + 2) / plan.pp;
   return stage == 0 ? 0 : stage * per_stage - 1;
+}
+
+int recomputed_layers(const Model& model, const Plan& plan, int stage) {
+  if (plan.recompute != Recompute::kFull) return 0;
+  const int n = layers_on_stage(model, plan, stage);
+  return plan.recompute_num_layers > 0 ? std::min(n, plan.recompute_num_layers) : n;
 }
 
 int num_microbatches(const Plan& plan, const Training& training) {

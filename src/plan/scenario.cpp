@@ -54,13 +54,15 @@ Scenario resolve_scenario(const ScenarioInput& in) {
     tr.finish();
     YamlMap pl = root.map("plan");
     pl.declare({"tp", "pp", "vpp", "dp", "cp", "ep", "zero", "micro_batch", "recompute", "sequence_parallel",
-                "flash_attention", "account_for_embedding_and_loss", "grad_reduce_dtype", "tp_comm_overlap"});
+                "flash_attention", "account_for_embedding_and_loss", "grad_reduce_dtype", "tp_comm_overlap",
+                "recompute_num_layers"});
     auto opt_int = [&](const char* key, int min) -> std::optional<int> {
       if (!pl.has(key)) return std::nullopt;
       return pl.integer(key, std::nullopt, min);
     };
     const auto tp = opt_int("tp", 1), pp = opt_int("pp", 1), vpp = opt_int("vpp", 1), dp = opt_int("dp", 1),
-               cp = opt_int("cp", 1), ep = opt_int("ep", 1), zero = opt_int("zero", 0), mb = opt_int("micro_batch", 1);
+               cp = opt_int("cp", 1), ep = opt_int("ep", 1), zero = opt_int("zero", 0), mb = opt_int("micro_batch", 1),
+               rnl = opt_int("recompute_num_layers", 0);
     std::optional<std::string> rc;
     if (pl.has("recompute")) rc = pl.string("recompute");
     std::optional<bool> sp, fa, emb, tpo;
@@ -94,6 +96,7 @@ Scenario resolve_scenario(const ScenarioInput& in) {
     under(v.account_for_embedding_and_loss, emb);
     under(v.grad_reduce_dtype, grad_dtype);
     under(v.tp_comm_overlap, tpo);
+    under(v.recompute_num_layers, rnl);
   }
   if (in.system) sc.system_ref = *in.system;
   if (in.model) sc.model_ref = *in.model;
@@ -129,6 +132,7 @@ Scenario resolve_scenario(const ScenarioInput& in) {
   if (v.flash_attention) p.flash_attention = *v.flash_attention;
   if (v.account_for_embedding_and_loss) p.account_for_embedding_and_loss = *v.account_for_embedding_and_loss;
   if (v.tp_comm_overlap) p.tp_comm_overlap = *v.tp_comm_overlap;
+  if (v.recompute_num_layers) p.recompute_num_layers = *v.recompute_num_layers;
   if (v.grad_reduce_dtype) {
     if (*v.grad_reduce_dtype != "fp32" && *v.grad_reduce_dtype != "bf16") {
       throw InputError(where, "grad_reduce_dtype", fmt::format("'{}' is not fp32 or bf16", *v.grad_reduce_dtype));

@@ -147,6 +147,7 @@ json plan_json(const Plan& p) {
           {"account_for_embedding_and_loss", p.account_for_embedding_and_loss},
           {"grad_reduce_dtype", p.grad_reduce_fp32 ? "fp32" : "bf16"},
           {"tp_comm_overlap", p.tp_comm_overlap},
+          {"recompute_num_layers", p.recompute_num_layers},
           {"schedule", p.vpp > 1 ? "interleaved-1f1b" : "1f1b"},
           {"placement", "tp, cp, pp, dp (tp innermost)"}};
 }

@@ -167,6 +167,11 @@ StepResult simulate_step(const Scenario& sc) {
   const int p = plan.pp;
   const double v = plan.vpp;
   const StageProgram prog = lower(model, plan, sc.training);
+  // Partial full recompute: the layers not recomputed run the selective program.
+  Plan selective_plan = plan;
+  if (plan.recompute == Recompute::kFull) selective_plan.recompute = Recompute::kSelective;
+  const bool partial = plan.recompute == Recompute::kFull && plan.recompute_num_layers > 0;
+  const StageProgram prog_sel = partial ? lower(model, selective_plan, sc.training) : prog;
   std::map<std::string, CommSummary> summary;
   const Chip rank_chip = per_rank(sys.chip);  // each rank owns its share of the chip
   Pricer pricer(sc, rank_chip, summary);
@@ -177,6 +182,9 @@ StepResult simulate_step(const Scenario& sc) {
   const PhaseTime moe_f = model.is_moe() ? pricer.layer(prog.moe_layer, {Phase::kForward}) : PhaseTime{};
   const PhaseTime moe_b =
       model.is_moe() ? pricer.layer(prog.moe_layer, {Phase::kBackward, Phase::kRecompute}) : PhaseTime{};
+  const PhaseTime dense_b_sel = pricer.layer(prog_sel.dense_layer, {Phase::kBackward, Phase::kRecompute});
+  const PhaseTime moe_b_sel =
+      model.is_moe() ? pricer.layer(prog_sel.moe_layer, {Phase::kBackward, Phase::kRecompute}) : PhaseTime{};
   const int dense_end = model.is_moe() ? model.moe->first_k_dense : model.layers;
   struct StageLayers {
     double dense = 0, moe = 0;
@@ -190,6 +198,16 @@ StepResult simulate_step(const Scenario& sc) {
   auto stage_phase = [&](const StageLayers& l, const PhaseTime& d, const PhaseTime& e) {
     return add(scaled(d, l.dense), scaled(e, l.moe));
   };
+  // Fraction of a stage's layers that are fully recomputed (1 unless recompute_num_layers is set).
+  auto recomputed_fraction = [&](int stage) {
+    const int n = layers_on_stage(model, plan, stage);
+    return n == 0 || !partial ? 1.0 : static_cast<double>(recomputed_layers(model, plan, stage)) / n;
+  };
+  auto stage_backward = [&](int stage, const StageLayers& l) {
+    const double frac = recomputed_fraction(stage);
+    return add(scaled(stage_phase(l, dense_b, moe_b), frac),
+               scaled(stage_phase(l, dense_b_sel, moe_b_sel), 1.0 - frac));
+  };
   const PhaseTime first_f = pricer.layer(prog.first_stage_extra, {Phase::kForward});
   const PhaseTime first_b = pricer.layer(prog.first_stage_extra, {Phase::kBackward});
   const PhaseTime last_f = pricer.layer(prog.last_stage_extra, {Phase::kForward});
@@ -202,15 +220,15 @@ StepResult simulate_step(const Scenario& sc) {
   // Forward and backward of one micro-batch on the first, a middle and the last stage.
   const StageLayers l_first = stage_layers(0), l_last = stage_layers(p - 1), l_mid = stage_layers(p / 2);
   PhaseTime f_first = add(stage_phase(l_first, dense_f, moe_f), first_f);
-  PhaseTime b_first = add(stage_phase(l_first, dense_b, moe_b), first_b);
+  PhaseTime b_first = add(stage_backward(0, l_first), first_b);
   PhaseTime f_last = add(stage_phase(l_last, dense_f, moe_f), last_f);
-  PhaseTime b_last = add(stage_phase(l_last, dense_b, moe_b), last_b);
+  PhaseTime b_last = add(stage_backward(p - 1, l_last), last_b);
   if (p == 1) {
     f_first = f_last = add(f_first, last_f);
     b_first = b_last = add(b_first, last_b);
   }
   const PhaseTime f_mid = stage_phase(l_mid, dense_f, moe_f);
-  const PhaseTime b_mid = stage_phase(l_mid, dense_b, moe_b);
+  const PhaseTime b_mid = stage_backward(p / 2, l_mid);
   const Seconds t_first = busy(f_first) + busy(b_first) + p2p * 2.0;
   const Seconds t_last = busy(f_last) + busy(b_last) + p2p * 2.0;
   const Seconds t_mid = busy(f_mid) + busy(b_mid) + p2p * 2.0;
@@ -226,8 +244,13 @@ StepResult simulate_step(const Scenario& sc) {
   const PhaseTime crit_f = crit_stage == 0 ? f_first : (crit_stage == p - 1 ? f_last : f_mid);
   const PhaseTime crit_b = crit_stage == 0 ? b_first : (crit_stage == p - 1 ? b_last : b_mid);
   const StageLayers l_crit = stage_layers(crit_stage);
-  pricer.record(prog.dense_layer, m * l_crit.dense);
-  if (model.is_moe()) pricer.record(prog.moe_layer, m * l_crit.moe);
+  const double crit_frac = recomputed_fraction(crit_stage);
+  pricer.record(prog.dense_layer, m * l_crit.dense * crit_frac);
+  if (model.is_moe()) pricer.record(prog.moe_layer, m * l_crit.moe * crit_frac);
+  if (partial) {
+    pricer.record(prog_sel.dense_layer, m * l_crit.dense * (1.0 - crit_frac));
+    if (model.is_moe()) pricer.record(prog_sel.moe_layer, m * l_crit.moe * (1.0 - crit_frac));
+  }
   if (crit_stage == 0) pricer.record(prog.first_stage_extra, m);
   if (crit_stage == p - 1) pricer.record(prog.last_stage_extra, m);
 
@@ -306,7 +329,7 @@ StepResult simulate_step(const Scenario& sc) {
   double flops_all_stages = 0;
   for (int stage = 0; stage < p; ++stage) {
     const StageLayers l = stage_layers(stage);
-    flops_all_stages += (stage_phase(l, dense_f, moe_f).flops + stage_phase(l, dense_b, moe_b).flops).value();
+    flops_all_stages += (stage_phase(l, dense_f, moe_f).flops + stage_backward(stage, l).flops).value();
   }
   flops_all_stages += (first_f.flops + first_b.flops + last_f.flops + last_b.flops).value();
   const double per_rank_mb = flops_all_stages / p;

@@ -272,10 +272,19 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
     }
   }
   // Unpublished settings are chosen as validation/README.md prescribes: the least recompute that
-  // fits, then the lowest ZeRO stage that fits.
-  std::vector<Recompute> recomputes =
-      rc.empty() ? std::vector<Recompute>{Recompute::kNone, Recompute::kSelective, Recompute::kFull}
-                 : std::vector<Recompute>{plan.recompute};
+  // fits (none, selective, then full recompute of 1, 2, ... layers per pipeline rank as Megatron's
+  // block method does, then all), then the lowest ZeRO stage that fits.
+  struct RecomputeChoice {
+    Recompute mode;
+    int layers;  // recompute_num_layers
+  };
+  std::vector<RecomputeChoice> recomputes{{plan.recompute, 0}};
+  if (rc.empty()) {
+    recomputes = {{Recompute::kNone, 0}, {Recompute::kSelective, 0}};
+    const int per_rank = layers_on_stage(sc.model, plan, 0);
+    for (int n = 1; n < per_rank; ++n) recomputes.push_back({Recompute::kFull, n});
+    recomputes.push_back({Recompute::kFull, 0});
+  }
   std::vector<int> zeros = !zero ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{plan.zero};
   // An unpublished micro-batch follows the framework's convention (validation/README.md: "choose"):
   // FSDP without a pipeline runs the whole local batch at once (no gradient accumulation, as
@@ -298,11 +307,12 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   // The first candidate, in order of preference, that fits; the first one when none does.
   std::optional<Scenario> chosen;
   std::optional<StepResult> chosen_result;
-  for (Recompute r : recomputes) {
+  for (const RecomputeChoice& r : recomputes) {
     for (int z : zeros) {
       for (int mb : micro_batches(z)) {
         Scenario trial = sc;
-        trial.plan.recompute = r;
+        trial.plan.recompute = r.mode;
+        trial.plan.recompute_num_layers = r.layers;
         trial.plan.zero = z;
         trial.plan.micro_batch = mb;
         validate_plan(trial.plan, trial.training, trial.model, trial.system, where);
@@ -320,8 +330,11 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   if (!chosen) throw InputError(where, "micro_batch", "no micro-batch size gives a valid layout");
   if (!published_mb)
     out.assumptions.push_back(fmt::format("micro_batch={} (framework convention)", chosen->plan.micro_batch));
-  if (rc.empty())
-    out.assumptions.push_back(fmt::format("recompute={} (least that fits)", to_string(chosen->plan.recompute)));
+  if (rc.empty()) {
+    const int n = chosen->plan.recompute_num_layers;
+    out.assumptions.push_back(n > 0 ? fmt::format("recompute=full on {} layers per rank (least that fits)", n)
+                                    : fmt::format("recompute={} (least that fits)", to_string(chosen->plan.recompute)));
+  }
   if (!zero) out.assumptions.push_back(fmt::format("zero={} (lowest stage that fits)", chosen->plan.zero));
   out.simulated = true;
   out.scenario = chosen;

@@ -412,3 +412,30 @@ TEST(Step, TpOverlapAndBf16GradientsAreNeverSlower) {
 
 }  // namespace
 }  // namespace tahoma
+
+namespace tahoma {
+namespace {
+
+// Block recompute of N layers per rank sits between selective and full recompute, in time and in
+// memory, and reaches full recompute at N = all layers.
+TEST(Step, PartialRecomputeInterpolates) {
+  ScenarioInput in = input("dgx-h100", 64, "llama3-70b", 8192, 64, 8, 4);
+  in.recompute = "selective";
+  const StepResult selective = simulate_step(resolve_scenario(in));
+  in.recompute = "full";
+  const StepResult full = simulate_step(resolve_scenario(in));
+  in.recompute_num_layers = 5;  // of 20 per rank
+  const StepResult part = simulate_step(resolve_scenario(in));
+  EXPECT_GT(part.step_time, selective.step_time);
+  EXPECT_LT(part.step_time, full.step_time);
+  EXPECT_LT(part.memory.activations, selective.memory.activations);
+  EXPECT_GT(part.memory.activations, full.memory.activations);
+  in.recompute_num_layers = 20;
+  EXPECT_NEAR(simulate_step(resolve_scenario(in)).step_time.value(), full.step_time.value(), 1e-12);
+  in.recompute = "selective";
+  in.recompute_num_layers = 5;
+  EXPECT_THROW((void)resolve_scenario(in), InputError);
+}
+
+}  // namespace
+}  // namespace tahoma

@@ -24,9 +24,9 @@ const char* kHeader =
     "ffn_hidden,vocab,seq_len,global_batch,micro_batch,tp,pp,vpp,dp,cp,zero,recompute,precision,"
     "measured_tokens_per_s_per_chip,simulable,mlp_type,arch_overrides,notes\n";
 
-// The accuracy the shipped data set must keep. Issue 3's target is a MAPE of 10% (every family under
-// 15%, no row over 30%); this guard is the accuracy reached so far, so that it cannot silently regress.
-constexpr double kMapeGuardPct = 11.0;
+// Issue 3's accuracy target on the shipped data set: a MAPE of at most 10%. (Its other targets,
+// every family under 15% and no row over 30%, are not met yet; see docs/validation.md.)
+constexpr double kMapeGuardPct = 10.0;
 constexpr double kMinSimulatedFraction = 0.95;
 
 TEST(Csv, QuotedFieldsAndEscapes) {
