@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tahoma/hw.h"
@@ -70,6 +71,9 @@ class CollectiveModel {
     BytesPerSecond bandwidth{0};
   };
   [[nodiscard]] std::vector<Span> spans(const GroupShape& group) const;
+  // Per-rank bandwidth (bytes/s) of the slowest crossing and the largest per-step latency (s) of a
+  // flat algorithm that spans all of `sp`.
+  [[nodiscard]] std::pair<double, double> bottleneck(const std::vector<Span>& sp) const;
   [[nodiscard]] BytesPerSecond torus_bandwidth(const CommLevel& level, const GroupShape& group,
                                                double* a2a_time_per_byte, double* ring_steps) const;
 

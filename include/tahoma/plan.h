@@ -1,7 +1,9 @@
 // Parallel plan and training settings (DESIGN.md section 5), validated against a model and system.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "tahoma/hw.h"
 #include "tahoma/workload.h"
@@ -10,6 +12,7 @@ namespace tahoma {
 
 enum class Recompute { kNone, kSelective, kFull };
 const char* to_string(Recompute r);
+std::optional<Recompute> parse_recompute(std::string_view s);
 
 enum class PipelineSchedule { k1F1B, kInterleaved1F1B };
 
@@ -58,6 +61,9 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
 int layers_on_stage(const Model& model, const Plan& plan, int stage);
 // Index of the first layer held by `stage` (for placing the dense layers of MoE models).
 int first_layer_of_stage(const Model& model, const Plan& plan, int stage);
+
+// The plan with full recompute replaced by selective: what the layers that are not recomputed keep.
+Plan without_full_recompute(const Plan& plan);
 
 // Layers of pipeline rank `stage` that are fully recomputed (0 unless recompute is full).
 int recomputed_layers(const Model& model, const Plan& plan, int stage);

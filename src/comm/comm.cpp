@@ -156,6 +156,18 @@ std::vector<CollectiveModel::Span> CollectiveModel::spans(const GroupShape& grou
   return out;
 }
 
+std::pair<double, double> CollectiveModel::bottleneck(const std::vector<Span>& sp) const {
+  double bw = std::numeric_limits<double>::infinity();
+  double alpha = 0.0;
+  for (const auto& s : sp) {
+    // A multi-channel ring (or tree) crosses a level boundary once per inner block, spread over
+    // the links of all `inner` ranks of that block (NCCL, one channel per NIC).
+    bw = std::min(bw, s.bandwidth.value() * static_cast<double>(s.inner));
+    alpha = std::max(alpha, levels_[s.level].latency.value());
+  }
+  return {bw, alpha};
+}
+
 CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, CollectiveKind kind, Bytes bytes,
                                           const GroupShape& group) const {
   const long long n = group.size();
@@ -204,14 +216,7 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
     }
   } else if (algorithm == "ring" && !(sp.size() == 1 && levels_[sp[0].level].torus)) {
     // (Inside one torus the rings are the multi-dimensional "torus-rings" below.)
-    double bw = inf;
-    double alpha = 0.0;
-    for (const auto& s : sp) {
-      // A multi-channel ring crosses a level boundary once per inner block, spread over the
-      // links of all `inner` ranks of that block (NCCL rings, one channel per NIC).
-      bw = std::min(bw, s.bandwidth.value() * static_cast<double>(s.inner));
-      alpha = std::max(alpha, levels_[s.level].latency.value());
-    }
+    const auto [bw, alpha] = bottleneck(sp);
     const double r = static_cast<double>(n - 1) / static_cast<double>(n);
     t = phases * (static_cast<double>(n - 1) * alpha + r * S / bw);
   } else if (algorithm == "hierarchical" && sp.size() >= 2) {
@@ -223,12 +228,7 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
       data /= f;
     }
   } else if (algorithm == "tree" && kind == CollectiveKind::kAllReduce) {
-    double bw = inf;
-    double alpha = 0.0;
-    for (const auto& s : sp) {
-      bw = std::min(bw, s.bandwidth.value() * static_cast<double>(s.inner));
-      alpha = std::max(alpha, levels_[s.level].latency.value());
-    }
+    const auto [bw, alpha] = bottleneck(sp);
     // Double binary tree (NCCL): log-depth latency, each rank moves S up and S down.
     t = 2.0 * std::ceil(std::log2(static_cast<double>(n))) * alpha + 2.0 * S / bw;
   } else if (algorithm == "nvls" && kind == CollectiveKind::kAllReduce && sp.size() == 1 &&

@@ -118,9 +118,7 @@ MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Trai
   const double first_chunks =
       v == 1 ? std::min(m, p) : std::min<double>(static_cast<double>(m) * v, 2.0 * (p - 1) + (v - 1) * p + 1);
   const Bytes per_layer = activation_bytes_per_layer(model, plan, training, false);
-  Plan selective_plan = plan;
-  if (plan.recompute == Recompute::kFull) selective_plan.recompute = Recompute::kSelective;
-  const Bytes per_layer_selective = activation_bytes_per_layer(model, selective_plan, training, false);
+  const Bytes per_layer_selective = activation_bytes_per_layer(model, without_full_recompute(plan), training, false);
   const double shard = static_cast<double>(plan.dp) * plan.cp;
   const double expert_shard = std::max(1.0, shard / plan.ep);
 

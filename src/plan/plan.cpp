@@ -19,6 +19,22 @@ const char* to_string(Recompute r) {
   return "?";
 }
 
+std::optional<Recompute> parse_recompute(std::string_view s) {
+  for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
+    if (s == to_string(r)) return r;
+  }
+  return std::nullopt;
+}
+
+Plan without_full_recompute(const Plan& plan) {
+  Plan out = plan;
+  if (out.recompute == Recompute::kFull) {
+    out.recompute = Recompute::kSelective;
+    out.recompute_num_layers = 0;
+  }
+  return out;
+}
+
 void validate_plan(Plan& plan, const Training& training, const Model& model, const System& system,
                    const std::string& where) {
   auto fail = [&](const char* key, const std::string& problem) { throw InputError(where, key, problem); };

@@ -11,10 +11,8 @@ using internal::YamlMap;
 
 namespace {
 
-Recompute parse_recompute(const std::string& s, const std::string& where, const std::string& key) {
-  if (s == "none") return Recompute::kNone;
-  if (s == "selective") return Recompute::kSelective;
-  if (s == "full") return Recompute::kFull;
+Recompute parse_recompute_or_throw(const std::string& s, const std::string& where, const std::string& key) {
+  if (auto r = parse_recompute(s)) return *r;
   const std::string hint = nearest(s, {"none", "selective", "full"});
   throw InputError(where, key,
                    fmt::format("'{}' is not one of: none, selective, full{}", s,
@@ -127,7 +125,7 @@ Scenario resolve_scenario(const ScenarioInput& in) {
   if (v.ep) p.ep = *v.ep;
   if (v.zero) p.zero = *v.zero;
   if (v.micro_batch) p.micro_batch = *v.micro_batch;
-  if (v.recompute) p.recompute = parse_recompute(*v.recompute, where, "recompute");
+  if (v.recompute) p.recompute = parse_recompute_or_throw(*v.recompute, where, "recompute");
   if (v.sequence_parallel) p.sequence_parallel = *v.sequence_parallel;
   if (v.flash_attention) p.flash_attention = *v.flash_attention;
   if (v.account_for_embedding_and_loss) p.account_for_embedding_and_loss = *v.account_for_embedding_and_loss;

@@ -168,10 +168,8 @@ StepResult simulate_step(const Scenario& sc) {
   const double v = plan.vpp;
   const StageProgram prog = lower(model, plan, sc.training);
   // Partial full recompute: the layers not recomputed run the selective program.
-  Plan selective_plan = plan;
-  if (plan.recompute == Recompute::kFull) selective_plan.recompute = Recompute::kSelective;
   const bool partial = plan.recompute == Recompute::kFull && plan.recompute_num_layers > 0;
-  const StageProgram prog_sel = partial ? lower(model, selective_plan, sc.training) : prog;
+  const StageProgram prog_sel = partial ? lower(model, without_full_recompute(plan), sc.training) : prog;
   std::map<std::string, CommSummary> summary;
   const Chip rank_chip = per_rank(sys.chip);  // each rank owns its share of the chip
   Pricer pricer(sc, rank_chip, summary);

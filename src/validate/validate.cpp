@@ -242,11 +242,11 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
     out.assumptions.push_back("embedding and loss counted as pipeline stages (layers not divisible by pp)");
   }
   const std::string rc = cell(row, "recompute");
-  if (!rc.empty() && rc != "none" && rc != "selective" && rc != "full") {
-    throw InputError(where, "recompute", fmt::format("'{}' is not none, selective or full", rc));
+  if (!rc.empty()) {
+    const auto r = parse_recompute(rc);
+    if (!r) throw InputError(where, "recompute", fmt::format("'{}' is not none, selective or full", rc));
+    plan.recompute = *r;
   }
-  if (!rc.empty())
-    plan.recompute = rc == "full" ? Recompute::kFull : (rc == "none" ? Recompute::kNone : Recompute::kSelective);
   const auto zero = int_cell(row, "zero", where);
   if (zero) plan.zero = *zero;
 
