@@ -46,15 +46,17 @@ namespace {
 
 constexpr int kMaxExtendsDepth = 8;
 
-// Multiplies the quantity at node[key] (text with a unit) by `factor`, rewriting it in SI units.
-void scale_quantity(YAML::Node node, const std::string& key, Dimension dim, const char* si_unit, double factor,
+// Multiplies the quantity at node[key] (text with a unit; key is a map key or a list index) by
+// `factor`, rewriting it in SI units.
+template <class Key>
+void scale_quantity(YAML::Node node, const Key& key, Dimension dim, const char* si_unit, double factor,
                     const std::string& file, const std::string& path) {
   if (!node || !node[key] || node[key].IsNull()) return;
   double v = 0;
   try {
     v = parse_quantity(node[key].Scalar(), dim);
   } catch (const std::invalid_argument& e) {
-    throw InputError(file, path + "." + key, e.what());
+    throw InputError(file, fmt::format("{}.{}", path, key), e.what());
   }
   node[key] = fmt::format("{:.17g} {}", v * factor, si_unit);
 }
@@ -87,13 +89,7 @@ void apply_scale(YAML::Node& base, const YAML::Node& scale_node, const std::stri
     }
     if (YAML::Node links = up["link_bandwidth"]; links && links.IsSequence()) {
       for (size_t idx = 0; idx < links.size(); ++idx) {
-        double v = 0;
-        try {
-          v = parse_quantity(links[idx].Scalar(), Dimension::kBytesPerSecond);
-        } catch (const std::invalid_argument& e) {
-          throw InputError(file, fmt::format("scale_up.link_bandwidth.{}", idx), e.what());
-        }
-        links[idx] = fmt::format("{:.17g} B/s", v * up_bw);
+        scale_quantity(links, idx, Dimension::kBytesPerSecond, "B/s", up_bw, file, "scale_up.link_bandwidth");
       }
     }
   }
