@@ -4,12 +4,15 @@
 // chosen, as NCCL, XLA and the Neuron collectives do, and reported.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "tahoma/hw.h"
 #include "tahoma/lower.h"
+#include "tahoma/net.h"
 
 namespace tahoma {
 
@@ -41,6 +44,19 @@ struct CommLevel {
   std::vector<BytesPerSecond> link_bandwidth;  // torus per link per direction, per rank, with efficiency
 };
 
+// How communication is timed: alpha-beta formulas per algorithm (the default), or flows on the
+// topology's links with max-min fair sharing (DESIGN.md section 7).
+enum class NetworkMode { kAnalytical, kFlow };
+const char* to_string(NetworkMode m);
+std::optional<NetworkMode> parse_network_mode(std::string_view s);
+
+// One barrier-separated step of a collective in flow mode: concurrent flows, then a latency paid
+// once per step (the alpha term of the same algorithm's analytical formula).
+struct FlowStep {
+  std::vector<net::FlowSpec> flows;
+  Seconds latency{0};
+};
+
 struct CollectiveCost {
   Seconds time{0};
   std::string algorithm;  // "ring", "hierarchical", "tree", "nvls", "torus-rings", "direct", "p2p", "none"
@@ -59,6 +75,23 @@ class CollectiveModel {
                                          const GroupShape& group) const;
   [[nodiscard]] const std::vector<CommLevel>& levels() const { return levels_; }
 
+  // Every algorithm the model knows, and the ones `cost` chooses among (in tie-breaking order).
+  static const std::vector<std::string>& algorithms();
+  static const std::vector<std::string>& library_algorithms();
+  // Flow mode: the same choice and the same algorithms, timed by running their flows on the
+  // topology (an idle network apart from the collective itself: every group of this shape that
+  // the plan runs concurrently is included when `all_groups` is set).
+  [[nodiscard]] CollectiveCost cost_flow(CollectiveKind kind, Bytes bytes, const GroupShape& group,
+                                         bool all_groups = false) const;
+  [[nodiscard]] CollectiveCost cost_flow_with(const std::string& algorithm, CollectiveKind kind, Bytes bytes,
+                                              const GroupShape& group, bool all_groups = false) const;
+  // The flows of `algorithm` on the group whose lowest rank is `base`; nullopt where the algorithm
+  // is not valid for the group (the same validity as cost_with).
+  [[nodiscard]] std::optional<std::vector<FlowStep>> flow_steps(const std::string& algorithm, CollectiveKind kind,
+                                                                Bytes bytes, const GroupShape& group,
+                                                                long long base = 0) const;
+  [[nodiscard]] const net::Topology& topology() const { return topology_; }
+
   // NVLS all-reduce reaches ~480 GB/s bus bandwidth on H100 NVSwitch vs ~360 GB/s for rings
   // (nccl-tests, NVIDIA NCCL 2.17+ release notes); as algorithm bandwidth that is S / (0.6 * link bw).
   static constexpr double kInNetworkReductionEfficiency = 0.6;
@@ -66,20 +99,52 @@ class CollectiveModel {
  private:
   struct Span {
     int level = 0;
-    long long factor = 1;  // members of one level block / members of one inner block
-    long long inner = 1;   // members of one inner block
-    BytesPerSecond bandwidth{0};
+    long long factor = 1;         // members of one level block / members of one inner block
+    long long inner = 1;          // members of one inner block
+    BytesPerSecond bandwidth{0};  // per rank; on a torus both directions of every spanned dimension
+    BytesPerSecond one_way{0};    // what one unidirectional ring gets (one link out of each member)
+    BytesPerSecond two_way{0};    // two counter-rotating rings (twice one_way where the ring wraps)
   };
+  enum class RingKind { kOneWay, kTwoWay, kAllLinks };
   [[nodiscard]] std::vector<Span> spans(const GroupShape& group) const;
   // Per-rank bandwidth (bytes/s) of the slowest crossing and the largest per-step latency (s) of a
   // flat algorithm that spans all of `sp`.
-  [[nodiscard]] std::pair<double, double> bottleneck(const std::vector<Span>& sp) const;
+  [[nodiscard]] std::pair<double, double> bottleneck(const std::vector<Span>& sp, RingKind ring) const;
   [[nodiscard]] BytesPerSecond torus_bandwidth(const CommLevel& level, const GroupShape& group,
-                                               double* a2a_time_per_byte, double* ring_steps) const;
+                                               double* a2a_time_per_byte, double* ring_steps, BytesPerSecond* one_way,
+                                               BytesPerSecond* two_way) const;
+
+  // Per-rank bandwidth and latency of the level whose blocks first hold two members `distance`
+  // apart in the group's member order (halving-doubling partners).
+  [[nodiscard]] std::pair<double, double> level_at_distance(const GroupShape& group, long long distance) const;
 
   std::vector<CommLevel> levels_;
   int ranks_per_chip_ = 1;
+  net::Topology topology_;
 };
+
+// `tahoma collective` (the nccl-tests of Tahoma): one operation on a group of `group` ranks
+// `stride` apart (0 = every rank of the system), at each size of `sizes`.
+struct CollectiveRequest {
+  CollectiveKind kind = CollectiveKind::kAllReduce;
+  long long group = 0;
+  long long stride = 1;
+  std::vector<Bytes> sizes;
+  std::string algorithm;  // empty: the fastest valid one
+  NetworkMode network = NetworkMode::kAnalytical;
+  bool all_groups = false;  // flow mode: every group of this shape runs at once (shared links)
+};
+struct CollectiveRow {
+  Bytes bytes{0};
+  CollectiveCost cost;
+};
+// Throws InputError (naming the flag) when the group does not fit the system or the algorithm is
+// unknown; an algorithm that is valid but not for this group gives rows with infinite time.
+std::vector<CollectiveRow> run_collective(const System& system, const CollectiveRequest& request);
+std::optional<CollectiveKind> parse_collective_kind(std::string_view s);
+
+// The ranks of the group whose lowest rank is `base`, ascending.
+std::vector<long long> group_members(const GroupShape& group, long long base = 0);
 
 // Bus-bandwidth factor of nccl-tests: busbw = algbw * factor(n).
 double bus_factor(CollectiveKind kind, long long n);

@@ -35,4 +35,10 @@ nlohmann::json validation_json(const ValidationReport& report);
 // predicted step and what the row's source says the model may lack).
 std::string validation_markdown(const ValidationReport& report, const std::string& command);
 
+// `tahoma collective`: one row per size (bytes, time, algorithm and bus bandwidth, algorithm).
+nlohmann::json collective_json(const System& system, const CollectiveRequest& request,
+                               const std::vector<CollectiveRow>& rows);
+std::string collective_table(const System& system, const CollectiveRequest& request,
+                             const std::vector<CollectiveRow>& rows);
+
 }  // namespace tahoma

@@ -149,6 +149,32 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json", "markdown"}));
   validate->add_option("-o,--output", output, "write the output to FILE instead of stdout");
 
+  auto* collective = app.add_subcommand(
+      "collective",
+      "time one collective over a size sweep, like nccl-tests: tahoma collective --system S --op all-reduce");
+  std::string coll_system, coll_op = "all-reduce", coll_min = "1 KB", coll_max = "1 GB", coll_network = "analytical";
+  std::optional<int> coll_chips;
+  std::vector<std::string> coll_set;
+  double coll_factor = 10.0;
+  CollectiveRequest coll;
+  collective->add_option("--system", coll_system, "system preset name or YAML path (tahoma list systems)")->required();
+  collective->add_option("--chips", coll_chips, "number of chips (default: one scale-up domain)");
+  collective->add_option("--op", coll_op, "all-reduce, all-gather, reduce-scatter, all-to-all or send-recv")
+      ->check(CLI::IsMember({"all-reduce", "all-gather", "reduce-scatter", "all-to-all", "send-recv"}));
+  collective->add_option("--group", coll.group, "ranks in the group (default: every rank)");
+  collective->add_option("--stride", coll.stride, "distance between consecutive members in ranks (placement)");
+  collective->add_option("-b,--min-bytes", coll_min, "smallest buffer, e.g. 8B, 1KB (nccl-tests -b)");
+  collective->add_option("-e,--max-bytes", coll_max, "largest buffer, e.g. 1GB (nccl-tests -e)");
+  collective->add_option("-f,--step-factor", coll_factor, "multiply the size by this each row (nccl-tests -f)")
+      ->check(CLI::Range(1.0001, 1e6));
+  collective->add_option("--algorithm", coll.algorithm, "force one algorithm (default: the fastest valid one)");
+  collective->add_option("--network", coll_network, "analytical (alpha-beta) or flow (max-min fair link sharing)")
+      ->check(CLI::IsMember({"analytical", "flow"}));
+  collective->add_flag("--all-groups", coll.all_groups,
+                       "flow mode: every group of this shape in the system runs at once and shares links");
+  collective->add_option("--set", coll_set, "override a system field, e.g. --set scale_out.bandwidth=800Gb/s");
+  add_format(collective);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -182,6 +208,26 @@ int main(int argc, char** argv) {
       text = format == "json" ? result_json(sc, r).dump(2) + "\n" : result_table(sc, r);
     } else if (*demo) {
       text = run_demo(format);
+    } else if (*collective) {
+      System s = load_system(coll_system, coll_set);
+      if (coll_chips) {
+        if (*coll_chips < 1) throw InputError("--chips", "", "must be a positive number of chips");
+        s.chips = *coll_chips;
+      }
+      coll.kind = *parse_collective_kind(coll_op);
+      coll.network = *parse_network_mode(coll_network);
+      auto size = [](const std::string& value, const char* flag) {
+        try {
+          return parse_quantity(value, Dimension::kBytes);
+        } catch (const std::invalid_argument& e) {
+          throw InputError(flag, "", e.what());
+        }
+      };
+      const double lo = size(coll_min, "--min-bytes"), hi = size(coll_max, "--max-bytes");
+      if (lo <= 0 || hi < lo) throw InputError("--max-bytes", "", "needs 0 < --min-bytes <= --max-bytes");
+      for (double b = lo; b <= hi * (1 + 1e-12); b *= coll_factor) coll.sizes.emplace_back(b);
+      const auto rows = run_collective(s, coll);
+      text = format == "json" ? collective_json(s, coll, rows).dump(2) + "\n" : collective_table(s, coll, rows);
     } else if (*validate) {
       const ValidationReport report = validate_file(validate_file_path, filter);
       if (format == "json") {

@@ -56,7 +56,18 @@ double bus_factor(CollectiveKind kind, long long n) {
   return 1.0;
 }
 
-CollectiveModel::CollectiveModel(const System& system) : ranks_per_chip_(system.chip.ranks_per_chip) {
+const char* to_string(NetworkMode m) {
+  return m == NetworkMode::kFlow ? "flow" : "analytical";
+}
+
+std::optional<NetworkMode> parse_network_mode(std::string_view s) {
+  if (s == "analytical") return NetworkMode::kAnalytical;
+  if (s == "flow") return NetworkMode::kFlow;
+  return std::nullopt;
+}
+
+CollectiveModel::CollectiveModel(const System& system)
+    : ranks_per_chip_(system.chip.ranks_per_chip), topology_(system) {
   const double rpc = ranks_per_chip_;
   auto level = [](std::string name, long long ranks, BytesPerSecond raw_per_rank, double efficiency, Seconds latency) {
     CommLevel l;
@@ -98,7 +109,8 @@ CollectiveModel::CollectiveModel(const System& system) : ranks_per_chip_(system.
 // et al. 2023; scaling-book "all-gather over multiple axes"). A dimension fully spanned has its
 // wrap-around link (2 links per direction); a partial one is a line (1 link's worth).
 BytesPerSecond CollectiveModel::torus_bandwidth(const CommLevel& level, const GroupShape& group,
-                                                double* a2a_time_per_byte, double* ring_steps) const {
+                                                double* a2a_time_per_byte, double* ring_steps, BytesPerSecond* one_way,
+                                                BytesPerSecond* two_way) const {
   // Enumerate the members inside one domain and count distinct coordinates per dimension.
   std::vector<std::set<int>> coords(level.dims.size());
   std::vector<long long> idx(group.factors.size(), 0);
@@ -121,11 +133,18 @@ BytesPerSecond CollectiveModel::torus_bandwidth(const CommLevel& level, const Gr
     if (f == idx.size()) break;
   }
   BytesPerSecond bw{0};
+  BytesPerSecond single{0};  // one ring, one direction: one link out of each member
+  BytesPerSecond both{0};    // two counter-rotating rings: both directions where the ring wraps
   double worst_a2a = 0.0;
   double steps = 0.0;
   for (size_t d = 0; d < level.dims.size(); ++d) {
     const int m = static_cast<int>(coords[d].size());
     if (m <= 1) continue;
+    const double wrapped = (m == level.dims[d] && m >= 3) ? 2.0 : 1.0;
+    if (level.link_bandwidth[d].value() > single.value()) {
+      single = level.link_bandwidth[d];
+      both = level.link_bandwidth[d] * wrapped;
+    }
     steps += m - 1;  // the rings of the dimensions run one after another: sum of (m_d - 1) hops
     const double links = (m == level.dims[d] && m >= 3) ? 2.0 : 1.0;
     bw += level.link_bandwidth[d] * links;
@@ -135,6 +154,8 @@ BytesPerSecond CollectiveModel::torus_bandwidth(const CommLevel& level, const Gr
   }
   if (a2a_time_per_byte != nullptr) *a2a_time_per_byte = worst_a2a;
   if (ring_steps != nullptr) *ring_steps = steps;
+  if (one_way != nullptr) *one_way = single;
+  if (two_way != nullptr) *two_way = both;
   return bw;
 }
 
@@ -148,7 +169,12 @@ std::vector<CollectiveModel::Span> CollectiveModel::spans(const GroupShape& grou
       s.level = static_cast<int>(l);
       s.factor = members / inner;
       s.inner = inner;
-      s.bandwidth = levels_[l].torus ? torus_bandwidth(levels_[l], group, nullptr, nullptr) : levels_[l].bandwidth;
+      s.bandwidth = levels_[l].bandwidth;
+      s.one_way = levels_[l].bandwidth;
+      s.two_way = levels_[l].bandwidth;
+      if (levels_[l].torus) {
+        s.bandwidth = torus_bandwidth(levels_[l], group, nullptr, nullptr, &s.one_way, &s.two_way);
+      }
       out.push_back(s);
       inner = members;
     }
@@ -156,13 +182,19 @@ std::vector<CollectiveModel::Span> CollectiveModel::spans(const GroupShape& grou
   return out;
 }
 
-std::pair<double, double> CollectiveModel::bottleneck(const std::vector<Span>& sp) const {
+std::pair<double, double> CollectiveModel::bottleneck(const std::vector<Span>& sp, RingKind ring) const {
   double bw = std::numeric_limits<double>::infinity();
   double alpha = 0.0;
-  for (const auto& s : sp) {
+  for (size_t i = 0; i < sp.size(); ++i) {
+    const Span& s = sp[i];
+    const BytesPerSecond link =
+        ring == RingKind::kOneWay ? s.one_way : (ring == RingKind::kTwoWay ? s.two_way : s.bandwidth);
     // A multi-channel ring (or tree) crosses a level boundary once per inner block, spread over
-    // the links of all `inner` ranks of that block (NCCL, one channel per NIC).
-    bw = std::min(bw, s.bandwidth.value() * static_cast<double>(s.inner));
+    // the links of all `inner` ranks of that block (NCCL, one channel per NIC). Of the hops inside
+    // a level's block, the one leaving it belongs to the level above: a fraction 1 - 1/factor of
+    // the traffic stays on this level (all of it on the outermost, where the ring closes).
+    const double share = i + 1 == sp.size() ? 1.0 : 1.0 - 1.0 / static_cast<double>(s.factor);
+    bw = std::min(bw, link.value() * static_cast<double>(s.inner) / share);
     alpha = std::max(alpha, levels_[s.level].latency.value());
   }
   return {bw, alpha};
@@ -206,7 +238,7 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
         double tl = leaving / s.bandwidth.value();
         if (level.torus) {
           double per_byte = 0.0;
-          (void)torus_bandwidth(level, group, &per_byte, nullptr);
+          (void)torus_bandwidth(level, group, &per_byte, nullptr, nullptr, nullptr);
           tl = S * per_byte;
         }
         t = std::max(t, tl);
@@ -214,9 +246,11 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
       }
       t += alpha * std::ceil(std::log2(static_cast<double>(n)));
     }
-  } else if (algorithm == "ring" && !(sp.size() == 1 && levels_[sp[0].level].torus)) {
-    // (Inside one torus the rings are the multi-dimensional "torus-rings" below.)
-    const auto [bw, alpha] = bottleneck(sp);
+  } else if ((algorithm == "ring" || algorithm == "ring-bidir") && !(sp.size() == 1 && levels_[sp[0].level].torus)) {
+    // (Inside one torus the rings are the multi-dimensional "torus-rings" below.) A ring uses one
+    // direction of a torus dimension; two counter-rotating rings with half the buffer each
+    // ("ring-bidir") use both. On full-duplex switch ports the two cost the same.
+    const auto [bw, alpha] = bottleneck(sp, algorithm == "ring" ? RingKind::kOneWay : RingKind::kTwoWay);
     const double r = static_cast<double>(n - 1) / static_cast<double>(n);
     t = phases * (static_cast<double>(n - 1) * alpha + r * S / bw);
   } else if (algorithm == "hierarchical" && sp.size() >= 2) {
@@ -227,10 +261,24 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
       t += phases * ((f - 1.0) / f * data / s.bandwidth.value() + (f - 1.0) * levels_[s.level].latency.value());
       data /= f;
     }
-  } else if (algorithm == "tree" && kind == CollectiveKind::kAllReduce) {
-    const auto [bw, alpha] = bottleneck(sp);
+  } else if (algorithm == "tree" && kind == CollectiveKind::kAllReduce &&
+             std::none_of(sp.begin(), sp.end(), [&](const Span& s) { return levels_[s.level].torus; })) {
+    // (Trees are a switched-fabric algorithm: on a torus, XLA and the Neuron collectives use rings.)
+    const auto [bw, alpha] = bottleneck(sp, RingKind::kTwoWay);
     // Double binary tree (NCCL): log-depth latency, each rank moves S up and S down.
     t = 2.0 * std::ceil(std::log2(static_cast<double>(n))) * alpha + 2.0 * S / bw;
+  } else if (algorithm == "halving-doubling" && kind != CollectiveKind::kAllToAll && (n & (n - 1)) == 0 &&
+             std::none_of(sp.begin(), sp.end(), [&](const Span& s) { return levels_[s.level].torus; })) {
+    // Rabenseifner (Thakur et al. 2005): recursive halving exchanges S/2, S/4, ... with partners
+    // n/2, n/4, ... members away, recursive doubling mirrors it; each exchange runs at the
+    // bandwidth of the level that joins the two partners.
+    t = 0.0;
+    double data = S;
+    for (long long d = n / 2; d >= 1; d /= 2) {
+      data /= 2.0;
+      const auto [bw, alpha] = level_at_distance(group, d);
+      t += phases * (alpha + data / bw);
+    }
   } else if (algorithm == "nvls" && kind == CollectiveKind::kAllReduce && sp.size() == 1 &&
              levels_[sp[0].level].in_network_reduction) {
     // Each rank pushes S into the switch, which reduces and multicasts S back.
@@ -242,7 +290,7 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
     const CommLevel& level = levels_[sp[0].level];
     const double r = static_cast<double>(n - 1) / static_cast<double>(n);
     double steps = 0.0;
-    (void)torus_bandwidth(level, group, nullptr, &steps);
+    (void)torus_bandwidth(level, group, nullptr, &steps, nullptr, nullptr);
     t = phases * (steps * level.latency.value() + r * S / sp[0].bandwidth.value());
   }
   c.time = Seconds(t);
@@ -253,12 +301,17 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
   return c;
 }
 
+std::pair<double, double> CollectiveModel::level_at_distance(const GroupShape& group, long long distance) const {
+  for (const auto& level : levels_) {
+    if (group.members_within(level.ranks) >= 2 * distance) return {level.bandwidth.value(), level.latency.value()};
+  }
+  return {levels_.back().bandwidth.value(), levels_.back().latency.value()};
+}
+
 CollectiveCost CollectiveModel::cost(CollectiveKind kind, Bytes bytes, const GroupShape& group) const {
-  static const std::vector<std::string> kAlgorithms = {"ring",        "hierarchical", "tree", "nvls",
-                                                       "torus-rings", "direct",       "p2p"};
   CollectiveCost best;
   best.time = Seconds(std::numeric_limits<double>::infinity());
-  for (const auto& a : kAlgorithms) {
+  for (const auto& a : library_algorithms()) {
     CollectiveCost c = cost_with(a, kind, bytes, group);
     if (c.algorithm == "none") return c;
     if (c.time < best.time) best = c;

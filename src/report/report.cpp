@@ -506,3 +506,50 @@ std::string validation_markdown(const ValidationReport& report, const std::strin
 }
 
 }  // namespace tahoma
+
+namespace tahoma {
+
+nlohmann::json collective_json(const System& system, const CollectiveRequest& req,
+                               const std::vector<CollectiveRow>& rows) {
+  nlohmann::json out;
+  out["system"] = system.name;
+  out["chips"] = system.total_chips();
+  out["op"] = to_string(req.kind);
+  out["group"] = req.group == 0 ? system.total_ranks() : req.group;
+  out["stride"] = req.stride;
+  out["network"] = to_string(req.network);
+  out["all_groups"] = req.all_groups;
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& r : rows) {
+    const bool valid = std::isfinite(r.cost.time.value());
+    list.push_back({{"bytes", r.bytes.value()},
+                    {"time_s", valid ? nlohmann::json(r.cost.time.value()) : nlohmann::json(nullptr)},
+                    {"algbw_bytes_per_s", r.cost.algbw.value()},
+                    {"busbw_bytes_per_s", r.cost.busbw.value()},
+                    {"algorithm", valid ? r.cost.algorithm : "invalid for this group"}});
+  }
+  out["rows"] = list;
+  return out;
+}
+
+std::string collective_table(const System& system, const CollectiveRequest& req,
+                             const std::vector<CollectiveRow>& rows) {
+  const long long group = req.group == 0 ? system.total_ranks() : req.group;
+  std::string out = fmt::format("{} of {} ranks (stride {}) on {} x {} ({} network{})\n\n", to_string(req.kind), group,
+                                req.stride, system.total_chips(), system.name, to_string(req.network),
+                                req.all_groups ? ", every such group at once" : "");
+  out += fmt::format("{:>12} {:>12} {:>14} {:>14}  {}\n", "size", "time", "algbw (GB/s)", "busbw (GB/s)", "algorithm");
+  for (const auto& r : rows) {
+    if (!std::isfinite(r.cost.time.value())) {
+      out += fmt::format("{:>12} {:>12} {:>14} {:>14}  {}\n", format_bytes(r.bytes), "-", "-", "-",
+                         "invalid for this group");
+      continue;
+    }
+    out += fmt::format("{:>12} {:>12} {:>14.2f} {:>14.2f}  {}\n", format_bytes(r.bytes), format_seconds(r.cost.time),
+                       r.cost.algbw.value() / 1e9, r.cost.busbw.value() / 1e9, r.cost.algorithm);
+  }
+  out += "\nalgbw = size / time; busbw = algbw x the nccl-tests factor (2(n-1)/n all-reduce, (n-1)/n gathers).\n";
+  return out;
+}
+
+}  // namespace tahoma

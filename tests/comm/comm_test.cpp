@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "../test_util.h"
 
@@ -115,9 +116,10 @@ TEST_F(CommTest, HierarchicalAcrossScaleOut) {
   const CollectiveCost h = cm.cost_with("hierarchical", CollectiveKind::kAllReduce, Bytes(S), line(32));
   const double expected = 2.0 * (7.0 / 8.0 * S / kB + 7 * kA) + 2.0 * (3.0 / 4.0 * (S / 8) / kBo + 3 * kAo);
   expect_rel(h.time.value(), expected);
-  // A flat ring over 32 ranks: the node boundary is crossed by 8 NICs at once (8 x 50 GB/s > 100 GB/s).
+  // A flat ring over 32 ranks: the node boundary is crossed by 8 NICs at once (8 x 50 GB/s), and
+  // 7 of each node's 8 ring hops stay on NVLink, so NVLink carries 7/8 of the traffic.
   const CollectiveCost r = cm.cost_with("ring", CollectiveKind::kAllReduce, Bytes(S), line(32));
-  expect_rel(r.time.value(), 2.0 * (31 * kAo + 31.0 / 32.0 * S / std::min(kB, 8 * kBo)));
+  expect_rel(r.time.value(), 2.0 * (31 * kAo + 31.0 / 32.0 * S / std::min(kB * 8.0 / 7.0, 8 * kBo)));
   // The best is no slower than either.
   const CollectiveCost best = cm.cost(CollectiveKind::kAllReduce, Bytes(S), line(32));
   EXPECT_LE(best.time.value(), std::min(h.time.value(), r.time.value()));
@@ -362,6 +364,139 @@ TEST(GroupShape, SizeAndMembersWithinABlock) {
   EXPECT_EQ(odd.members_within(8), 3);
   EXPECT_EQ(odd.members_within(9), 3);
   EXPECT_EQ(odd.members_within(10), 4);
+}
+
+// ---- Flow mode: the same algorithms as flows on the link graph ----
+
+struct FlowCase {
+  std::string system;
+  int chips;
+  CollectiveKind kind;
+  long long group, stride;
+};
+
+// On an idle network with every group of the shape running (the analytical model's assumption
+// that all ranks of a chip and all chips of a leaf communicate at once), flow mode and the
+// alpha-beta formulas agree within 2% for every preset topology class and every size.
+TEST(FlowMode, AgreesWithAnalyticalOnAnIdleNetwork) {
+  const std::vector<FlowCase> cases = {
+      {"dgx-h100", 8, CollectiveKind::kAllReduce, 8, 1},            // NVSwitch (NVLS)
+      {"dgx-h100", 8, CollectiveKind::kAllGather, 8, 1},            // NVSwitch ring
+      {"dgx-h100", 64, CollectiveKind::kAllReduce, 64, 1},          // NVSwitch + InfiniBand tree
+      {"dgx-h100", 64, CollectiveKind::kAllReduce, 8, 8},           // one rank per node (DP)
+      {"dgx-h100", 64, CollectiveKind::kAllToAll, 16, 1},           // two nodes, direct
+      {"trn2-ultraserver", 64, CollectiveKind::kAllReduce, 64, 1},  // 4x4x4 torus rings
+      {"trn2-ultraserver", 64, CollectiveKind::kAllToAll, 16, 1},   // torus all-to-all
+      {"trn2-ultraserver", 256, CollectiveKind::kAllReduce, 8, 32},
+      {"trn3-ultraserver", 144, CollectiveKind::kAllReduce, 144, 1},  // three switch levels
+      {"trn3-ultraserver", 144, CollectiveKind::kReduceScatter, 144, 1},
+      {"trn1", 16, CollectiveKind::kAllReduce, 8, 1},           // two NeuronCores per chip
+      {"tpu-v7", 256, CollectiveKind::kAllReduce, 64, 1},       // two TensorCores per chip, torus
+      {"gb300-nvl72", 576, CollectiveKind::kAllReduce, 64, 9},  // rail-optimized scale-out
+  };
+  for (const auto& c : cases) {
+    System s = load_system(tahoma::testing::data_path("systems/" + c.system + ".yaml"));
+    s.chips = c.chips;
+    const CollectiveModel cm(s);
+    const GroupShape g{{{c.group, c.stride}}};
+    for (double bytes : {1e6, 1e8, 1e9}) {
+      SCOPED_TRACE(c.system + " " + to_string(c.kind) + " group " + std::to_string(c.group) + " stride " +
+                   std::to_string(c.stride) + " bytes " + std::to_string(bytes));
+      const CollectiveCost a = cm.cost(c.kind, Bytes(bytes), g);
+      const CollectiveCost f = cm.cost_flow(c.kind, Bytes(bytes), g, true);
+      EXPECT_NEAR(f.time.value(), a.time.value(), 0.02 * a.time.value());
+      // The algorithm the formulas chose, run as flows (the choice itself may flip on a near tie).
+      const CollectiveCost same = cm.cost_flow_with(a.algorithm, c.kind, Bytes(bytes), g, true);
+      EXPECT_NEAR(same.time.value(), a.time.value(), 0.02 * a.time.value());
+    }
+  }
+}
+
+// Conservation: in every algorithm each rank sends what it receives, and the totals are the
+// algorithm's textbook traffic (a ring all-reduce moves 2(n-1)/n S out of every rank).
+TEST(FlowMode, BytesSentEqualBytesReceived) {
+  System s = load_system(tahoma::testing::data_path("systems/dgx-h100.yaml"));
+  s.chips = 32;
+  const CollectiveModel cm(s);
+  const GroupShape g{{{32, 1}}};
+  const double S = 1e8;
+  for (const std::string alg : {"ring", "ring-bidir", "hierarchical", "tree", "halving-doubling", "direct"}) {
+    for (auto kind : {CollectiveKind::kAllReduce, CollectiveKind::kAllGather, CollectiveKind::kAllToAll}) {
+      const auto steps = cm.flow_steps(alg, kind, Bytes(S), g);
+      if (!steps) continue;
+      SCOPED_TRACE(alg + " " + to_string(kind));
+      std::map<long long, double> sent, received;
+      for (const auto& st : *steps) {
+        for (const auto& f : st.flows) {
+          sent[f.src_rank] += f.bytes.value();
+          received[f.dst_rank] += f.bytes.value();
+        }
+      }
+      double total_sent = 0, total_received = 0;
+      for (auto& [rank, b] : sent) total_sent += b;
+      for (auto& [rank, b] : received) total_received += b;
+      EXPECT_NEAR(total_sent, total_received, 1e-9 * total_sent);
+      if (alg == "ring" && kind == CollectiveKind::kAllReduce) {
+        for (auto& [rank, b] : sent) EXPECT_NEAR(b, 2.0 * 31 / 32 * S, 1e-6 * S);
+      }
+      if (alg == "direct") {
+        for (auto& [rank, b] : sent) EXPECT_NEAR(b, 31.0 / 32 * S, 1e-6 * S);
+      }
+      if (alg == "halving-doubling" && kind == CollectiveKind::kAllReduce) {
+        for (auto& [rank, b] : sent) EXPECT_NEAR(b, 2.0 * 31 / 32 * S, 1e-6 * S);
+      }
+    }
+  }
+}
+
+// Where the analytical model cannot see it: a strided group on a torus whose members sit 8 hops
+// apart shares links with the other groups, so flow mode is slower than the formula.
+TEST(FlowMode, SeesContentionTheFormulaCannot) {
+  System s = load_system(tahoma::testing::data_path("systems/tpu-v7.yaml"));
+  s.chips = 256;
+  const CollectiveModel cm(s);
+  const GroupShape g{{{16, 16}}};
+  const double a = cm.cost(CollectiveKind::kAllGather, Bytes(1e9), g).time.value();
+  const double f = cm.cost_flow(CollectiveKind::kAllGather, Bytes(1e9), g, true).time.value();
+  EXPECT_GT(f, 2.0 * a);
+  // And more bandwidth is never slower in flow mode either.
+  System fast = s;
+  for (auto& b : fast.scale_up.link_bandwidth) b = b * 2.0;
+  EXPECT_LT(CollectiveModel(fast).cost_flow(CollectiveKind::kAllGather, Bytes(1e9), g, true).time.value(), f);
+}
+
+// Closed forms of the new algorithms on the round-number switch (100 GB/s, 1 us).
+TEST_F(CommTest, HalvingDoublingAndBidirectionalRingClosedForms) {
+  const CollectiveModel cm(system_);
+  const double S = 1e8;
+  // log2(8) = 3 exchanges each way, S/2 + S/4 + S/8 = 7/8 S per direction of the all-reduce.
+  const double hd = 2.0 * (3 * kA + 7.0 / 8 * S / kB);
+  expect_rel(cm.cost_with("halving-doubling", CollectiveKind::kAllReduce, Bytes(S), line(8)).time.value(), hd);
+  expect_rel(cm.cost_flow_with("halving-doubling", CollectiveKind::kAllReduce, Bytes(S), line(8)).time.value(), hd,
+             1e-9);
+  EXPECT_TRUE(std::isinf(cm.cost_with("halving-doubling", CollectiveKind::kAllReduce, Bytes(S), line(6)).time.value()));
+  // On full-duplex switch ports two half rings cost what one ring costs.
+  expect_rel(cm.cost_with("ring-bidir", CollectiveKind::kAllReduce, Bytes(S), line(8)).time.value(),
+             cm.cost_with("ring", CollectiveKind::kAllReduce, Bytes(S), line(8)).time.value());
+  // Not chosen automatically: no production library runs halving-doubling.
+  EXPECT_NE(cm.cost(CollectiveKind::kAllReduce, Bytes(S), line(8)).algorithm, "halving-doubling");
+}
+
+// The sweep behind `tahoma collective`: bad groups and unknown algorithms are input errors.
+TEST_F(CommTest, RunCollectiveChecksItsInput) {
+  CollectiveRequest req;
+  req.sizes = {Bytes(1e6), Bytes(1e7)};
+  req.group = 16;
+  EXPECT_CONTAINS(tahoma::testing::input_error([&] { run_collective(system_, req); }), "try --chips 16");
+  req.group = 8;
+  req.algorithm = "rinng";
+  EXPECT_CONTAINS(tahoma::testing::input_error([&] { run_collective(system_, req); }), "did you mean 'ring'");
+  req.algorithm = "";
+  const auto rows = run_collective(system_, req);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_LT(rows[0].cost.time, rows[1].cost.time);
+  req.kind = CollectiveKind::kSendRecv;
+  EXPECT_CONTAINS(tahoma::testing::input_error([&] { run_collective(system_, req); }), "--group 2");
 }
 
 }  // namespace

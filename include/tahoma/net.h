@@ -1,0 +1,141 @@
+// The network as a link graph (DESIGN.md sections 3 and 7): every chip's scale-up ports or torus
+// links, its NIC, and the scale-out fabric's domain uplinks, built implicitly from a System so a
+// million-chip cluster costs no memory until a flow touches a link; shortest-path routing; and a
+// flow-level network that shares link bandwidth max-min fairly among concurrent flows.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tahoma/hw.h"
+
+namespace tahoma::net {
+
+// What a link is; the id packs kind, a sub-index (switch level, or torus dim and direction) and
+// the chip or domain it belongs to, so links never need to be stored.
+enum class LinkKind : std::uint8_t {
+  kOnChip,      // the HBM path between ranks (NeuronCores, TPU cores) of one chip
+  kSwitchUp,    // chip -> scale-up switch at one level (NVSwitch, NeuronSwitch sled/rack)
+  kSwitchDown,  // scale-up switch -> chip
+  kTorus,       // chip -> neighbour along one torus dimension and direction (wrap-around)
+  kNicUp,       // chip -> scale-out leaf (EFA, InfiniBand, DCN)
+  kNicDown,     // scale-out leaf -> chip
+  kFabricUp,    // one scale-up domain's leaf -> spine (oversubscribed when oversubscription > 1)
+  kFabricDown,  // spine -> leaf
+};
+const char* to_string(LinkKind k);
+
+struct LinkId {
+  std::uint64_t packed = 0;
+  static LinkId make(LinkKind kind, int sub, long long index);
+  [[nodiscard]] LinkKind kind() const { return static_cast<LinkKind>(packed >> 60); }
+  [[nodiscard]] int sub() const { return static_cast<int>((packed >> 52) & 0xff); }
+  [[nodiscard]] long long index() const { return static_cast<long long>(packed & ((1ULL << 52) - 1)); }
+  friend bool operator==(LinkId a, LinkId b) = default;
+  friend auto operator<=>(LinkId a, LinkId b) = default;
+};
+
+// The links one message crosses, in order, and the latency of the path; fixed capacity so routing
+// never allocates. The longest route is across a torus (at most half of each dimension: 32 hops on
+// a 16x24x24 TPU pod) plus the 4 scale-out links; Topology rejects tori whose routes could not fit.
+struct Path {
+  static constexpr int kMaxHops = 64;
+  std::array<LinkId, kMaxHops> links{};
+  int hops = 0;
+  Seconds latency{0};
+  void push(LinkId l) { links[static_cast<size_t>(hops++)] = l; }
+};
+
+// Placement policy (DESIGN.md section 5): ranks are numbered tensor-parallel innermost, then CP,
+// PP and DP (see comm.h's GroupShape); rank r runs on chip r / ranks_per_chip; chips fill a
+// scale-up domain before the next one; inside a torus domain chip c sits at the mixed-radix
+// coordinates of c with the innermost dimension first.
+class Topology {
+ public:
+  explicit Topology(const System& system);
+
+  [[nodiscard]] long long chips() const { return chips_; }
+  [[nodiscard]] long long ranks() const { return chips_ * ranks_per_chip_; }
+  [[nodiscard]] int ranks_per_chip() const { return ranks_per_chip_; }
+  [[nodiscard]] long long chip_of(long long rank) const { return rank / ranks_per_chip_; }
+  [[nodiscard]] long long domain_of_chip(long long chip) const { return chip / domain_chips_; }
+  [[nodiscard]] const System& system() const { return system_; }
+
+  // Capacity of a link per direction, after the fabric's achieved-efficiency constant (the same
+  // constants the analytical collective model applies, so the two modes agree on an idle network).
+  [[nodiscard]] BytesPerSecond capacity(LinkId link) const;
+  // Route from rank a to rank b: on-chip, up/down through the smallest common switch level,
+  // dimension-order (innermost first, shorter way around) on a torus, or NIC -> leaf -> spine ->
+  // leaf -> NIC across domains (rail-optimized: first hop over the scale-up domain to the chip on the
+  // destination's rail, as NCCL's PXN does). Empty for a == b.
+  void route(long long rank_a, long long rank_b, Path& out) const;
+  // A human-readable link name for reports and tests: "torus d1+ chip 17".
+  [[nodiscard]] std::string describe(LinkId link) const;
+
+ private:
+  void route_chips(long long a, long long b, Path& out) const;
+  void route_in_domain(long long a, long long b, Path& out) const;
+
+  System system_;
+  long long chips_ = 1;
+  int ranks_per_chip_ = 1;
+  long long domain_chips_ = 1;
+};
+
+// A flow-level network: flows on fixed paths, each link's capacity shared max-min fairly among the
+// flows crossing it (progressive filling, Bertsekas & Gallager, "Data Networks", sec. 6.5.2),
+// rates recomputed whenever a flow starts or ends. Time is in seconds from an arbitrary origin.
+class FlowNetwork {
+ public:
+  using FlowId = std::uint32_t;
+  explicit FlowNetwork(const Topology& topology) : topology_(&topology) {}
+
+  // Starts a flow of `bytes` on `path` at time `now` (>= the last event); its first byte leaves
+  // after the path latency. Returns its id.
+  FlowId start(const Path& path, Bytes bytes, Seconds now);
+  // Earliest completion among active flows: (time, flow), ties to the lower id; nullopt if idle.
+  [[nodiscard]] std::optional<std::pair<Seconds, FlowId>> next_completion();
+  // Advances to `now` (no later than next_completion) and retires every flow that has finished by
+  // then, in id order (flows of one collective step often end together).
+  std::vector<FlowId> retire(Seconds now);
+  [[nodiscard]] size_t active() const { return active_.size(); }
+  // Current rate of an active flow.
+  [[nodiscard]] BytesPerSecond rate(FlowId id);
+  // Bytes carried so far by each link that any flow has crossed (conservation checks, reports).
+  [[nodiscard]] const std::unordered_map<std::uint64_t, double>& link_bytes() const { return link_bytes_; }
+
+ private:
+  struct Flow {
+    Path path;
+    double remaining = 0;  // bytes still to send
+    double rate = 0;       // bytes/s
+    double start_at = 0;   // s: when the first byte moves (start + path latency)
+    bool done = false;
+  };
+  void advance(double now);
+  void recompute_rates();
+
+  const Topology* topology_;
+  std::vector<Flow> flows_;
+  std::vector<FlowId> active_;
+  double now_ = 0;
+  bool dirty_ = true;
+  std::unordered_map<std::uint64_t, double> link_bytes_;
+};
+
+// Runs a set of flows that all start together to completion on an otherwise idle network and
+// returns the time the last one ends (a barrier-synchronized step of a collective). Bandwidth
+// only: path latency is left to the caller, which charges it once per algorithm step.
+struct FlowSpec {
+  long long src_rank = 0;
+  long long dst_rank = 0;
+  Bytes bytes{0};
+};
+Seconds run_flows(const Topology& topology, const std::vector<FlowSpec>& flows,
+                  std::unordered_map<std::uint64_t, double>* link_bytes = nullptr);
+
+}  // namespace tahoma::net

@@ -1,0 +1,388 @@
+// Collective algorithms as flows on the topology's links (DESIGN.md section 7, flow mode). Each
+// algorithm expands into barrier-separated steps of concurrent point-to-point flows; a pipelined
+// ring is one step whose flows carry the whole ring's traffic (on an idle ring every step moves the
+// same chunk, so the steady state is the sum), plus the same per-step latency as the analytical
+// formula, so the two modes agree on an idle network and differ exactly where links are shared.
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "tahoma/comm.h"
+#include "tahoma/error.h"
+
+namespace tahoma {
+namespace {
+
+using net::FlowSpec;
+
+// Ring flows over `order` (cyclic), each carrying `bytes`; reversed when `backward`.
+void ring_flows(const std::vector<long long>& order, double bytes, bool backward, std::vector<FlowSpec>& out) {
+  const size_t n = order.size();
+  if (n < 2) return;
+  for (size_t i = 0; i < n; ++i) {
+    const long long a = order[i], b = order[(i + 1) % n];
+    out.push_back(backward ? FlowSpec{b, a, Bytes(bytes)} : FlowSpec{a, b, Bytes(bytes)});
+  }
+}
+
+bool is_power_of_two(long long n) {
+  return n > 0 && (n & (n - 1)) == 0;
+}
+
+}  // namespace
+
+std::vector<long long> group_members(const GroupShape& group, long long base) {
+  std::vector<long long> out{base};
+  for (const auto& f : group.factors) {
+    std::vector<long long> next;
+    next.reserve(out.size() * static_cast<size_t>(f.size));
+    for (long long k = 0; k < f.size; ++k) {
+      for (long long r : out) next.push_back(r + k * f.stride);
+    }
+    out = std::move(next);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+const std::vector<std::string>& CollectiveModel::algorithms() {
+  static const std::vector<std::string> kAlgorithms = {
+      "ring", "ring-bidir", "hierarchical", "tree", "nvls", "torus-rings", "direct", "p2p", "halving-doubling"};
+  return kAlgorithms;
+}
+
+const std::vector<std::string>& CollectiveModel::library_algorithms() {
+  // What NCCL (ring, tree, NVLS, and its hierarchical CollNet-like split), XLA (multi-dimensional
+  // torus rings) and the Neuron collectives (bidirectional rings on NeuronLink) choose among.
+  // Halving-doubling (MPI's Rabenseifner) is priced on request only: no production library picks it
+  // for these sizes, and on an ideal crossbar it would always win on latency.
+  static const std::vector<std::string> kLibrary(algorithms().begin(), algorithms().begin() + 8);
+  return kLibrary;
+}
+
+std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::string& algorithm, CollectiveKind kind,
+                                                                 Bytes bytes, const GroupShape& group,
+                                                                 long long base) const {
+  // Validity is the analytical model's: an algorithm that is not valid there is not valid here.
+  const CollectiveCost analytical = cost_with(algorithm, kind, bytes, group);
+  if (analytical.algorithm == "none") return std::vector<FlowStep>{};
+  if (!std::isfinite(analytical.time.value())) return std::nullopt;
+  const std::vector<long long> members = group_members(group, base);
+  const long long n = static_cast<long long>(members.size());
+  const double S = bytes.value();
+  const double phases = kind == CollectiveKind::kAllReduce ? 2.0 : 1.0;
+  const double r = static_cast<double>(n - 1) / static_cast<double>(n);
+  const auto sp = spans(group);
+  // The per-step latency is the analytical formula's (the slowest spanned level's), so the two
+  // modes differ only in how bandwidth is shared.
+  double alpha = 0.0;
+  for (const auto& s : sp) alpha = std::max(alpha, levels_[static_cast<size_t>(s.level)].latency.value());
+  std::vector<FlowStep> steps;
+  auto add_step = [&](std::vector<FlowSpec> flows, double latency_steps) {
+    FlowStep st;
+    st.latency = Seconds(latency_steps * alpha);
+    st.flows = std::move(flows);
+    steps.push_back(std::move(st));
+  };
+  // Multi-dimensional rings on a torus level over `subgroup` (XLA): a bidirectional ring along
+  // every dimension the subgroup spans, all at once, each carrying the share of `data` in
+  // proportion to its dimension's bandwidth. Returns the ring steps (sum of m_d - 1).
+  auto torus_rings = [&](const CommLevel& level, std::vector<long long> subgroup, double data,
+                         std::vector<FlowSpec>& flows) {
+    const auto& dims = level.dims;
+    const long long rpc = ranks_per_chip_;
+    struct DimRing {
+      double bandwidth = 0;
+      int links = 1;
+      std::map<std::vector<long long>, std::vector<long long>> rings;  // other coords -> members
+    };
+    std::vector<DimRing> rings(dims.size());
+    for (long long m : subgroup) {
+      std::vector<long long> c(dims.size());
+      long long chip = (m / rpc) % (level.ranks / rpc);
+      for (size_t d = 0; d < dims.size(); ++d) {
+        c[d] = chip % dims[d];
+        chip /= dims[d];
+      }
+      for (size_t d = 0; d < dims.size(); ++d) {
+        auto key = c;
+        key[d] = -1;
+        rings[d].rings[key].push_back(m);
+      }
+    }
+    const double ns = static_cast<double>(subgroup.size());
+    double total_bw = 0.0, ring_steps = 0.0;
+    for (size_t d = 0; d < dims.size(); ++d) {
+      const size_t m = rings[d].rings.begin()->second.size();
+      if (m <= 1) continue;
+      rings[d].links = (static_cast<int>(m) == dims[d] && m >= 3) ? 2 : 1;
+      rings[d].bandwidth = level.link_bandwidth[d].value() * rings[d].links;
+      total_bw += rings[d].bandwidth;
+      ring_steps += static_cast<double>(m - 1);
+    }
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (rings[d].bandwidth <= 0) continue;
+      const double share = (ns - 1) / ns * data * rings[d].bandwidth / total_bw / rings[d].links;
+      for (auto& [key, ring] : rings[d].rings) {
+        std::sort(ring.begin(), ring.end());
+        ring_flows(ring, share, false, flows);
+        if (rings[d].links == 2) ring_flows(ring, share, true, flows);
+      }
+    }
+    return ring_steps;
+  };
+
+  // Channel c's order of the members of one outermost block: c's digits added digit by digit in the
+  // mixed radix of the inner levels, so each inner boundary is crossed by a different member in
+  // each channel (NCCL builds its channels' rings and trees this way over NVLink and NICs).
+  std::vector<long long> radix;
+  for (size_t i = 0; i + 1 < sp.size(); ++i) radix.push_back(sp[i].factor);
+  auto permute = [&](long long local, long long c) {
+    long long out = 0, place = 1;
+    for (long long f : radix) {
+      out += ((local % f + c % f) % f) * place;
+      local /= f;
+      c /= f;
+      place *= f;
+    }
+    return out;
+  };
+  if (algorithm == "ring" || algorithm == "ring-bidir") {
+    // NCCL runs one ring per channel, one channel per member of an outermost block (`inner`).
+    // Channel c permutes each block's members digit by digit (adding c's digits in the mixed radix
+    // of the inner levels), so the member that crosses each inner level boundary differs from
+    // channel to channel and every boundary's traffic spreads over all links below it; and it
+    // starts block k k places later in that order, so consecutive blocks are joined rail to rail.
+    const long long inner = sp.size() >= 2 ? sp.back().inner : 1;
+    const long long blocks = n / inner;
+    std::vector<FlowSpec> flows;
+    std::vector<long long> order(static_cast<size_t>(n));
+    const bool bidir = algorithm == "ring-bidir";
+    const double per_flow = phases * r * S / static_cast<double>(inner) / (bidir ? 2.0 : 1.0);
+    for (long long c = 0; c < inner; ++c) {
+      for (long long k = 0; k < blocks; ++k) {
+        for (long long j = 0; j < inner; ++j) {
+          const long long local = permute(((j - k) % inner + inner) % inner, c);
+          order[static_cast<size_t>(k * inner + j)] = members[static_cast<size_t>(k * inner + local)];
+        }
+      }
+      ring_flows(order, per_flow, false, flows);
+      if (bidir) ring_flows(order, per_flow, true, flows);
+    }
+    add_step(std::move(flows), phases * static_cast<double>(n - 1));
+  } else if (algorithm == "hierarchical") {
+    // Reduce-scatter level by level from the innermost, all-reduce (or gather) at the top, and back
+    // out: at each level, rings over the members that differ only in that level's position (on a
+    // torus level, its multi-dimensional rings).
+    double data = S;
+    for (const auto& s : sp) {
+      const long long f = s.factor, in = s.inner;
+      const CommLevel& level = levels_[static_cast<size_t>(s.level)];
+      std::vector<FlowSpec> flows;
+      for (long long first = 0; first < n; first += in * f) {
+        for (long long lane = 0; lane < in; ++lane) {
+          std::vector<long long> order;
+          for (long long pos = 0; pos < f; ++pos)
+            order.push_back(members[static_cast<size_t>(first + pos * in + lane)]);
+          if (level.torus) {
+            (void)torus_rings(level, order, phases * data, flows);
+          } else {
+            ring_flows(order, phases * static_cast<double>(f - 1) / static_cast<double>(f) * data, false, flows);
+          }
+        }
+      }
+      FlowStep st;
+      st.flows = std::move(flows);
+      st.latency = Seconds(phases * static_cast<double>(f - 1) * level.latency.value());
+      steps.push_back(std::move(st));
+      data /= static_cast<double>(f);
+    }
+  } else if (algorithm == "tree") {
+    // NCCL's tree: one channel per member of a block of the outermost level; in channel c each
+    // block is a chain (in channel c's order, like the rings) whose head joins a double binary tree over
+    // the blocks' heads. Each tree carries half of the channel's share up (reduce) and down
+    // (broadcast), pipelined so all directions run at once; a node interior in one tree is a leaf
+    // in the other (tree 2 is tree 1 mirrored). One block per member gives the flat tree.
+    const long long inner = sp.size() >= 2 ? sp.back().inner : 1;
+    const long long blocks = n / inner;
+    const double part = S / static_cast<double>(inner);
+    std::vector<FlowSpec> flows;
+    std::vector<long long> heads(static_cast<size_t>(blocks));
+    for (long long c = 0; c < inner; ++c) {
+      for (long long k = 0; k < blocks; ++k) {
+        auto at = [&](long long j) { return members[static_cast<size_t>(k * inner + permute(j, c))]; };
+        heads[static_cast<size_t>(k)] = at(0);
+        for (long long j = 0; j + 1 < inner; ++j) {
+          flows.push_back({at(j + 1), at(j), Bytes(part)});
+          flows.push_back({at(j), at(j + 1), Bytes(part)});
+        }
+      }
+      for (int tree = 0; tree < 2 && blocks > 1; ++tree) {
+        for (long long i = 1; i < blocks; ++i) {
+          const long long child = tree == 0 ? i : blocks - 1 - i;
+          const long long parent = tree == 0 ? (i - 1) / 2 : blocks - 1 - (i - 1) / 2;
+          const long long a = heads[static_cast<size_t>(child)], b = heads[static_cast<size_t>(parent)];
+          flows.push_back({a, b, Bytes(part / 2)});
+          flows.push_back({b, a, Bytes(part / 2)});
+        }
+      }
+    }
+    add_step(std::move(flows), 2.0 * std::ceil(std::log2(static_cast<double>(n))));
+  } else if (algorithm == "halving-doubling") {
+    // Rabenseifner: recursive halving (reduce-scatter), then recursive doubling (all-gather).
+    TAHOMA_ASSERT(is_power_of_two(n));
+    auto exchange = [&](long long distance, double data) {
+      std::vector<FlowSpec> flows;
+      for (long long i = 0; i < n; ++i) {
+        flows.push_back({members[static_cast<size_t>(i)], members[static_cast<size_t>(i ^ distance)], Bytes(data)});
+      }
+      add_step(std::move(flows), 1.0);
+    };
+    if (kind != CollectiveKind::kAllGather) {
+      for (long long d = n / 2, k = 1; d >= 1; d /= 2, ++k) exchange(d, S / static_cast<double>(1LL << k));
+    }
+    if (kind != CollectiveKind::kReduceScatter) {
+      for (long long d = 1, k = 0; d < n; d *= 2, ++k)
+        exchange(d, S / static_cast<double>(n) * static_cast<double>(1LL << k));
+    }
+  } else if (algorithm == "nvls") {
+    // Each rank pushes S into the switch, which reduces and multicasts S back: the same up and
+    // down port load as a ring of S-byte flows, scaled so a port at its (ring-efficiency) capacity
+    // moves S at the in-network-reduction rate.
+    const CommLevel& level = levels_[static_cast<size_t>(sp[0].level)];
+    std::vector<FlowSpec> flows;
+    ring_flows(members, S * level.efficiency / kInNetworkReductionEfficiency, false, flows);
+    add_step(std::move(flows), 2.0);
+  } else if (algorithm == "torus-rings") {
+    const CommLevel& level = levels_[static_cast<size_t>(sp[0].level)];
+    std::vector<FlowSpec> flows;
+    const double ring_steps = torus_rings(level, members, phases * S, flows);
+    FlowStep st;
+    st.flows = std::move(flows);
+    st.latency = Seconds(phases * ring_steps * level.latency.value());
+    steps.push_back(std::move(st));
+  } else if (algorithm == "direct") {
+    std::vector<FlowSpec> flows;
+    flows.reserve(static_cast<size_t>(n * (n - 1)));
+    for (long long a : members) {
+      for (long long b : members) {
+        if (a != b) flows.push_back({a, b, Bytes(S / static_cast<double>(n))});
+      }
+    }
+    add_step(std::move(flows), std::ceil(std::log2(static_cast<double>(n))));
+  } else if (algorithm == "p2p") {
+    add_step({{members[0], members[1], Bytes(S)}}, 1.0);
+  } else {
+    return std::nullopt;
+  }
+  return steps;
+}
+
+CollectiveCost CollectiveModel::cost_flow_with(const std::string& algorithm, CollectiveKind kind, Bytes bytes,
+                                               const GroupShape& group, bool all_groups) const {
+  CollectiveCost c;
+  c.algorithm = algorithm;
+  c.time = Seconds(std::numeric_limits<double>::infinity());
+  // Bases of the concurrent groups: ranks whose digit is 0 in every factor of the shape.
+  std::vector<long long> bases{0};
+  if (all_groups) {
+    bases.clear();
+    for (long long rk = 0; rk < topology_.ranks(); ++rk) {
+      bool base = true;
+      for (const auto& f : group.factors) base = base && (rk / f.stride) % f.size == 0;
+      if (base) bases.push_back(rk);
+    }
+  }
+  std::vector<FlowStep> merged;
+  for (long long b : bases) {
+    auto st = flow_steps(algorithm, kind, bytes, group, b);
+    if (!st) return c;
+    if (st->empty()) {
+      c.algorithm = "none";
+      c.time = Seconds(0);
+      return c;
+    }
+    if (merged.empty()) merged.resize(st->size());
+    for (size_t i = 0; i < st->size(); ++i) {
+      merged[i].latency = max(merged[i].latency, (*st)[i].latency);
+      merged[i].flows.insert(merged[i].flows.end(), (*st)[i].flows.begin(), (*st)[i].flows.end());
+    }
+  }
+  double t = 0.0;
+  for (const auto& st : merged) t += net::run_flows(topology_, st.flows).value() + st.latency.value();
+  c.time = Seconds(t);
+  const long long n = group.size();
+  if (t > 0) {
+    c.algbw = BytesPerSecond(bytes.value() / t);
+    c.busbw = c.algbw * bus_factor(kind, n);
+  }
+  return c;
+}
+
+CollectiveCost CollectiveModel::cost_flow(CollectiveKind kind, Bytes bytes, const GroupShape& group,
+                                          bool all_groups) const {
+  CollectiveCost best;
+  best.time = Seconds(std::numeric_limits<double>::infinity());
+  for (const auto& a : library_algorithms()) {
+    CollectiveCost c = cost_flow_with(a, kind, bytes, group, all_groups);
+    if (c.algorithm == "none") return c;
+    if (c.time < best.time) best = c;
+  }
+  return best;
+}
+
+std::optional<CollectiveKind> parse_collective_kind(std::string_view s) {
+  for (auto k : {CollectiveKind::kAllReduce, CollectiveKind::kAllGather, CollectiveKind::kReduceScatter,
+                 CollectiveKind::kAllToAll, CollectiveKind::kSendRecv}) {
+    if (s == to_string(k)) return k;
+  }
+  return std::nullopt;
+}
+
+std::vector<CollectiveRow> run_collective(const System& system, const CollectiveRequest& req) {
+  const long long ranks = system.total_ranks();
+  const long long group = req.group == 0 ? ranks : req.group;
+  if (group < 1) throw InputError("--group", "", "must be a positive number of ranks");
+  if (req.stride < 1) throw InputError("--stride", "", "must be a positive number of ranks");
+  if (req.kind == CollectiveKind::kSendRecv && group != 2) {
+    throw InputError("--group", "",
+                     fmt::format("send-recv is between 2 ranks, got {} (use --group 2 --stride K)", group));
+  }
+  if ((group - 1) * req.stride >= ranks) {
+    throw InputError(
+        "--group", "",
+        fmt::format("{} ranks {} apart need {} ranks; {} has {} ({} chips x {} ranks per chip); try "
+                    "--chips {}",
+                    group, req.stride, (group - 1) * req.stride + 1, system.name, ranks, system.total_chips(),
+                    system.chip.ranks_per_chip, ((group - 1) * req.stride / system.chip.ranks_per_chip) + 1));
+  }
+  if (!req.algorithm.empty() && std::find(CollectiveModel::algorithms().begin(), CollectiveModel::algorithms().end(),
+                                          req.algorithm) == CollectiveModel::algorithms().end()) {
+    const std::string guess = nearest(req.algorithm, CollectiveModel::algorithms());
+    throw InputError("--algorithm", "",
+                     fmt::format("unknown algorithm '{}'{}; known: {}", req.algorithm,
+                                 guess.empty() ? "" : " (did you mean '" + guess + "'?)",
+                                 fmt::join(CollectiveModel::algorithms(), ", ")));
+  }
+  const CollectiveModel model(system);
+  const GroupShape shape{{{group, req.stride}}};
+  std::vector<CollectiveRow> rows;
+  for (Bytes b : req.sizes) {
+    CollectiveRow row;
+    row.bytes = b;
+    if (req.network == NetworkMode::kFlow) {
+      row.cost = req.algorithm.empty() ? model.cost_flow(req.kind, b, shape, req.all_groups)
+                                       : model.cost_flow_with(req.algorithm, req.kind, b, shape, req.all_groups);
+    } else {
+      row.cost =
+          req.algorithm.empty() ? model.cost(req.kind, b, shape) : model.cost_with(req.algorithm, req.kind, b, shape);
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace tahoma
