@@ -3,6 +3,7 @@
 // gradient traffic with backward as Megatron and FSDP do, and reports throughput, MFU, memory.
 #pragma once
 
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -48,12 +49,27 @@ struct StepResult {
   double energy_joules_per_step = 0;
   std::optional<double> cost_usd_per_million_tokens;
   std::vector<std::string> warnings;  // approximations this result rests on, for the user to judge
+  std::string engine;                 // "events" or "closed-form"
+  std::string network;                // "analytical" or "flow"
+  long long tasks = 0;                // tasks the engine ran (0 for the closed form)
+};
+
+// How a step is composed: a discrete-event simulation of the representative replica's task graph
+// (pipeline bubbles and overlap emerge; the default), or the closed-form flow-shop formula (the
+// allocation-free fast path for searches).
+enum class StepEngine { kEvents, kClosedForm };
+
+struct StepOptions {
+  StepEngine engine = StepEngine::kEvents;
+  NetworkMode network = NetworkMode::kAnalytical;
+  std::ostream* trace = nullptr;  // Chrome/Perfetto trace of the simulated ranks (events only)
 };
 
 // Model FLOPs per token, PaLM convention (Chowdhery et al. 2022, App. B): 6 N + 6 L a s (dqk + dv),
 // N = active matrix parameters excluding the input embedding lookup; attention counted non-causal.
 double model_flops_per_token(const Model& model, int seq);
 
-StepResult simulate_step(const Scenario& scenario);
+StepResult simulate_step(const Scenario& scenario, const StepOptions& options = {});
+StepResult simulate_step_closed_form(const Scenario& scenario);
 
 }  // namespace tahoma

@@ -61,8 +61,9 @@ struct ValidationReport {
 };
 
 struct ValidationFilter {
-  std::optional<std::string> only;    // one row id
-  std::optional<std::string> family;  // one hardware family (case-insensitive prefix match)
+  std::optional<std::string> only;          // one row id
+  std::optional<std::string> family;        // one hardware family (case-insensitive prefix match)
+  StepEngine engine = StepEngine::kEvents;  // how each step is composed
 };
 
 // Simulates every selected row. Throws InputError when the file or a row is malformed (naming the

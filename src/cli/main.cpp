@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "internal/yaml_reader.h"
 #include "tahoma/error.h"
@@ -133,6 +134,12 @@ int main(int argc, char** argv) {
   ScenarioInput sim_in;
   add_scenario_options(simulate, sim_in);
   add_format(simulate);
+  std::string sim_engine = "events", sim_network = "analytical", sim_trace;
+  simulate->add_option("--engine", sim_engine, "events (discrete-event task graph) or closed-form (flow-shop formula)")
+      ->check(CLI::IsMember({"events", "closed-form"}));
+  simulate->add_option("--network", sim_network, "analytical (alpha-beta) or flow (max-min fair link sharing)")
+      ->check(CLI::IsMember({"analytical", "flow"}));
+  simulate->add_option("--trace", sim_trace, "write a Chrome/Perfetto trace (JSON) of the simulated ranks to FILE");
 
   auto* demo = app.add_subcommand("demo", "headline comparison: Llama 3.1 405B on ~16K chips of four systems");
   add_format(demo);
@@ -148,6 +155,9 @@ int main(int argc, char** argv) {
   validate->add_option("--format", format, "output format: table, json or markdown (docs/validation.md)")
       ->check(CLI::IsMember({"table", "json", "markdown"}));
   validate->add_option("-o,--output", output, "write the output to FILE instead of stdout");
+  std::string validate_engine = "events";
+  validate->add_option("--engine", validate_engine, "events (default) or closed-form")
+      ->check(CLI::IsMember({"events", "closed-form"}));
 
   auto* collective = app.add_subcommand(
       "collective",
@@ -204,8 +214,17 @@ int main(int argc, char** argv) {
       }
     } else if (*simulate) {
       const Scenario sc = resolve_scenario(sim_in);
-      const StepResult r = simulate_step(sc);
+      StepOptions opts;
+      opts.engine = sim_engine == "closed-form" ? StepEngine::kClosedForm : StepEngine::kEvents;
+      opts.network = *parse_network_mode(sim_network);
+      if (!sim_trace.empty() && opts.engine != StepEngine::kEvents) {
+        throw InputError("--trace", "", "a trace needs the event engine (drop --engine closed-form)");
+      }
+      std::ostringstream trace;
+      if (!sim_trace.empty()) opts.trace = &trace;
+      const StepResult r = simulate_step(sc, opts);
       text = format == "json" ? result_json(sc, r).dump(2) + "\n" : result_table(sc, r);
+      if (!sim_trace.empty()) emit(trace.str(), sim_trace);
     } else if (*demo) {
       text = run_demo(format);
     } else if (*collective) {
@@ -229,6 +248,7 @@ int main(int argc, char** argv) {
       const auto rows = run_collective(s, coll);
       text = format == "json" ? collective_json(s, coll, rows).dump(2) + "\n" : collective_table(s, coll, rows);
     } else if (*validate) {
+      filter.engine = validate_engine == "closed-form" ? StepEngine::kClosedForm : StepEngine::kEvents;
       const ValidationReport report = validate_file(validate_file_path, filter);
       if (format == "json") {
         text = validation_json(report).dump(2) + "\n";

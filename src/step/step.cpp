@@ -5,144 +5,10 @@
 
 #include <fmt/format.h>
 
-#include "tahoma/compute.h"
+#include "pricing.h"
 
 namespace tahoma {
-namespace {
-
-// Megatron reduces bf16-trained gradients in fp32 by default (arguments.py sets
-// accumulate_allreduce_grads_in_fp32 for bf16), in bf16 when plan.grad_reduce_fp32 is false;
-// parameters are gathered in bf16.
-constexpr double kGradReduceBytesFp32 = 4.0;
-constexpr double kParamGatherBytes = 2.0;
-// Adam step per local parameter: fp32 master, m and v read and written (24 B), fp32 gradient read
-// twice (norm for clipping, then update: 8 B), bf16 parameter written (2 B).
-constexpr double kOptimizerBytesPerParam = 34.0;
-
-GroupShape group_shape(GroupKind g, const Plan& p) {
-  const long long t = p.tp, c = p.cp, pp = p.pp, d = p.dp;
-  switch (g) {
-    case GroupKind::kTp: return {{{t, 1}}};
-    case GroupKind::kCp: return {{{c, t}}};
-    case GroupKind::kPp: return {{{std::min<long long>(pp, 2), t * c}}};  // neighbouring stages
-    case GroupKind::kDp: return {{{d, t * c * pp}}};
-    case GroupKind::kDpCp: return {{{c, t}, {d, t * c * pp}}};
-    case GroupKind::kEp: {
-      // EP is carved out of the data-parallel ranks (Megatron "parallel folding").
-      if (p.ep <= c) return {{{p.ep, t}}};
-      return {{{c, t}, {p.ep / c, t * c * pp}}};
-    }
-  }
-  return {};
-}
-
-// Time of one layer's ops in the given phases, and its exposed communication by group.
-struct PhaseTime {
-  Seconds compute{0};
-  Seconds attention{0};  // part of compute: the fused attention kernels
-  Seconds tp{0}, cp{0}, ep{0};
-  Flops flops{0};
-};
-
-class Pricer {
- public:
-  Pricer(const Scenario& sc, const Chip& rank_chip, std::map<std::string, CommSummary>& summary)
-      : sc_(sc), compute_(rank_chip, sc.training.precision), comm_(sc.system), summary_(summary) {}
-
-  // Prices `op` and records it in the per-step summary `calls_per_step` times.
-  Seconds collective(const CommOp& op, double calls_per_step) {
-    const GroupShape g = group_shape(op.group, sc_.plan);
-    const CollectiveCost c = comm_.cost(op.kind, op.bytes, g);
-    if (calls_per_step <= 0) return c.time;
-    auto& s = summary_[op.name];
-    s.name = op.name;
-    s.group = to_string(op.group);
-    s.collective = to_string(op.kind);
-    s.group_size = g.size();
-    s.calls_per_step += static_cast<int>(calls_per_step);
-    s.bytes_per_step += op.bytes * calls_per_step;
-    s.time_per_step += c.time * calls_per_step;
-    s.algorithm = c.algorithm;
-    return c.time;
-  }
-
-  // Prices one layer program in `phases`.
-  PhaseTime layer(const LayerProgram& prog, std::initializer_list<Phase> phases) {
-    PhaseTime pt;
-    auto in = [&](Phase ph) { return std::find(phases.begin(), phases.end(), ph) != phases.end(); };
-    Seconds attention_fwd{0}, attention_bwd{0}, gemm{0};
-    for (const auto& op : prog.compute) {
-      if (!in(op.phase)) continue;
-      const OpCost c = compute_.cost(op);
-      pt.compute += c.time;
-      pt.flops += op.flops;
-      if (op.kind == OpKind::kGemm || op.kind == OpKind::kGroupedGemm) gemm += c.time;
-      if (op.kind == OpKind::kAttention) (op.phase == Phase::kBackward ? attention_bwd : attention_fwd) += c.time;
-    }
-    pt.attention = attention_fwd + attention_bwd;
-    for (const auto& op : prog.comm) {
-      if (!in(op.phase)) continue;
-      const Seconds t = collective(op, 0);
-      switch (op.group) {
-        case GroupKind::kTp: pt.tp += t; break;
-        case GroupKind::kEp: pt.ep += t; break;
-        case GroupKind::kCp: {
-          // Ring attention hides each KV block behind the attention on the previous one.
-          const Seconds window = op.phase == Phase::kBackward ? attention_bwd : attention_fwd;
-          pt.cp += max(Seconds(0), t - window);
-          break;
-        }
-        default: break;
-      }
-    }
-    if (sc_.plan.tp_comm_overlap) {
-      // Transformer Engine's userbuffers split each TP all-gather / reduce-scatter into chunks
-      // pipelined with the GEMM that consumes or produces them (Wang et al. 2022, "Overlap
-      // communication with dependent computation"; NeMo tp_comm_overlap): the layer's TP traffic
-      // hides behind its GEMMs, and the hidden part costs the chip's interference.
-      const Seconds hidden = min(pt.tp, gemm);
-      pt.tp = pt.tp - hidden + hidden * sc_.system.chip.comm_interference;
-    }
-    return pt;
-  }
-
-  // Adds every communication op of `prog` to the summary, `calls` times.
-  void record(const LayerProgram& prog, double calls) {
-    for (const auto& op : prog.comm) collective(op, calls);
-  }
-
- private:
-  const Scenario& sc_;
-  ComputeModel compute_;
-  CollectiveModel comm_;
-  std::map<std::string, CommSummary>& summary_;
-};
-
-PhaseTime scaled(PhaseTime a, double k) {
-  a.compute *= k;
-  a.attention *= k;
-  a.tp *= k;
-  a.cp *= k;
-  a.ep *= k;
-  a.flops *= k;
-  return a;
-}
-
-PhaseTime add(PhaseTime a, const PhaseTime& b) {
-  a.compute += b.compute;
-  a.attention += b.attention;
-  a.tp += b.tp;
-  a.cp += b.cp;
-  a.ep += b.ep;
-  a.flops += b.flops;
-  return a;
-}
-
-Seconds busy(const PhaseTime& p) {
-  return p.compute + p.tp + p.cp + p.ep;
-}
-
-}  // namespace
+using namespace step_internal;
 
 double model_flops_per_token(const Model& model, int seq) {
   const ParamCount pc = count_params(model);
@@ -157,7 +23,7 @@ double model_flops_per_token(const Model& model, int seq) {
   return 6.0 * n + 6.0 * model.layers * static_cast<double>(model.heads) * seq * (dqk + dv);
 }
 
-StepResult simulate_step(const Scenario& sc) {
+StepResult simulate_step_closed_form(const Scenario& sc) {
   const Plan& plan = sc.plan;
   const Model& model = sc.model;
   const System& sys = sc.system;
@@ -303,9 +169,6 @@ StepResult simulate_step(const Scenario& sc) {
                           (rank_chip.hbm_bandwidth.value() * rank_chip.memory_efficiency));
 
   r.step_time = pipeline + dp_exposed + optimizer;
-  const double tokens = static_cast<double>(sc.training.global_batch) * sc.training.seq;
-  r.tokens_per_s = tokens / r.step_time.value();
-  r.tokens_per_s_per_chip = r.tokens_per_s / sys.total_chips();
 
   StepBreakdown& b = r.breakdown;
   b.compute = (crit_f.compute + crit_b.compute) * m;
@@ -318,10 +181,6 @@ StepResult simulate_step(const Scenario& sc) {
   b.bubble = bubble;
   b.optimizer = optimizer;
 
-  const auto peak = sys.chip.peak(sc.training.precision);
-  const double peak_total = (peak ? peak->value() : 0.0) * sys.total_chips();
-  r.model_flops_per_token = model_flops_per_token(model, sc.training.seq);
-  r.mfu = r.model_flops_per_token * r.tokens_per_s / peak_total;
   // Hardware FLOPs: what every rank executes, recompute included (attention at its causal cost).
   const double ranks = static_cast<double>(sys.total_ranks());
   double flops_all_stages = 0;
@@ -332,17 +191,9 @@ StepResult simulate_step(const Scenario& sc) {
   flops_all_stages += (first_f.flops + first_b.flops + last_f.flops + last_b.flops).value();
   const double per_rank_mb = flops_all_stages / p;
   r.hardware_flops_per_step = Flops(per_rank_mb * m * ranks);
-  r.hfu = r.hardware_flops_per_step.value() / r.step_time.value() / peak_total;
 
   r.memory = memory_per_chip(model, plan, sc.training, sys);
   for (auto& [name, s] : summary) r.comm.push_back(s);
-
-  // Power: idle plus the dynamic part in proportion to matrix-unit activity (HFU as the proxy).
-  const double idle = sys.chip.idle_power.value();
-  const double tdp =
-      sys.chip.power_limit.value() > 0 ? std::min(sys.chip.tdp, sys.chip.power_limit).value() : sys.chip.tdp.value();
-  r.power_watts_per_chip = idle + (tdp - idle) * std::min(1.0, r.hfu / std::max(1e-9, sys.chip.matmul_efficiency));
-  r.energy_joules_per_step = r.power_watts_per_chip * sys.total_chips() * r.step_time.value();
   const int domain = sys.scale_up.chips;
   if (sys.total_chips() > domain && sys.total_chips() % domain != 0) {
     r.warnings.push_back(
@@ -350,9 +201,38 @@ StepResult simulate_step(const Scenario& sc) {
                     "it were full",
                     sys.total_chips(), static_cast<double>(sys.total_chips()) / domain, domain));
   }
+  r.engine = "closed-form";
+  r.network = to_string(NetworkMode::kAnalytical);
+  set_step_time(r, sc, r.step_time);
+  return r;
+}
+
+void step_internal::set_step_time(StepResult& r, const Scenario& sc, Seconds step_time) {
+  const System& sys = sc.system;
+  r.step_time = step_time;
+  const double tokens = static_cast<double>(sc.training.global_batch) * sc.training.seq;
+  r.tokens_per_s = tokens / r.step_time.value();
+  r.tokens_per_s_per_chip = r.tokens_per_s / sys.total_chips();
+  const auto peak = sys.chip.peak(sc.training.precision);
+  const double peak_total = (peak ? peak->value() : 0.0) * sys.total_chips();
+  r.model_flops_per_token = model_flops_per_token(sc.model, sc.training.seq);
+  r.mfu = r.model_flops_per_token * r.tokens_per_s / peak_total;
+  r.hfu = r.hardware_flops_per_step.value() / r.step_time.value() / peak_total;
+  // Power: idle plus the dynamic part in proportion to matrix-unit activity (HFU as the proxy).
+  const double idle = sys.chip.idle_power.value();
+  const double tdp =
+      sys.chip.power_limit.value() > 0 ? std::min(sys.chip.tdp, sys.chip.power_limit).value() : sys.chip.tdp.value();
+  r.power_watts_per_chip = idle + (tdp - idle) * std::min(1.0, r.hfu / std::max(1e-9, sys.chip.matmul_efficiency));
+  r.energy_joules_per_step = r.power_watts_per_chip * sys.total_chips() * r.step_time.value();
+  r.cost_usd_per_million_tokens.reset();
   if (sys.price_usd_per_chip_hour) {
     r.cost_usd_per_million_tokens = *sys.price_usd_per_chip_hour * sys.total_chips() / 3600.0 / r.tokens_per_s * 1e6;
   }
+}
+
+StepResult simulate_step(const Scenario& sc, const StepOptions& options) {
+  StepResult r = simulate_step_closed_form(sc);
+  if (options.engine == StepEngine::kEvents) r = step_internal::simulate_step_events(sc, options, std::move(r));
   return r;
 }
 

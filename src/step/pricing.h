@@ -1,0 +1,156 @@
+// Private to the step library: prices one layer program (compute ops, collectives and the overlap
+// rules inside a layer) for the closed-form composition (step.cpp) and the event-driven one
+// (events.cpp), so both see identical layer times.
+#pragma once
+
+#include <algorithm>
+#include <initializer_list>
+#include <map>
+#include <string>
+
+#include "tahoma/compute.h"
+#include "tahoma/step.h"
+
+namespace tahoma::step_internal {
+
+// Megatron reduces bf16-trained gradients in fp32 by default (arguments.py sets
+// accumulate_allreduce_grads_in_fp32 for bf16), in bf16 when plan.grad_reduce_fp32 is false;
+// parameters are gathered in bf16.
+constexpr double kGradReduceBytesFp32 = 4.0;
+constexpr double kParamGatherBytes = 2.0;
+// Adam step per local parameter: fp32 master, m and v read and written (24 B), fp32 gradient read
+// twice (norm for clipping, then update: 8 B), bf16 parameter written (2 B).
+constexpr double kOptimizerBytesPerParam = 34.0;
+
+inline GroupShape group_shape(GroupKind g, const Plan& p) {
+  const long long t = p.tp, c = p.cp, pp = p.pp, d = p.dp;
+  switch (g) {
+    case GroupKind::kTp: return {{{t, 1}}};
+    case GroupKind::kCp: return {{{c, t}}};
+    case GroupKind::kPp: return {{{std::min<long long>(pp, 2), t * c}}};  // neighbouring stages
+    case GroupKind::kDp: return {{{d, t * c * pp}}};
+    case GroupKind::kDpCp: return {{{c, t}, {d, t * c * pp}}};
+    case GroupKind::kEp: {
+      // EP is carved out of the data-parallel ranks (Megatron "parallel folding").
+      if (p.ep <= c) return {{{p.ep, t}}};
+      return {{{c, t}, {p.ep / c, t * c * pp}}};
+    }
+  }
+  return {};
+}
+
+// Time of one layer's ops in the given phases, and its exposed communication by group.
+struct PhaseTime {
+  Seconds compute{0};
+  Seconds attention{0};  // part of compute: the fused attention kernels
+  Seconds tp{0}, cp{0}, ep{0};
+  Flops flops{0};
+};
+
+class Pricer {
+ public:
+  Pricer(const Scenario& sc, const Chip& rank_chip, std::map<std::string, CommSummary>& summary)
+      : sc_(sc), compute_(rank_chip, sc.training.precision), comm_(sc.system), summary_(summary) {}
+
+  // Prices `op` and records it in the per-step summary `calls_per_step` times.
+  Seconds collective(const CommOp& op, double calls_per_step) {
+    const GroupShape g = group_shape(op.group, sc_.plan);
+    const CollectiveCost c = comm_.cost(op.kind, op.bytes, g);
+    if (calls_per_step <= 0) return c.time;
+    auto& s = summary_[op.name];
+    s.name = op.name;
+    s.group = to_string(op.group);
+    s.collective = to_string(op.kind);
+    s.group_size = g.size();
+    s.calls_per_step += static_cast<int>(calls_per_step);
+    s.bytes_per_step += op.bytes * calls_per_step;
+    s.time_per_step += c.time * calls_per_step;
+    s.algorithm = c.algorithm;
+    return c.time;
+  }
+
+  // Prices one layer program in `phases`.
+  PhaseTime layer(const LayerProgram& prog, std::initializer_list<Phase> phases) {
+    PhaseTime pt;
+    auto in = [&](Phase ph) { return std::find(phases.begin(), phases.end(), ph) != phases.end(); };
+    Seconds attention_fwd{0}, attention_bwd{0}, gemm{0};
+    for (const auto& op : prog.compute) {
+      if (!in(op.phase)) continue;
+      const OpCost c = compute_.cost(op);
+      pt.compute += c.time;
+      pt.flops += op.flops;
+      if (op.kind == OpKind::kGemm || op.kind == OpKind::kGroupedGemm) gemm += c.time;
+      if (op.kind == OpKind::kAttention) (op.phase == Phase::kBackward ? attention_bwd : attention_fwd) += c.time;
+    }
+    pt.attention = attention_fwd + attention_bwd;
+    for (const auto& op : prog.comm) {
+      if (!in(op.phase)) continue;
+      const Seconds t = collective(op, 0);
+      switch (op.group) {
+        case GroupKind::kTp: pt.tp += t; break;
+        case GroupKind::kEp: pt.ep += t; break;
+        case GroupKind::kCp: {
+          // Ring attention hides each KV block behind the attention on the previous one.
+          const Seconds window = op.phase == Phase::kBackward ? attention_bwd : attention_fwd;
+          pt.cp += max(Seconds(0), t - window);
+          break;
+        }
+        default: break;
+      }
+    }
+    if (sc_.plan.tp_comm_overlap) {
+      // Transformer Engine's userbuffers split each TP all-gather / reduce-scatter into chunks
+      // pipelined with the GEMM that consumes or produces them (Wang et al. 2022, "Overlap
+      // communication with dependent computation"; NeMo tp_comm_overlap): the layer's TP traffic
+      // hides behind its GEMMs, and the hidden part costs the chip's interference.
+      const Seconds hidden = min(pt.tp, gemm);
+      pt.tp = pt.tp - hidden + hidden * sc_.system.chip.comm_interference;
+    }
+    return pt;
+  }
+
+  // Adds every communication op of `prog` to the summary, `calls` times.
+  void record(const LayerProgram& prog, double calls) {
+    for (const auto& op : prog.comm) collective(op, calls);
+  }
+
+ private:
+  const Scenario& sc_;
+  ComputeModel compute_;
+  CollectiveModel comm_;
+  std::map<std::string, CommSummary>& summary_;
+};
+
+inline PhaseTime scaled(PhaseTime a, double k) {
+  a.compute *= k;
+  a.attention *= k;
+  a.tp *= k;
+  a.cp *= k;
+  a.ep *= k;
+  a.flops *= k;
+  return a;
+}
+
+inline PhaseTime add(PhaseTime a, const PhaseTime& b) {
+  a.compute += b.compute;
+  a.attention += b.attention;
+  a.tp += b.tp;
+  a.cp += b.cp;
+  a.ep += b.ep;
+  a.flops += b.flops;
+  return a;
+}
+
+inline Seconds busy(const PhaseTime& p) {
+  return p.compute + p.tp + p.cp + p.ep;
+}
+
+// The metrics that follow from a step time: throughput, MFU, HFU, power, energy and cost.
+// Precondition: r.hardware_flops_per_step is set.
+void set_step_time(StepResult& r, const Scenario& sc, Seconds step_time);
+
+// The event-driven step (events.cpp): the same layer prices, composed by the engine. `closed_form`
+// is the closed-form result for the same scenario; memory, traffic and FLOPs are taken from it.
+StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, StepResult closed_form);
+
+}  // namespace tahoma::step_internal
