@@ -25,15 +25,32 @@ tahoma::Scenario llama405b_on_trn3(int chips) {
   return tahoma::resolve_scenario(in);
 }
 
+// The default: the discrete-event engine over the representative replica (analytical network).
 void BM_SimulateStep(benchmark::State& state) {
   const tahoma::Scenario sc = llama405b_on_trn3(static_cast<int>(state.range(0)));
+  long long tasks = 0;
   for (auto _ : state) {
     tahoma::StepResult r = tahoma::simulate_step(sc);
+    tasks = r.tasks;
     benchmark::DoNotOptimize(r.step_time);
   }
-  state.SetLabel("llama3.1-405b on trn3-ultraserver");
+  state.counters["tasks"] = static_cast<double>(tasks);
+  state.SetLabel("llama3.1-405b on trn3-ultraserver, events, analytical");
 }
-BENCHMARK(BM_SimulateStep)->Arg(1024)->Arg(16384)->Arg(1048576)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SimulateStep)->Arg(1024)->Arg(16384)->Arg(1048576)->Unit(benchmark::kMillisecond);
+
+// The closed-form fast path that searches rank layouts with.
+void BM_SimulateStepClosedForm(benchmark::State& state) {
+  const tahoma::Scenario sc = llama405b_on_trn3(static_cast<int>(state.range(0)));
+  tahoma::StepOptions opts;
+  opts.engine = tahoma::StepEngine::kClosedForm;
+  for (auto _ : state) {
+    tahoma::StepResult r = tahoma::simulate_step(sc, opts);
+    benchmark::DoNotOptimize(r.step_time);
+  }
+  state.SetLabel("llama3.1-405b on trn3-ultraserver, closed form");
+}
+BENCHMARK(BM_SimulateStepClosedForm)->Arg(1024)->Arg(16384)->Arg(1048576)->Unit(benchmark::kMicrosecond);
 
 void BM_AllReduceCost(benchmark::State& state) {
   const tahoma::Scenario sc = llama405b_on_trn3(16384);

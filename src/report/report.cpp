@@ -181,6 +181,9 @@ json result_json(const Scenario& sc, const StepResult& r) {
                     {"algorithm", c.algorithm}});
   }
   json j = {{"step_time_s", r.step_time.value()},
+            {"engine", r.engine},
+            {"network", r.network},
+            {"tasks", r.tasks},
             {"tokens_per_s", r.tokens_per_s},
             {"tokens_per_s_per_chip", r.tokens_per_s_per_chip},
             {"mfu", r.mfu},
@@ -278,7 +281,8 @@ std::string result_table(const Scenario& sc, const StepResult& r) {
   out += fmt::format(
       "layout: tp {} pp {} vpp {} cp {} dp {} ep {} | zero {} | recompute {} | micro-batch {} ({} per step)\n", p.tp,
       p.pp, p.vpp, p.cp, p.dp, p.ep, p.zero, to_string(p.recompute), p.micro_batch, r.microbatches);
-  out += fmt::format("  step time        {:.3f} s\n", r.step_time.value());
+  out += fmt::format("  step time        {:.3f} s  ({} engine{}, {} network)\n", r.step_time.value(), r.engine,
+                     r.tasks > 0 ? fmt::format(", {} tasks", r.tasks) : "", r.network);
   out += fmt::format("  tokens/s         {:.4g}  ({:.1f} per chip)\n", r.tokens_per_s, r.tokens_per_s_per_chip);
   out += fmt::format("  MFU / HFU        {:.1f}% / {:.1f}%\n", r.mfu * 100, r.hfu * 100);
   out += fmt::format(

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "pricing.h"
+#include "tahoma/error.h"
 
 namespace tahoma {
 using namespace step_internal;
@@ -231,6 +232,13 @@ void step_internal::set_step_time(StepResult& r, const Scenario& sc, Seconds ste
 }
 
 StepResult simulate_step(const Scenario& sc, const StepOptions& options) {
+  if (options.network == NetworkMode::kFlow) {
+    // The flow network times single collectives (tahoma collective --network flow); driving a
+    // whole step's PP and DP traffic through it is not built yet.
+    throw InputError("--network", "",
+                     "flow mode is available for single collectives (tahoma collective --network flow) but not yet "
+                     "for a training step; use --network analytical");
+  }
   StepResult r = simulate_step_closed_form(sc);
   if (options.engine == StepEngine::kEvents) r = step_internal::simulate_step_events(sc, options, std::move(r));
   return r;

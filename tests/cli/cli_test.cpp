@@ -295,6 +295,55 @@ TEST(Cli, OutputFileOnlyOnSuccess) {
   EXPECT_GT(j["step_time_s"].get<double>(), 0.0);
 }
 
+// `tahoma collective`: nccl-tests-style rows in JSON, a forced algorithm, the flow network, and a
+// group that does not fit is exit 2 with the flag named.
+TEST(Cli, CollectiveJsonRows) {
+  const CliRun r = tahoma("collective --system dgx-h100 --chips 16 --op all-reduce -b 1MB -e 100MB --format json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["rows"].size(), 3u);
+  for (const auto& row : j["rows"]) {
+    for (const char* key : {"bytes", "time_s", "algbw_bytes_per_s", "busbw_bytes_per_s", "algorithm"}) {
+      EXPECT_TRUE(row.contains(key)) << key;
+    }
+  }
+  EXPECT_LT(j["rows"][0]["time_s"].get<double>(), j["rows"][2]["time_s"].get<double>());
+  const CliRun forced =
+      tahoma("collective --system dgx-h100 --op all-gather --algorithm ring --network flow --format json");
+  ASSERT_EQ(forced.code, 0) << forced.err;
+  EXPECT_EQ(nlohmann::json::parse(forced.out)["rows"][0]["algorithm"], "ring");
+  const CliRun bad = tahoma("collective --system dgx-h100 --group 64");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_CONTAINS(bad.err, "--group");
+  EXPECT_CONTAINS(bad.err, "--chips");
+}
+
+// The trace is Chrome trace-event JSON, byte-identical across runs, with a track per stream.
+TEST(Cli, TraceIsDeterministicJson) {
+  testing::TempDir dir;
+  const std::string a = (dir.path() / "a.json").string(), b = (dir.path() / "b.json").string();
+  const std::string args = " --system dgx-h100 --chips 32 --model llama3-8b --seq 4096 --global-batch 32 --tp 8 --pp 2";
+  ASSERT_EQ(tahoma("simulate" + args + " --trace " + a).code, 0);
+  ASSERT_EQ(tahoma("simulate" + args + " --trace " + b).code, 0);
+  std::ifstream fa(a), fb(b);
+  std::stringstream sa, sb;
+  sa << fa.rdbuf();
+  sb << fb.rdbuf();
+  EXPECT_EQ(sa.str(), sb.str());
+  const auto j = nlohmann::json::parse(sa.str());
+  int slices = 0, arrows = 0;
+  for (const auto& e : j["traceEvents"]) {
+    if (e["ph"] == "X") ++slices;
+    if (e["ph"] == "s") ++arrows;
+  }
+  EXPECT_GT(slices, 100);
+  EXPECT_GT(arrows, 0);  // pipeline sends
+  // Flow mode for a whole step is not built: a clear error, not a silent analytical result.
+  const CliRun flow = tahoma("simulate" + args + " --network flow");
+  EXPECT_EQ(flow.code, 2);
+  EXPECT_CONTAINS(flow.err, "--network");
+}
+
 TEST(Cli, DeterministicOutput) {
   const CliRun a = tahoma(std::string(kSimulate) + " --format json");
   const CliRun b = tahoma(std::string(kSimulate) + " --format json");
