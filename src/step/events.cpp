@@ -48,6 +48,7 @@ class StepGraph {
     final_bwd_.resize(static_cast<size_t>(p_));
     pending_send_.assign(static_cast<size_t>(p_), eg::kNoTask);
     first_fwd_.resize(static_cast<size_t>(p_));
+    dp_tasks_.resize(static_cast<size_t>(p_));
     const long long tc = static_cast<long long>(plan.tp) * plan.cp;
     const long long domain_ranks = static_cast<long long>(sc.system.scale_up.chips) * sc.system.chip.ranks_per_chip;
     for (int s = 0; s < p_; ++s) domain_of_stage_.push_back(s * tc / domain_ranks);
@@ -67,7 +68,11 @@ class StepGraph {
     for (int s = 0; s < p_; ++s) add_optimizer(s);
   }
 
-  [[nodiscard]] const std::vector<eg::TaskId>& dp_tasks(int stage) { return dp_tasks_[stage]; }
+  [[nodiscard]] const std::vector<eg::TaskId>& dp_tasks(int stage) const {
+    return dp_tasks_[static_cast<size_t>(stage)];
+  }
+  // Each stage's optimizer step, the last task of its step.
+  [[nodiscard]] eg::TaskId optimizer(int stage) const { return optimizer_[static_cast<size_t>(stage)]; }
 
  private:
   // Layers of `chunk` on a stage: the stage's layers split evenly, the remainder to the first chunks.
@@ -191,7 +196,7 @@ class StepGraph {
 
   eg::TaskId add_dp(int stage, const std::string& name, Seconds t, const eg::PipeOp& op, int layer) {
     const eg::TaskId id = add(name, stage, dp_stream_, eg::Category::kDp, t, op, layer);
-    dp_tasks_[stage].push_back(id);
+    dp_tasks_[static_cast<size_t>(stage)].push_back(id);
     return id;
   }
 
@@ -240,14 +245,10 @@ class StepGraph {
   void add_optimizer(int stage) {
     const eg::TaskId opt = add("optimizer step", stage, eg::StreamKind::kCompute, eg::Category::kOptimizer,
                                costs_[static_cast<size_t>(stage)].optimizer, {-1, -1, false}, -1);
-    for (eg::TaskId d : dp_tasks_[stage]) graph_.depend(d, opt);
+    for (eg::TaskId d : dp_tasks_[static_cast<size_t>(stage)]) graph_.depend(d, opt);
     optimizer_.push_back(opt);
   }
 
- public:
-  std::vector<eg::TaskId> optimizer_;  // per stage
-
- private:
   const Scenario& sc_;
   std::vector<StageCost> costs_;
   Seconds p2p_;
@@ -258,8 +259,9 @@ class StepGraph {
   std::vector<std::map<int, eg::TaskId>> final_bwd_;  // per stage: layer -> exit of its last backward
   std::vector<std::map<int, eg::TaskId>> first_fwd_;  // per stage: layer -> compute of micro-batch 0
   std::vector<long long> domain_of_stage_;
-  std::vector<eg::TaskId> pending_send_;  // per stage: its last send, which its next op waits for
-  std::map<int, std::vector<eg::TaskId>> dp_tasks_;
+  std::vector<eg::TaskId> pending_send_;           // per stage: its last send, which its next op waits for
+  std::vector<std::vector<eg::TaskId>> dp_tasks_;  // per stage: its data-parallel tasks
+  std::vector<eg::TaskId> optimizer_;              // per stage
 };
 
 }  // namespace
@@ -335,7 +337,7 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
   Seconds step{0};
   std::vector<Seconds> penalty(static_cast<size_t>(p));
   for (int stage = 0; stage < p; ++stage) {
-    const eg::TaskId opt = builder.optimizer_[static_cast<size_t>(stage)];
+    const eg::TaskId opt = builder.optimizer(stage);
     Seconds dp_total{0};
     for (eg::TaskId d : builder.dp_tasks(stage)) dp_total += eg::to_seconds(tasks[d].duration);
     const eg::TaskId prev = graph.stream_predecessor(opt);
