@@ -39,6 +39,23 @@ void BM_SimulateStep(benchmark::State& state) {
 }
 BENCHMARK(BM_SimulateStep)->Arg(1024)->Arg(16384)->Arg(1048576)->Unit(benchmark::kMillisecond);
 
+// Flow mode: pipeline sends and data-parallel buckets as flows sharing the links max-min fairly,
+// over one period of the traffic (whole replicas on whole UltraServers), folded by symmetry.
+void BM_SimulateStepFlow(benchmark::State& state) {
+  const tahoma::Scenario sc = llama405b_on_trn3(static_cast<int>(state.range(0)));
+  tahoma::StepOptions opts;
+  opts.network = tahoma::NetworkMode::kFlow;
+  long long tasks = 0;
+  for (auto _ : state) {
+    tahoma::StepResult r = tahoma::simulate_step(sc, opts);
+    tasks = r.tasks;
+    benchmark::DoNotOptimize(r.step_time);
+  }
+  state.counters["tasks"] = static_cast<double>(tasks);
+  state.SetLabel("llama3.1-405b on trn3-ultraserver, events, flow");
+}
+BENCHMARK(BM_SimulateStepFlow)->Arg(1024)->Arg(16384)->Arg(1048576)->Unit(benchmark::kMillisecond);
+
 // The closed-form fast path that searches rank layouts with.
 void BM_SimulateStepClosedForm(benchmark::State& state) {
   const tahoma::Scenario sc = llama405b_on_trn3(static_cast<int>(state.range(0)));

@@ -117,9 +117,12 @@ class Network {
   virtual ~Network();
   // Network task `task` (with its TaskSpec::tag) became startable at `now`.
   virtual void start(TaskId task, std::uint32_t tag, Picos now) = 0;
-  // The earliest (end time, task) among started, not yet completed tasks; nullopt when none.
+  // The earliest (end time, task) among started, not yet completed tasks; nullopt when none. The
+  // task may be kNoTask: an internal event of the network at that time (a collective's next step,
+  // a flow that ends without ending its task), which the engine passes back through complete().
   virtual std::optional<std::pair<Picos, TaskId>> next_completion() = 0;
-  // The engine retires `task` at `now`, the time next_completion reported for it.
+  // The engine retires `task` at `now`, the time next_completion reported for it; for kNoTask it
+  // only advances the network to `now`.
   virtual void complete(TaskId task, Picos now) = 0;
 };
 

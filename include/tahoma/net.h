@@ -76,6 +76,15 @@ class Topology {
   // A human-readable link name for reports and tests: "torus d1+ chip 17".
   [[nodiscard]] std::string describe(LinkId link) const;
 
+  // Ranks in one scale-up domain.
+  [[nodiscard]] long long domain_ranks() const { return domain_chips_ * ranks_per_chip_; }
+  // Scale by symmetry: when every block of `window_ranks` consecutive ranks runs the same program
+  // at the same time, a link outside the first block carries the same load as its translate inside
+  // it. Returns that translate: chip-level links move to chip (c mod window chips), fabric links to
+  // domain (d mod window domains). `window_ranks` is a multiple of domain_ranks(), or at least
+  // ranks() (then every link is its own translate).
+  [[nodiscard]] LinkId fold(LinkId link, long long window_ranks) const;
+
  private:
   void route_chips(long long a, long long b, Path& out) const;
   void route_in_domain(long long a, long long b, Path& out) const;
@@ -115,6 +124,7 @@ class FlowNetwork {
     double rate = 0;       // bytes/s
     double start_at = 0;   // s: when the first byte moves (start + path latency)
     bool done = false;
+    bool frozen = false;  // rate fixed in the current progressive filling
   };
   void advance(double now);
   void recompute_rates();

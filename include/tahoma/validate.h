@@ -61,9 +61,10 @@ struct ValidationReport {
 };
 
 struct ValidationFilter {
-  std::optional<std::string> only;          // one row id
-  std::optional<std::string> family;        // one hardware family (case-insensitive prefix match)
-  StepEngine engine = StepEngine::kEvents;  // how each step is composed
+  std::optional<std::string> only;                 // one row id
+  std::optional<std::string> family;               // one hardware family (case-insensitive prefix match)
+  StepEngine engine = StepEngine::kEvents;         // how each step is composed
+  NetworkMode network = NetworkMode::kAnalytical;  // how its messages are timed
 };
 
 // Simulates every selected row. Throws InputError when the file or a row is malformed (naming the

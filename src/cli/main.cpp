@@ -158,6 +158,9 @@ int main(int argc, char** argv) {
   std::string validate_engine = "events";
   validate->add_option("--engine", validate_engine, "events (default) or closed-form")
       ->check(CLI::IsMember({"events", "closed-form"}));
+  std::string validate_network = "analytical";
+  validate->add_option("--network", validate_network, "analytical (default) or flow (max-min fair link sharing)")
+      ->check(CLI::IsMember({"analytical", "flow"}));
 
   auto* collective = app.add_subcommand(
       "collective",
@@ -249,6 +252,7 @@ int main(int argc, char** argv) {
       text = format == "json" ? collective_json(s, coll, rows).dump(2) + "\n" : collective_table(s, coll, rows);
     } else if (*validate) {
       filter.engine = validate_engine == "closed-form" ? StepEngine::kClosedForm : StepEngine::kEvents;
+      filter.network = *parse_network_mode(validate_network);
       const ValidationReport report = validate_file(validate_file_path, filter);
       if (format == "json") {
         text = validation_json(report).dump(2) + "\n";

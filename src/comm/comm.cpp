@@ -253,7 +253,9 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
     const auto [bw, alpha] = bottleneck(sp, algorithm == "ring" ? RingKind::kOneWay : RingKind::kTwoWay);
     const double r = static_cast<double>(n - 1) / static_cast<double>(n);
     t = phases * (static_cast<double>(n - 1) * alpha + r * S / bw);
-  } else if (algorithm == "hierarchical" && sp.size() >= 2) {
+  } else if (algorithm == "hierarchical" && sp.size() >= 2 && sp.back().inner * sp.back().factor == n) {
+    // (Only where every block of a level holds the same number of members: a group whose stride
+    // does not divide the level blocks has no clean level-by-level split.)
     t = 0.0;
     double data = S;
     for (const auto& s : sp) {

@@ -76,6 +76,9 @@ std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::stri
   const double phases = kind == CollectiveKind::kAllReduce ? 2.0 : 1.0;
   const double r = static_cast<double>(n - 1) / static_cast<double>(n);
   const auto sp = spans(group);
+  // Channels follow the level blocks only where every block holds the same number of members; a
+  // group whose stride does not divide the blocks runs one flat ring (or tree) in member order.
+  const bool aligned = sp.size() >= 2 && sp.back().inner * sp.back().factor == n;
   // The per-step latency is the analytical formula's (the slowest spanned level's), so the two
   // modes differ only in how bandwidth is shared.
   double alpha = 0.0;
@@ -156,7 +159,7 @@ std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::stri
     // of the inner levels), so the member that crosses each inner level boundary differs from
     // channel to channel and every boundary's traffic spreads over all links below it; and it
     // starts block k k places later in that order, so consecutive blocks are joined rail to rail.
-    const long long inner = sp.size() >= 2 ? sp.back().inner : 1;
+    const long long inner = aligned ? sp.back().inner : 1;
     const long long blocks = n / inner;
     std::vector<FlowSpec> flows;
     std::vector<long long> order(static_cast<size_t>(n));
@@ -206,7 +209,7 @@ std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::stri
     // the blocks' heads. Each tree carries half of the channel's share up (reduce) and down
     // (broadcast), pipelined so all directions run at once; a node interior in one tree is a leaf
     // in the other (tree 2 is tree 1 mirrored). One block per member gives the flat tree.
-    const long long inner = sp.size() >= 2 ? sp.back().inner : 1;
+    const long long inner = aligned ? sp.back().inner : 1;
     const long long blocks = n / inner;
     const double part = S / static_cast<double>(inner);
     std::vector<FlowSpec> flows;

@@ -217,7 +217,12 @@ void Engine::run_into(const TaskGraph& graph, Network* network, RunResult& resul
     const bool from_net = net_next && (heap.empty() || std::pair(net_next->first, net_next->second) <
                                                            std::pair(heap.front().end, heap.front().id));
     if (from_net) {
-      TAHOMA_ASSERT(net_next->first >= now && net_next->second < n);
+      TAHOMA_ASSERT(net_next->first >= now && (net_next->second < n || net_next->second == kNoTask));
+      if (net_next->second == kNoTask) {  // an internal event of the network: no task ends
+        now = net_next->first;
+        network->complete(kNoTask, now);
+        continue;
+      }
       id = net_next->second;
       const Node& node = nodes[id];
       TAHOMA_ASSERT(node.network && !node.done && node.pending == 0);

@@ -48,6 +48,7 @@ void FlowNetwork::recompute_rates() {
   for (FlowId id : active_) {
     Flow& f = flows_[id];
     f.rate = std::numeric_limits<double>::infinity();  // a flow with no links (same rank) is instant
+    f.frozen = false;
     for (int h = 0; h < f.path.hops; ++h) {
       const LinkId l = f.path.links[static_cast<size_t>(h)];
       auto [it, fresh] = links.try_emplace(l.packed);
@@ -59,16 +60,15 @@ void FlowNetwork::recompute_rates() {
   using Entry = std::pair<double, std::uint64_t>;  // (share, link): smallest share first, ties by id
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
   for (const auto& [id, s] : links) heap.emplace(s.remaining / s.unfrozen, id);
-  std::vector<char> frozen(flows_.size(), 0);
   while (!heap.empty()) {
     const auto [share, lid] = heap.top();
     heap.pop();
     LinkState& ls = links[lid];
     if (ls.unfrozen == 0 || share != ls.remaining / ls.unfrozen) continue;  // stale entry
     for (FlowId fid : ls.flows) {
-      if (frozen[fid]) continue;
-      frozen[fid] = 1;
       Flow& f = flows_[fid];
+      if (f.frozen) continue;
+      f.frozen = true;
       f.rate = std::max(share, 0.0);
       for (int h = 0; h < f.path.hops; ++h) {
         const std::uint64_t other = f.path.links[static_cast<size_t>(h)].packed;

@@ -71,6 +71,14 @@ std::string Topology::describe(LinkId link) const {
   }
 }
 
+LinkId Topology::fold(LinkId link, long long window_ranks) const {
+  if (window_ranks >= ranks()) return link;
+  TAHOMA_ASSERT((window_ranks > 0 && window_ranks % domain_ranks() == 0) && "a window is whole scale-up domains");
+  const bool fabric = link.kind() == LinkKind::kFabricUp || link.kind() == LinkKind::kFabricDown;
+  const long long period = fabric ? window_ranks / domain_ranks() : window_ranks / ranks_per_chip_;
+  return LinkId::make(link.kind(), link.sub(), link.index() % period);
+}
+
 void Topology::route(long long rank_a, long long rank_b, Path& out) const {
   out.hops = 0;
   out.latency = Seconds(0);

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "flow_adapter.h"
 #include "pricing.h"
 #include "tahoma/engine.h"
 
@@ -27,6 +28,7 @@ struct StageCost {
   double params = 0;                           // parameters held by the stage's rank
   Seconds dp_reduce{0};                        // the stage's gradient all-reduce (ZeRO-0) or reduce-scatter, whole step
   Seconds dp_gather{0};                        // its parameter all-gather (ZeRO >= 1)
+  Bytes dp_reduce_bytes{0}, dp_gather_bytes{0};  // what those move, whole step
   Seconds optimizer{0};
 };
 
@@ -83,9 +85,13 @@ class StepGraph {
     return {begin, begin + base + (chunk < extra ? 1 : 0)};
   }
 
+  // A task; with `message`, a network task carrying that message (its duration is the analytical
+  // time, used unless the run has a flow network).
   eg::TaskId add(const std::string& name, int stage, eg::StreamKind stream, eg::Category cat, Seconds t,
-                 const eg::PipeOp& op, int layer) {
+                 const eg::PipeOp& op, int layer, std::optional<std::uint32_t> message = std::nullopt) {
     eg::TaskSpec spec;
+    spec.network = message.has_value();
+    spec.tag = message.value_or(0);
     spec.name = graph_.intern(name);
     spec.rank = stage;
     spec.stream = stream;
@@ -140,8 +146,9 @@ class StepGraph {
     // backward prefetch does); gradients are reduce-scattered after each layer's backward.
     const StageCost& sc_cost = costs_[static_cast<size_t>(stage)];
     auto gather_for = [&](int local, eg::TaskId gate) {
-      const eg::TaskId ag = add_dp(stage, fmt::format("layer {} param all-gather", first_layer + local),
-                                   sc_cost.dp_gather / layers(stage), op, first_layer + local);
+      const eg::TaskId ag =
+          add_dp(stage, Message::kDpGather, fmt::format("layer {} param all-gather", first_layer + local),
+                 sc_cost.dp_gather / layers(stage), op, first_layer + local);
       if (gate != eg::kNoTask) graph_.depend(gate, ag);
       return ag;
     };
@@ -159,7 +166,7 @@ class StepGraph {
         if (op.backward) {
           final_bwd_[static_cast<size_t>(stage)][local] = last;
           if (fsdp_) {
-            const eg::TaskId rs = add_dp(stage, fmt::format("layer {} grad reduce-scatter", global),
+            const eg::TaskId rs = add_dp(stage, Message::kDpReduce, fmt::format("layer {} grad reduce-scatter", global),
                                          sc_cost.dp_reduce / layers(stage), op, global);
             graph_.depend(last, rs);
           }
@@ -194,8 +201,9 @@ class StepGraph {
     return std::max<double>(1.0, static_cast<double>(costs_[static_cast<size_t>(stage)].fwd.size()));
   }
 
-  eg::TaskId add_dp(int stage, const std::string& name, Seconds t, const eg::PipeOp& op, int layer) {
-    const eg::TaskId id = add(name, stage, dp_stream_, eg::Category::kDp, t, op, layer);
+  eg::TaskId add_dp(int stage, Message kind, const std::string& name, Seconds t, const eg::PipeOp& op, int layer) {
+    const eg::TaskId id =
+        add(name, stage, dp_stream_, eg::Category::kDp, t, op, layer, message_tag(kind, stage, stage, p_));
     dp_tasks_[static_cast<size_t>(stage)].push_back(id);
     return id;
   }
@@ -203,9 +211,9 @@ class StepGraph {
   std::optional<eg::TaskId> add_send(int from, int to, const eg::PipeOp& op) {
     if (p2p_.value() <= 0) return std::nullopt;
     const bool cross = domain_of_stage_[static_cast<size_t>(from)] != domain_of_stage_[static_cast<size_t>(to)];
-    const eg::TaskId t =
-        add(op.backward ? "send gradient" : "send activation", from,
-            cross ? eg::StreamKind::kScaleOut : eg::StreamKind::kScaleUp, eg::Category::kPp, p2p_, op, -1);
+    const eg::TaskId t = add(op.backward ? "send gradient" : "send activation", from,
+                             cross ? eg::StreamKind::kScaleOut : eg::StreamKind::kScaleUp, eg::Category::kPp, p2p_, op,
+                             -1, message_tag(Message::kSend, from, to, p_));
     pending_send_[static_cast<size_t>(from)] = t;
     return t;
   }
@@ -224,8 +232,9 @@ class StepGraph {
       const int first_layer = first_layer_of_stage(sc_.model, plan, s);
       if (gather) {
         for (auto& [local, compute] : first_fwd_[static_cast<size_t>(s)]) {
-          const eg::TaskId ag = add_dp(s, fmt::format("layer {} param all-gather", first_layer + local),
-                                       costs_[static_cast<size_t>(s)].dp_gather / layers(s), none, first_layer + local);
+          const eg::TaskId ag =
+              add_dp(s, Message::kDpGather, fmt::format("layer {} param all-gather", first_layer + local),
+                     costs_[static_cast<size_t>(s)].dp_gather / layers(s), none, first_layer + local);
           graph_.depend(ag, compute);
         }
       }
@@ -235,7 +244,8 @@ class StepGraph {
       std::sort(ready.begin(), ready.end());
       for (auto& [task, local] : ready) {
         const eg::TaskId rs =
-            add_dp(s, fmt::format("layer {} grad {}", first_layer + local, gather ? "reduce-scatter" : "all-reduce"),
+            add_dp(s, Message::kDpReduce,
+                   fmt::format("layer {} grad {}", first_layer + local, gather ? "reduce-scatter" : "all-reduce"),
                    costs_[static_cast<size_t>(s)].dp_reduce / layers(s), none, first_layer + local);
         graph_.depend(task, rs);
       }
@@ -314,7 +324,9 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
       const Bytes weights(c.params * kParamGatherBytes);
       const auto kind = plan.zero == 0 ? CollectiveKind::kAllReduce : CollectiveKind::kReduceScatter;
       c.dp_reduce = pricer.collective({"dp.grad", kind, GroupKind::kDpCp, Phase::kBackward, grads}, 0);
+      c.dp_reduce_bytes = grads;
       if (plan.zero >= 1) {
+        c.dp_gather_bytes = weights;
         c.dp_gather = pricer.collective(
             {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, 0);
       }
@@ -328,7 +340,24 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
   StepGraph builder(sc, costs, p2p);
   builder.build();
   const eg::TaskGraph& graph = builder.graph();
-  const eg::RunResult run = eg::run(graph);
+  eg::RunResult run;
+  if (options.network == NetworkMode::kFlow) {
+    // One bucket per layer, as the graph splits each stage's collectives.
+    std::vector<Bytes> reduce_bytes, gather_bytes;
+    for (int stage = 0; stage < p; ++stage) {
+      const StageCost& c = costs[static_cast<size_t>(stage)];
+      const double buckets = std::max(1, layers_on_stage(model, plan, stage));
+      reduce_bytes.push_back(c.dp_reduce_bytes / buckets);
+      gather_bytes.push_back(c.dp_gather_bytes / buckets);
+    }
+    const CollectiveModel comm(sys);
+    FlowAdapter adapter(sc, comm, plan.zero == 0 ? CollectiveKind::kAllReduce : CollectiveKind::kReduceScatter,
+                        reduce_bytes, gather_bytes, prog.pp_send.bytes);
+    run = eg::run(graph, &adapter);
+  } else {
+    run = eg::run(graph);
+  }
+  auto ran = [&run](eg::TaskId t) { return eg::to_seconds(run.end[t] - run.start[t]); };
 
   // Per stage: the step ends with its optimizer; hidden data-parallel traffic still slows the
   // compute under it by the chip's interference fraction (as in the closed form).
@@ -339,7 +368,7 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
   for (int stage = 0; stage < p; ++stage) {
     const eg::TaskId opt = builder.optimizer(stage);
     Seconds dp_total{0};
-    for (eg::TaskId d : builder.dp_tasks(stage)) dp_total += eg::to_seconds(tasks[d].duration);
+    for (eg::TaskId d : builder.dp_tasks(stage)) dp_total += ran(d);
     const eg::TaskId prev = graph.stream_predecessor(opt);
     const Seconds waited = prev == eg::kNoTask ? Seconds(0) : eg::to_seconds(run.start[opt] - run.end[prev]);
     penalty[static_cast<size_t>(stage)] = max(Seconds(0), dp_total - waited) * sys.chip.comm_interference;
@@ -363,7 +392,7 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
   for (eg::TaskId id = 0; id < graph.size(); ++id) {
     const eg::TaskSpec& t = tasks[id];
     if (t.rank != crit || t.stream != eg::StreamKind::kCompute) continue;
-    const Seconds d = eg::to_seconds(t.duration);
+    const Seconds d = ran(id);
     if (t.category == eg::Category::kOptimizer) {
       b.optimizer += d;
     } else {
@@ -380,7 +409,7 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
     // Only as much of the gap as the binding task itself took is its own; the rest is the wait
     // for what it waited on (upstream compute: bubble).
     const eg::TaskSpec& dep = tasks[binding[id]];
-    Seconds own = min(gap, eg::to_seconds(dep.duration));
+    Seconds own = min(gap, ran(binding[id]));
     switch (dep.category) {
       case eg::Category::kDp: waited_dp += own; break;
       case eg::Category::kPp: waited_pp += own; break;

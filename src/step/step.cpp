@@ -232,12 +232,10 @@ void step_internal::set_step_time(StepResult& r, const Scenario& sc, Seconds ste
 }
 
 StepResult simulate_step(const Scenario& sc, const StepOptions& options) {
-  if (options.network == NetworkMode::kFlow) {
-    // The flow network times single collectives (tahoma collective --network flow); driving a
-    // whole step's PP and DP traffic through it is not built yet.
+  if (options.network == NetworkMode::kFlow && options.engine != StepEngine::kEvents) {
     throw InputError("--network", "",
-                     "flow mode is available for single collectives (tahoma collective --network flow) but not yet "
-                     "for a training step; use --network analytical");
+                     "flow mode times the step's messages as they happen, which needs the event engine; drop "
+                     "--engine closed-form or use --network analytical");
   }
   StepResult r = simulate_step_closed_form(sc);
   if (options.engine == StepEngine::kEvents) r = step_internal::simulate_step_events(sc, options, std::move(r));

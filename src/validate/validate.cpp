@@ -182,7 +182,8 @@ CsvTable read_csv(const std::string& path) {
 
 namespace {
 
-ValidationRow simulate_row(const std::map<std::string, std::string>& row, const std::string& where, StepEngine engine) {
+ValidationRow simulate_row(const std::map<std::string, std::string>& row, const std::string& where,
+                           const StepOptions& options) {
   ValidationRow out;
   out.id = cell(row, "id");
   out.system = cell(row, "system");
@@ -316,9 +317,7 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
         trial.plan.zero = z;
         trial.plan.micro_batch = mb;
         validate_plan(trial.plan, trial.training, trial.model, trial.system, where);
-        StepOptions opts;
-        opts.engine = engine;
-        StepResult res = simulate_step(trial, opts);
+        StepResult res = simulate_step(trial, options);
         if (!chosen || (res.memory.fits && !chosen_result->memory.fits)) {
           chosen = trial;
           chosen_result = res;
@@ -368,7 +367,7 @@ ValidationReport validate_file(const std::string& path, const ValidationFilter& 
     const std::string where = fmt::format("{}:{} ({})", path, table.lines[idx], cell(row, "id"));
     ValidationRow vr;
     try {
-      vr = simulate_row(row, where, filter.engine);
+      vr = simulate_row(row, where, StepOptions{filter.engine, filter.network, nullptr});
     } catch (const InputError& e) {
       // A row the model cannot represent (an indivisible layout, an unknown preset) is reported.
       vr.id = cell(row, "id");

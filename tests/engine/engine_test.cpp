@@ -369,6 +369,59 @@ TEST(EngineNetwork, WithoutANetworkNetworkTasksUseTheirDuration) {
   EXPECT_EQ(r.end[b], 30);
 }
 
+// A network whose tasks each take two phases of `tag` picoseconds, the first ending in an internal
+// event (a collective's step boundary) that the engine must hand back without ending any task.
+class TwoPhaseNetwork : public Network {
+ public:
+  void start(TaskId task, std::uint32_t tag, Picos now) override { pending_.push_back({now + tag, task, 0, tag}); }
+  std::optional<std::pair<Picos, TaskId>> next_completion() override {
+    if (pending_.empty()) return std::nullopt;
+    const auto& e = *std::min_element(pending_.begin(), pending_.end());
+    return std::pair{e.at, e.phase == 0 ? kNoTask : e.task};
+  }
+  void complete(TaskId task, Picos now) override {
+    auto it = std::min_element(pending_.begin(), pending_.end());
+    EXPECT_EQ(it->at, now);
+    if (task == kNoTask) {
+      ++internal;
+      EXPECT_EQ(it->phase, 0);
+      it->phase = 1;
+      it->at = now + it->length;
+    } else {
+      EXPECT_EQ(it->task, task);
+      pending_.erase(it);
+    }
+  }
+  int internal = 0;
+
+ private:
+  struct Entry {
+    Picos at;
+    TaskId task;
+    int phase;
+    std::uint32_t length;
+    friend bool operator<(const Entry& a, const Entry& b) { return std::tie(a.at, a.task) < std::tie(b.at, b.task); }
+  };
+  std::vector<Entry> pending_;
+};
+
+TEST(EngineNetwork, InternalEventsAdvanceTheNetworkWithoutEndingATask) {
+  TaskGraph g;
+  const NameId n = g.intern("t");
+  const TaskId a = g.add(network_task(n, 0, 100, 1));
+  const TaskId c = g.add(spec(n, 1, StreamKind::kCompute, 150));
+  const TaskId b = g.add(network_task(n, 1, 30, 1));
+  g.depend(a, b);
+  TwoPhaseNetwork net;
+  const RunResult r = run(g, &net);
+  EXPECT_EQ(net.internal, 2);
+  EXPECT_EQ(r.end[a], 200);
+  EXPECT_EQ(r.end[c], 150);
+  EXPECT_EQ(r.start[b], 200);
+  EXPECT_EQ(r.end[b], 260);
+  EXPECT_EQ(r.makespan, 260);
+}
+
 // ---- schedules ----
 
 TEST(EngineSchedule, NamesRoundTrip) {

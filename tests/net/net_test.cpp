@@ -137,6 +137,52 @@ TEST(Topology, RanksOfOneChipShareTheHbmPath) {
 }
 
 // Two equal flows on one link each get half of it; alone, one gets all of it.
+TEST(Topology, FoldMovesALinkIntoTheFirstWindow) {
+  const Topology t(switch_system(8, 64));  // 8 domains of 8 chips
+  const LinkId nic = LinkId::make(LinkKind::kNicUp, 0, 37);
+  EXPECT_EQ(t.fold(nic, 16), LinkId::make(LinkKind::kNicUp, 0, 5));  // chip 37 -> 37 mod 16
+  const LinkId fabric = LinkId::make(LinkKind::kFabricDown, 0, 7);
+  EXPECT_EQ(t.fold(fabric, 16), LinkId::make(LinkKind::kFabricDown, 0, 1));  // domain 7 -> 7 mod 2
+  EXPECT_EQ(t.fold(nic, 64), nic);                                           // the whole system: itself
+  EXPECT_EQ(t.fold(fabric, 1 << 20), fabric);
+}
+
+// Scale by symmetry is exact when the system is a whole number of windows that all send the same
+// pattern: the window's flows on folded links end when the whole system's flows do.
+TEST(Topology, FoldedWindowTimesTheWholeSymmetricSystem) {
+  System s = switch_system(8, 64);
+  s.scale_out.oversubscription = 2.0;  // the leaf uplinks are shared, so folding them matters
+  const Topology t(s);
+  // Every rank sends to the rank 8 ahead (another domain) and to its neighbour in the domain.
+  auto flows_from = [](long long r) {
+    return std::vector<FlowSpec>{{r, (r + 8) % 64, Bytes(1e9)}, {r, r - r % 8 + (r + 1) % 8, Bytes(3e8)}};
+  };
+  auto finish = [&](long long window) {
+    FlowNetwork net(t);
+    Path p;
+    for (long long r = 0; r < std::min<long long>(window, 64); ++r) {
+      for (const FlowSpec& f : flows_from(r)) {
+        t.route(f.src_rank, f.dst_rank, p);
+        for (int h = 0; h < p.hops; ++h)
+          p.links[static_cast<size_t>(h)] = t.fold(p.links[static_cast<size_t>(h)], window);
+        p.latency = Seconds(0);
+        net.start(p, f.bytes, Seconds(0));
+      }
+    }
+    double end = 0;
+    while (auto next = net.next_completion()) {
+      end = next->first.value();
+      net.retire(next->first);
+    }
+    return end;
+  };
+  const double whole = finish(64);
+  // Leaf uplink: 8 NICs' worth / 2 shared by 8 flows -> 25 GB/s each: 1 GB takes 40 ms.
+  EXPECT_NEAR(whole, 1e9 / (8 * kBo / 2 / 8), 1e-9);
+  EXPECT_NEAR(finish(16), whole, 1e-12 * whole);
+  EXPECT_NEAR(finish(8), whole, 1e-12 * whole);
+}
+
 TEST(FlowNetwork, TwoFlowsOnOneLinkShareItEqually) {
   const Topology t(switch_system(8, 8));
   const double S = 1e9;

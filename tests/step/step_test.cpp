@@ -453,5 +453,84 @@ TEST(Step, PartialRecomputeInterpolates) {
   EXPECT_THROW((void)resolve_scenario(in), InputError);
 }
 
+// ---- --network flow: the step's pipeline sends and data-parallel buckets as flows ----
+
+StepResult simulate_flow(const Scenario& sc) {
+  StepOptions o;
+  o.network = NetworkMode::kFlow;
+  return simulate_step(sc, o);
+}
+
+// Nothing shares a link: one replica (no data parallelism) whose pipeline sends stay inside one
+// NVL72 switch. Flow and analytical time the same messages alike (the collective-level 2%).
+TEST(StepFlow, AgreesWithAnalyticalWhenNothingIsShared) {
+  const Scenario sc = resolve_scenario(input("gb200-nvl72", 32, "llama3-8b", 8192, 32, 8, 4));
+  ASSERT_EQ(sc.plan.dp, 1);
+  const StepResult a = simulate_step(sc);
+  const StepResult f = simulate_flow(sc);
+  check_invariants(sc, f);
+  EXPECT_EQ(f.network, "flow");
+  expect_rel(f.step_time.value(), a.step_time.value(), 0.02);
+}
+
+// Sharing only ever takes bandwidth away: a step is never faster than with every message alone on
+// its links (up to the 2% the two modes may differ by for one message), and layouts whose
+// data-parallel rings and pipeline sends meet on the NICs are slower.
+TEST(StepFlow, SharingLinksIsNeverFasterThanMessagesAlone) {
+  ScenarioInput trn3 = input("trn3-ultraserver", 16384, "llama3.1-405b", 8192, 2048, 8, 16);
+  trn3.account_for_embedding_and_loss = true;
+  bool slower = false;
+  for (const ScenarioInput& in :
+       {trn3, input("dgx-h100", 64, "llama3-70b", 8192, 128, 8, 4), input("dgx-h100", 64, "llama3-8b", 4096, 64, 2, 1),
+        input("trn2-ultraserver", 512, "llama3-70b", 8192, 128, 16, 4)}) {
+    const Scenario sc = resolve_scenario(in);
+    const StepResult a = simulate_step(sc);
+    const StepResult f = simulate_flow(sc);
+    check_invariants(sc, f);
+    EXPECT_GE(f.step_time.value(), a.step_time.value() * 0.98) << *in.system;
+    slower = slower || f.step_time.value() > a.step_time.value() * 1.01;
+  }
+  EXPECT_TRUE(slower);
+}
+
+TEST(StepFlow, MoreBandwidthIsNeverSlower) {
+  struct Case {
+    ScenarioInput in;
+    const char* faster;
+  };
+  std::vector<Case> cases;
+  for (const char* ov : {"scale_up.levels.0.bandwidth=900GB/s", "scale_out.bandwidth=800Gb/s"}) {
+    cases.push_back({input("dgx-h100", 64, "llama3-70b", 8192, 128, 8, 4), ov});
+    cases.push_back({input("dgx-h100", 64, "llama3-8b", 4096, 64, 2, 1), ov});
+  }
+  for (const char* ov : {"scale_up.levels.1.bandwidth=640GB/s", "scale_out.bandwidth=400Gb/s"}) {
+    cases.push_back({input("trn3-ultraserver", 1152, "llama3.1-405b", 8192, 288, 8, 9), ov});
+  }
+  for (auto& c : cases) {
+    ScenarioInput fast_in = c.in;
+    fast_in.overrides = {c.faster};
+    const double base = simulate_flow(resolve_scenario(c.in)).step_time.value();
+    const double fast = simulate_flow(resolve_scenario(fast_in)).step_time.value();
+    EXPECT_LE(fast, base * (1 + 1e-9)) << *c.in.system << " " << *c.in.model << " " << c.faster;
+  }
+}
+
+// Scale by symmetry: the flow network sees one period of the traffic, so a million chips are
+// simulated like a thousand, and the same input gives the same bytes.
+TEST(StepFlow, MillionChipsAndDeterminism) {
+  const Scenario sc = resolve_scenario(million_chips());
+  const StepResult r = simulate_flow(sc);
+  check_invariants(sc, r);
+  EXPECT_GT(r.breakdown.dp_comm.value(), 0.0);
+  EXPECT_EQ(result_json(sc, r).dump(), result_json(sc, simulate_flow(sc)).dump());
+}
+
+TEST(StepFlow, NeedsTheEventEngine) {
+  StepOptions o;
+  o.network = NetworkMode::kFlow;
+  o.engine = StepEngine::kClosedForm;
+  EXPECT_THROW(simulate_step(resolve_scenario(input("dgx-h100", 8, "llama3-8b", 4096, 8, 8)), o), InputError);
+}
+
 }  // namespace
 }  // namespace tahoma

@@ -1,0 +1,179 @@
+#include "flow_adapter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "tahoma/error.h"
+
+namespace tahoma::step_internal {
+
+namespace eg = tahoma::engine;
+
+std::uint32_t message_tag(Message kind, int from_stage, int to_stage, int stages) {
+  const auto pair = static_cast<std::uint64_t>(from_stage) * static_cast<std::uint64_t>(stages) +
+                    static_cast<std::uint64_t>(to_stage);
+  const std::uint64_t tag = pair * 3 + static_cast<std::uint64_t>(kind);
+  TAHOMA_ASSERT((tag < eg::kNoTask) && "too many pipeline stages to tag their messages");
+  return static_cast<std::uint32_t>(tag);
+}
+
+FlowAdapter::FlowAdapter(const Scenario& sc, const CollectiveModel& comm, CollectiveKind reduce_kind,
+                         std::vector<Bytes> dp_bytes, std::vector<Bytes> gather_bytes, Bytes send_bytes)
+    : sc_(sc),
+      comm_(comm),
+      reduce_kind_(reduce_kind),
+      dp_bytes_(std::move(dp_bytes)),
+      gather_bytes_(std::move(gather_bytes)),
+      send_bytes_(send_bytes),
+      net_(comm.topology()) {
+  const Plan& plan = sc.plan;
+  const net::Topology& topo = comm.topology();
+  replica_ranks_ = static_cast<long long>(plan.tp) * plan.cp * plan.pp;
+  // The period of the traffic: whole replicas on whole scale-up domains (or the whole system).
+  const long long period = std::lcm(replica_ranks_, topo.domain_ranks());
+  window_ = std::min(period, topo.ranks());
+}
+
+std::uint32_t FlowAdapter::template_for(std::uint32_t tag) {
+  for (size_t i = 0; i < tags_.size(); ++i) {
+    if (tags_[i] == tag) return static_cast<std::uint32_t>(i);
+  }
+  tags_.push_back(tag);
+  templates_.push_back(build(tag));
+  return static_cast<std::uint32_t>(templates_.size() - 1);
+}
+
+FlowAdapter::Template FlowAdapter::build(std::uint32_t tag) const {
+  const Plan& plan = sc_.plan;
+  const int p = plan.pp;
+  const auto kind = static_cast<Message>(tag % 3);
+  const int from = static_cast<int>((tag / 3) / static_cast<std::uint32_t>(p));
+  const int to = static_cast<int>((tag / 3) % static_cast<std::uint32_t>(p));
+  const long long tc = static_cast<long long>(plan.tp) * plan.cp;
+  const net::Topology& topo = comm_.topology();
+  Template tpl;
+  net::Path path;
+  auto add_flow = [&](Step& st, long long src, long long dst, double bytes) {
+    topo.route(src, dst, path);
+    for (int h = 0; h < path.hops; ++h) {
+      auto& l = path.links[static_cast<size_t>(h)];
+      l = topo.fold(l, window_);
+    }
+    path.latency = st.latency;  // the step's alpha, paid before its bytes move
+    st.paths.push_back(path);
+    st.bytes.push_back(bytes);
+  };
+
+  if (kind == Message::kSend) {
+    // Every window rank of stage `from` sends its slice to its peer on stage `to`.
+    Step st;
+    const long long lo = std::min(from, to) * tc, distance = std::abs(to - from) * tc;
+    const auto pair = comm_.flow_steps("p2p", CollectiveKind::kSendRecv, send_bytes_, GroupShape{{{2, distance}}}, lo);
+    if (pair && !pair->empty()) st.latency = (*pair)[0].latency;
+    for (long long base = 0; base < window_; base += replica_ranks_) {
+      for (long long j = 0; j < tc; ++j) {
+        add_flow(st, base + from * tc + j, base + to * tc + j, send_bytes_.value());
+      }
+    }
+    tpl.steps.push_back(std::move(st));
+    return tpl;
+  }
+
+  // A data-parallel bucket of stage `from`: the collective the analytical model chooses, as flows
+  // of every group that has members in the window, keeping those the window's ranks send.
+  const CollectiveKind ck = kind == Message::kDpReduce ? reduce_kind_ : CollectiveKind::kAllGather;
+  const Bytes bytes =
+      kind == Message::kDpReduce ? dp_bytes_[static_cast<size_t>(from)] : gather_bytes_[static_cast<size_t>(from)];
+  const GroupShape shape = group_shape(GroupKind::kDpCp, plan);
+  const std::string algorithm = comm_.cost(ck, bytes, shape).algorithm;
+  if (algorithm == "none") return tpl;
+  for (long long ti = 0; ti < plan.tp; ++ti) {  // group bases: CP and DP digits zero
+    const auto steps = comm_.flow_steps(algorithm, ck, bytes, shape, from * tc + ti);
+    TAHOMA_ASSERT(steps.has_value() && "the chosen algorithm is valid for its group");
+    if (tpl.steps.empty()) tpl.steps.resize(steps->size());
+    TAHOMA_ASSERT(tpl.steps.size() == steps->size());
+    for (size_t i = 0; i < steps->size(); ++i) {
+      Step& st = tpl.steps[i];
+      st.latency = (*steps)[i].latency;
+      for (const auto& f : (*steps)[i].flows) {
+        if (f.src_rank < window_) add_flow(st, f.src_rank, f.dst_rank, f.bytes.value());
+      }
+    }
+  }
+  return tpl;
+}
+
+void FlowAdapter::start(eg::TaskId task, std::uint32_t tag, eg::Picos now) {
+  if (running_.size() <= task) running_.resize(static_cast<size_t>(task) + 1);
+  running_[task] = Running{template_for(tag), 0, 0};
+  now_ = std::max(now_, now);
+  begin_step(task, now);
+}
+
+void FlowAdapter::begin_step(eg::TaskId task, eg::Picos now) {
+  Running& r = running_[task];
+  const Template& tpl = templates_[r.message];
+  while (r.step < tpl.steps.size()) {
+    const Step& st = tpl.steps[r.step];
+    if (st.paths.empty()) {
+      if (st.latency.value() > 0) {  // no window rank sends in this step: it still takes its alpha
+        timers_.emplace(now + eg::to_picos(st.latency), task);
+        return;
+      }
+      ++r.step;
+      continue;
+    }
+    const Seconds t = eg::to_seconds(now);
+    for (size_t i = 0; i < st.paths.size(); ++i) {
+      const net::FlowNetwork::FlowId id = net_.start(st.paths[i], Bytes(st.bytes[i]), t);
+      if (owner_.size() <= id) owner_.resize(static_cast<size_t>(id) + 1, eg::kNoTask);
+      owner_[id] = task;
+    }
+    flows_started_ += st.paths.size();
+    r.outstanding = static_cast<std::uint32_t>(st.paths.size());
+    return;
+  }
+  finished_.emplace(now, task);
+}
+
+std::optional<std::pair<eg::Picos, eg::TaskId>> FlowAdapter::next_completion() {
+  std::optional<Event> best;
+  auto consider = [&](Event e) {
+    if (!best || e < *best) best = e;
+  };
+  if (!finished_.empty()) consider(finished_.top());
+  if (!timers_.empty()) consider({timers_.top().first, eg::kNoTask});
+  if (const auto flow = net_.next_completion()) {
+    const double ps = std::ceil(flow->first.value() * 1e12);  // never before the flow's true end
+    if (!std::isfinite(ps)) throw Error("flow network: a flow can never finish (a link has no capacity)");
+    consider({std::max(now_, static_cast<eg::Picos>(ps)), eg::kNoTask});
+  }
+  return best;
+}
+
+void FlowAdapter::complete(eg::TaskId task, eg::Picos now) {
+  now_ = std::max(now_, now);
+  if (task != eg::kNoTask) {
+    TAHOMA_ASSERT(!finished_.empty() && finished_.top().second == task);
+    finished_.pop();
+    return;
+  }
+  while (!timers_.empty() && timers_.top().first <= now) {
+    const eg::TaskId t = timers_.top().second;
+    timers_.pop();
+    ++running_[t].step;
+    begin_step(t, now);
+  }
+  for (const net::FlowNetwork::FlowId id : net_.retire(eg::to_seconds(now))) {
+    const eg::TaskId t = owner_[id];
+    Running& r = running_[t];
+    TAHOMA_ASSERT(r.outstanding > 0);
+    if (--r.outstanding == 0) {
+      ++r.step;
+      begin_step(t, now);
+    }
+  }
+}
+
+}  // namespace tahoma::step_internal
