@@ -135,6 +135,21 @@ class FlowNetwork {
   double now_ = 0;
   bool dirty_ = true;
   std::unordered_map<std::uint64_t, double> link_bytes_;
+
+  // Scratch of recompute_rates, kept between calls so a warm network allocates nothing: the links
+  // the active flows cross (dense indices), each link's flows (CSR) and each flow hop's link.
+  struct LinkState {
+    double remaining = 0;
+    int unfrozen = 0;
+    std::uint32_t first = 0;  // its flows are link_flows_[first, first + count)
+    std::uint32_t count = 0;
+  };
+  std::unordered_map<std::uint64_t, std::uint32_t> link_index_;
+  std::vector<LinkState> links_;
+  std::vector<FlowId> link_flows_;
+  std::vector<std::uint32_t> hop_link_;   // per active flow in order, per hop: its dense link index
+  std::vector<std::uint32_t> first_hop_;  // per flow id: where its hops start in hop_link_
+  std::vector<std::pair<double, std::uint32_t>> heap_;
 };
 
 // Runs a set of flows that all start together to completion on an otherwise idle network and

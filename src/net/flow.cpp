@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <limits>
-#include <queue>
 
 #include "tahoma/error.h"
 #include "tahoma/net.h"
@@ -38,44 +37,75 @@ void FlowNetwork::advance(double now) {
 // with lazy invalidation keeps it O((flows * hops + links) log links).
 void FlowNetwork::recompute_rates() {
   dirty_ = false;
-  struct LinkState {
-    double remaining = 0;
-    int unfrozen = 0;
-    std::vector<FlowId> flows;
-  };
-  std::unordered_map<std::uint64_t, LinkState> links;
-  links.reserve(active_.size() * 2);
+  link_index_.clear();
+  links_.clear();
+  hop_link_.clear();
   for (FlowId id : active_) {
     Flow& f = flows_[id];
     f.rate = std::numeric_limits<double>::infinity();  // a flow with no links (same rank) is instant
     f.frozen = false;
     for (int h = 0; h < f.path.hops; ++h) {
       const LinkId l = f.path.links[static_cast<size_t>(h)];
-      auto [it, fresh] = links.try_emplace(l.packed);
-      if (fresh) it->second.remaining = topology_->capacity(l).value();
-      it->second.unfrozen++;
-      it->second.flows.push_back(id);
+      const auto [it, fresh] = link_index_.try_emplace(l.packed, static_cast<std::uint32_t>(links_.size()));
+      if (fresh) links_.push_back({topology_->capacity(l).value(), 0, 0, 0});
+      LinkState& ls = links_[it->second];
+      ++ls.unfrozen;
+      ++ls.count;
+      hop_link_.push_back(it->second);
     }
   }
-  using Entry = std::pair<double, std::uint64_t>;  // (share, link): smallest share first, ties by id
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
-  for (const auto& [id, s] : links) heap.emplace(s.remaining / s.unfrozen, id);
-  while (!heap.empty()) {
-    const auto [share, lid] = heap.top();
-    heap.pop();
-    LinkState& ls = links[lid];
+  std::uint32_t offset = 0;
+  for (LinkState& ls : links_) {
+    ls.first = offset;
+    offset += ls.count;
+    ls.count = 0;
+  }
+  link_flows_.resize(offset);
+  {
+    size_t hop = 0;
+    for (FlowId id : active_) {
+      for (int h = 0; h < flows_[id].path.hops; ++h) {
+        LinkState& ls = links_[hop_link_[hop++]];
+        link_flows_[ls.first + ls.count++] = id;
+      }
+    }
+  }
+  // Where each active flow's hops start in hop_link_ (flows are frozen in any order).
+  auto hops_of = [&](FlowId id) { return flows_[id].path.hops; };
+  std::vector<std::uint32_t>& first_hop = first_hop_;
+  first_hop.resize(flows_.size());
+  {
+    std::uint32_t hop = 0;
+    for (FlowId id : active_) {
+      first_hop[id] = hop;
+      hop += static_cast<std::uint32_t>(hops_of(id));
+    }
+  }
+  using Entry = std::pair<double, std::uint32_t>;  // (share, link): smallest share first, ties by index
+  heap_.clear();
+  for (std::uint32_t i = 0; i < links_.size(); ++i) heap_.emplace_back(links_[i].remaining / links_[i].unfrozen, i);
+  std::make_heap(heap_.begin(), heap_.end(), std::greater<Entry>{});
+  while (!heap_.empty()) {
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<Entry>{});
+    const auto [share, li] = heap_.back();
+    heap_.pop_back();
+    LinkState& ls = links_[li];
     if (ls.unfrozen == 0 || share != ls.remaining / ls.unfrozen) continue;  // stale entry
-    for (FlowId fid : ls.flows) {
-      Flow& f = flows_[fid];
+    for (std::uint32_t k = ls.first; k < ls.first + ls.count; ++k) {
+      Flow& f = flows_[link_flows_[k]];
       if (f.frozen) continue;
       f.frozen = true;
       f.rate = std::max(share, 0.0);
+      const std::uint32_t h0 = first_hop[link_flows_[k]];
       for (int h = 0; h < f.path.hops; ++h) {
-        const std::uint64_t other = f.path.links[static_cast<size_t>(h)].packed;
-        LinkState& os = links[other];
+        const std::uint32_t other = hop_link_[h0 + static_cast<std::uint32_t>(h)];
+        LinkState& os = links_[other];
         os.remaining -= f.rate;
         os.unfrozen--;
-        if (other != lid && os.unfrozen > 0) heap.emplace(os.remaining / os.unfrozen, other);
+        if (other != li && os.unfrozen > 0) {
+          heap_.emplace_back(os.remaining / os.unfrozen, other);
+          std::push_heap(heap_.begin(), heap_.end(), std::greater<Entry>{});
+        }
       }
     }
   }
