@@ -449,6 +449,33 @@ TEST(FlowMode, BytesSentEqualBytesReceived) {
   }
 }
 
+// A stride that does not divide the scale-up domain (32 on 72-GPU NVL72 racks) leaves 3, 2 and 3
+// members in the racks: there is no even level-by-level split, so hierarchical is not valid and the
+// ring is one flat ring in member order, every member sending exactly its share (no member read twice
+// or past the end).
+TEST(FlowMode, GroupsThatDoNotFillLevelBlocksEvenlyRunFlatRings) {
+  System s = load_system(tahoma::testing::data_path("systems/gb300-nvl72.yaml"));
+  s.chips = 256;
+  const CollectiveModel cm(s);
+  const GroupShape g{{{8, 32}}};
+  EXPECT_FALSE(std::isfinite(cm.cost_with("hierarchical", CollectiveKind::kAllReduce, Bytes(1e9), g).time.value()));
+  EXPECT_FALSE(cm.flow_steps("hierarchical", CollectiveKind::kAllReduce, Bytes(1e9), g).has_value());
+  const auto steps = cm.flow_steps("ring", CollectiveKind::kAllReduce, Bytes(1e9), g);
+  ASSERT_TRUE(steps.has_value());
+  std::map<long long, double> sent, received;
+  for (const auto& f : (*steps)[0].flows) {
+    EXPECT_EQ(f.src_rank % 32, 0);
+    EXPECT_EQ(f.dst_rank % 32, 0);
+    EXPECT_LT(f.dst_rank, 256);
+    sent[f.src_rank] += f.bytes.value();
+    received[f.dst_rank] += f.bytes.value();
+  }
+  EXPECT_EQ(sent.size(), 8u);
+  for (auto& [rank, b] : sent) EXPECT_NEAR(b, 2.0 * 7 / 8 * 1e9, 1.0);
+  EXPECT_EQ(sent, received);
+  EXPECT_TRUE(std::isfinite(cm.cost_flow(CollectiveKind::kAllReduce, Bytes(1e9), g).time.value()));
+}
+
 // Where the analytical model cannot see it: a strided group on a torus whose members sit 8 hops
 // apart shares links with the other groups, so flow mode is slower than the formula.
 TEST(FlowMode, SeesContentionTheFormulaCannot) {
