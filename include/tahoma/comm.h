@@ -107,6 +107,8 @@ class CollectiveModel {
   };
   enum class RingKind { kOneWay, kTwoWay, kAllLinks };
   [[nodiscard]] std::vector<Span> spans(const GroupShape& group) const;
+  [[nodiscard]] CollectiveCost cost_with_spans(const std::string& algorithm, CollectiveKind kind, Bytes bytes,
+                                               const GroupShape& group, const std::vector<Span>& sp) const;
   // Per-rank bandwidth (bytes/s) of the slowest crossing and the largest per-step latency (s) of a
   // flat algorithm that spans all of `sp`.
   [[nodiscard]] std::pair<double, double> bottleneck(const std::vector<Span>& sp, RingKind ring) const;

@@ -202,6 +202,12 @@ std::pair<double, double> CollectiveModel::bottleneck(const std::vector<Span>& s
 
 CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, CollectiveKind kind, Bytes bytes,
                                           const GroupShape& group) const {
+  if (group.size() <= 1 || bytes.value() <= 0) return cost_with_spans(algorithm, kind, bytes, group, {});
+  return cost_with_spans(algorithm, kind, bytes, group, spans(group));
+}
+
+CollectiveCost CollectiveModel::cost_with_spans(const std::string& algorithm, CollectiveKind kind, Bytes bytes,
+                                                const GroupShape& group, const std::vector<Span>& sp) const {
   const long long n = group.size();
   CollectiveCost c;
   c.algorithm = algorithm;
@@ -210,7 +216,6 @@ CollectiveCost CollectiveModel::cost_with(const std::string& algorithm, Collecti
     c.algorithm = "none";
     return c;
   }
-  const auto sp = spans(group);
   const double S = bytes.value();
   // Reduce-scatter + all-gather phases: 2 for all-reduce, 1 for the others.
   const double phases = kind == CollectiveKind::kAllReduce ? 2.0 : 1.0;
@@ -313,8 +318,10 @@ std::pair<double, double> CollectiveModel::level_at_distance(const GroupShape& g
 CollectiveCost CollectiveModel::cost(CollectiveKind kind, Bytes bytes, const GroupShape& group) const {
   CollectiveCost best;
   best.time = Seconds(std::numeric_limits<double>::infinity());
+  if (group.size() <= 1 || bytes.value() <= 0) return cost_with_spans("none", kind, bytes, group, {});
+  const std::vector<Span> sp = spans(group);  // once for every algorithm
   for (const auto& a : library_algorithms()) {
-    CollectiveCost c = cost_with(a, kind, bytes, group);
+    CollectiveCost c = cost_with_spans(a, kind, bytes, group, sp);
     if (c.algorithm == "none") return c;
     if (c.time < best.time) best = c;
   }
