@@ -29,7 +29,7 @@ bench: build
 
 # Debug build with AddressSanitizer + UBSan, then the whole suite.
 sanitize: deps
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTAHOMA_SANITIZE=ON -DTAHOMA_BUILD_BENCH=OFF
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTAHOMA_SANITIZE=ON -DTAHOMA_BUILD_BENCH=OFF -DTAHOMA_MPI=OFF
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 

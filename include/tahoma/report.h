@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tahoma/search.h"
 #include "tahoma/step.h"
 #include "tahoma/validate.h"
 
@@ -40,5 +41,16 @@ nlohmann::json collective_json(const System& system, const CollectiveRequest& re
                                const std::vector<CollectiveRow>& rows);
 std::string collective_table(const System& system, const CollectiveRequest& request,
                              const std::vector<CollectiveRow>& rows);
+
+// `tahoma search`: what was considered and rejected, the best layouts, why the winner won.
+nlohmann::json search_json(const Scenario& base, const SearchOptions& options, const SearchReport& report);
+std::string search_table(const Scenario& base, const SearchOptions& options, const SearchReport& report);
+// `tahoma compare`: each system's best layout side by side.
+nlohmann::json compare_json(const std::vector<Scenario>& bases, const SearchOptions& options,
+                            const std::vector<Comparison>& rows);
+std::string compare_table(const std::vector<Scenario>& bases, const SearchOptions& options,
+                          const std::vector<Comparison>& rows);
+// The `tahoma simulate` command line that reproduces a layout of `base`.
+std::string simulate_command(const Scenario& base, const Plan& plan);
 
 }  // namespace tahoma

@@ -38,7 +38,8 @@ struct ScenarioInput {
   std::optional<int> recompute_num_layers;
 };
 
-// Loads, merges and validates. Throws InputError naming the file or flag at fault.
-Scenario resolve_scenario(const ScenarioInput& input);
+// Loads, merges and validates. Throws InputError naming the file or flag at fault. Without
+// `check_plan` the plan's degrees are left as given (a search chooses them).
+Scenario resolve_scenario(const ScenarioInput& input, bool check_plan = true);
 
 }  // namespace tahoma

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -71,5 +72,28 @@ double model_flops_per_token(const Model& model, int seq);
 
 StepResult simulate_step(const Scenario& scenario, const StepOptions& options = {});
 StepResult simulate_step_closed_form(const Scenario& scenario);
+
+// The fast path of layout searches: the closed form with each layout's per-layer prices cached by
+// the plan fields they depend on (tp, cp, ep, micro-batch, recompute and the kernel flags; pp too
+// for expert parallelism, whose group strides over the pipeline), one collective model for the
+// system, and no per-step communication summary. evaluate(plan) equals simulate_step_closed_form
+// of the base scenario with that plan in every field but `comm` and `warnings`. Not thread-safe:
+// one evaluator per thread.
+class StepEvaluator {
+ public:
+  explicit StepEvaluator(const Scenario& base);
+  ~StepEvaluator();
+  StepEvaluator(const StepEvaluator&) = delete;
+  StepEvaluator& operator=(const StepEvaluator&) = delete;
+
+  // `plan` must be valid for the base scenario (validate_plan accepted it; dp set).
+  StepResult evaluate(const Plan& plan);
+  [[nodiscard]] const Scenario& base() const;
+  [[nodiscard]] size_t cached_layer_prices() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace tahoma

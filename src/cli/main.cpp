@@ -3,9 +3,13 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
@@ -103,6 +107,53 @@ std::string run_demo(const std::string& format) {
   return out;
 }
 
+// A progress bar on stderr, only when stderr is a terminal and the search has run for a second.
+std::function<void(long long, long long)> progress_bar() {
+  if (isatty(STDERR_FILENO) == 0) return {};
+  const auto start = std::chrono::steady_clock::now();
+  return [start, shown = false](long long done, long long total) mutable {
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (done >= total) {
+      if (shown) std::cerr << "\r" << std::string(72, ' ') << "\r" << std::flush;
+      return;
+    }
+    if (elapsed < 1.0) return;
+    shown = true;
+    const double frac = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+    const int width = 30, filled = static_cast<int>(frac * width);
+    std::cerr << fmt::format("\rsearching [{}{}] {:3.0f}%  {} of {} layouts  {:.0f} s", std::string(filled, '#'),
+                             std::string(width - filled, '.'), 100.0 * frac, done, total, elapsed)
+              << std::flush;
+  };
+}
+
+// The degrees given on the command line restrict the search to them.
+SearchSpace space_from(const ScenarioInput& in) {
+  SearchSpace s;
+  s.tp = in.tp;
+  s.pp = in.pp;
+  s.vpp = in.vpp;
+  s.cp = in.cp;
+  s.ep = in.ep;
+  s.micro_batch = in.micro_batch;
+  s.zero = in.zero;
+  if (in.recompute) {
+    const auto r = parse_recompute(*in.recompute);
+    if (!r) throw InputError("--recompute", "", fmt::format("'{}' is not none, selective or full", *in.recompute));
+    s.recompute = *r;
+  }
+  if (in.dp) throw InputError("--dp", "", "search derives dp from the other degrees; drop --dp");
+  return s;
+}
+
+void add_search_options(CLI::App* cmd, SearchOptions& opts, std::string& objective) {
+  cmd->add_option("--objective", objective, "what to optimise: tokens-per-s (default), cost or memory-headroom")
+      ->check(CLI::IsMember({"tokens-per-s", "cost", "memory-headroom"}));
+  cmd->add_option("--top", opts.top, "how many layouts to report (default 5)")->check(CLI::Range(1, 1000));
+  cmd->add_option("--threads", opts.threads, "worker threads (default: every core); results do not depend on it")
+      ->check(CLI::Range(0, 4096));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -188,6 +239,33 @@ int main(int argc, char** argv) {
   collective->add_option("--set", coll_set, "override a system field, e.g. --set scale_out.bandwidth=800Gb/s");
   add_format(collective);
 
+  auto* search_cmd = app.add_subcommand(
+      "search", "find the best parallel layout: tahoma search --system S --chips N --model M --seq L --global-batch B");
+  ScenarioInput search_in;
+  add_scenario_options(search_cmd, search_in);
+  add_format(search_cmd);
+  SearchOptions search_opts;
+  std::string search_objective = "tokens-per-s";
+  add_search_options(search_cmd, search_opts, search_objective);
+
+  auto* compare_cmd = app.add_subcommand(
+      "compare", "search several systems for the same work, side by side: tahoma compare --systems a,b,c ...");
+  std::vector<std::string> compare_systems;
+  ScenarioInput compare_in;
+  compare_cmd->add_option("--systems", compare_systems, "system presets or YAML paths, comma-separated")
+      ->required()
+      ->delimiter(',');
+  compare_cmd->add_option("--chips", compare_in.chips, "number of chips of each system")->required();
+  compare_cmd->add_option("--model", compare_in.model, "model preset name, YAML path or Hugging Face config.json")
+      ->required();
+  compare_cmd->add_option("--seq", compare_in.seq, "sequence length in tokens");
+  compare_cmd->add_option("--global-batch", compare_in.global_batch, "sequences per optimizer step");
+  compare_cmd->add_option("--precision", compare_in.precision, "matmul precision: bf16, fp16, fp8, fp4, fp32");
+  add_format(compare_cmd);
+  SearchOptions compare_opts;
+  std::string compare_objective = "tokens-per-s";
+  add_search_options(compare_cmd, compare_opts, compare_objective);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -250,6 +328,28 @@ int main(int argc, char** argv) {
       for (double b = lo; b <= hi * (1 + 1e-12); b *= coll_factor) coll.sizes.emplace_back(b);
       const auto rows = run_collective(s, coll);
       text = format == "json" ? collective_json(s, coll, rows).dump(2) + "\n" : collective_table(s, coll, rows);
+    } else if (*search_cmd) {
+      search_opts.space = space_from(search_in);
+      search_opts.objective = *parse_objective(search_objective);
+      const Scenario base = resolve_scenario(search_in, false);
+      if (mpi_rank() == 0) search_opts.progress = progress_bar();
+      const SearchReport report = search(base, search_opts);
+      if (mpi_rank() != 0) return 0;  // under mpirun, rank 0 answers
+      text = format == "json" ? search_json(base, search_opts, report).dump(2) + "\n"
+                              : search_table(base, search_opts, report);
+    } else if (*compare_cmd) {
+      compare_opts.objective = *parse_objective(compare_objective);
+      std::vector<Scenario> bases;
+      for (const auto& name : compare_systems) {
+        ScenarioInput in = compare_in;
+        in.system = name;
+        bases.push_back(resolve_scenario(in, false));
+      }
+      if (mpi_rank() == 0) compare_opts.progress = progress_bar();
+      const auto rows = compare(bases, compare_opts);
+      if (mpi_rank() != 0) return 0;
+      text = format == "json" ? compare_json(bases, compare_opts, rows).dump(2) + "\n"
+                              : compare_table(bases, compare_opts, rows);
     } else if (*validate) {
       filter.engine = validate_engine == "closed-form" ? StepEngine::kClosedForm : StepEngine::kEvents;
       filter.network = *parse_network_mode(validate_network);

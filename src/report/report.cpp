@@ -556,4 +556,175 @@ std::string collective_table(const System& system, const CollectiveRequest& req,
   return out;
 }
 
+namespace {
+
+json layout_json(const Plan& p) {
+  return {{"tp", p.tp},
+          {"pp", p.pp},
+          {"vpp", p.vpp},
+          {"cp", p.cp},
+          {"dp", p.dp},
+          {"ep", p.ep},
+          {"micro_batch", p.micro_batch},
+          {"zero", p.zero},
+          {"recompute", to_string(p.recompute)},
+          {"account_for_embedding_and_loss", p.account_for_embedding_and_loss}};
+}
+
+double kwh_per_million_tokens(const Scenario& sc, const StepResult& r) {
+  return r.energy_joules_per_step / 3.6e6 / (sc.training.global_batch * static_cast<double>(sc.training.seq)) * 1e6;
+}
+
+json search_result_json(const Scenario& base, const SearchResult& s) {
+  const MemoryBreakdown& m = s.result.memory;
+  const StepBreakdown& b = s.result.breakdown;
+  json j = {{"layout", layout_json(s.plan)},
+            {"step_time_s", s.result.step_time.value()},
+            {"tokens_per_s", s.result.tokens_per_s},
+            {"tokens_per_s_per_chip", s.result.tokens_per_s_per_chip},
+            {"mfu", s.result.mfu},
+            {"memory",
+             {{"peak_bytes_per_chip", m.total.value()},
+              {"capacity_bytes_per_chip", m.capacity.value()},
+              {"fits", m.fits},
+              {"weights_bytes", m.weights.value()},
+              {"gradients_bytes", m.gradients.value()},
+              {"optimizer_bytes", m.optimizer.value()},
+              {"activations_bytes", m.activations.value()}}},
+            {"breakdown",
+             {{"compute_s", b.compute.value()},
+              {"exposed_comm_s", b.exposed_comm.value()},
+              {"bubble_s", b.bubble.value()},
+              {"optimizer_s", b.optimizer.value()}}},
+            {"energy_kwh_per_million_tokens", kwh_per_million_tokens(base, s.result)},
+            {"closed_form",
+             {{"step_time_s", s.closed_form.step_time.value()},
+              {"tokens_per_s", s.closed_form.tokens_per_s},
+              {"mfu", s.closed_form.mfu}}},
+            {"simulate", simulate_command(base, s.plan)}};
+  if (s.result.cost_usd_per_million_tokens) j["cost_usd_per_million_tokens"] = *s.result.cost_usd_per_million_tokens;
+  return j;
+}
+
+std::string with_commas(long long n) {
+  const std::string digits = std::to_string(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string layout_cell(const Plan& p) {
+  return fmt::format("tp {} pp {} vpp {} cp {}{} dp {}", p.tp, p.pp, p.vpp, p.cp,
+                     p.ep > 1 ? fmt::format(" ep {}", p.ep) : "", p.dp);
+}
+
+}  // namespace
+
+std::string simulate_command(const Scenario& base, const Plan& p) {
+  std::string cmd =
+      fmt::format("tahoma simulate --system {} --chips {} --model {} --seq {} --global-batch {}", base.system_ref,
+                  base.system.chips, base.model_ref, base.training.seq, base.training.global_batch);
+  for (const auto& o : base.system_overrides) cmd += " --set " + o;
+  if (base.training.precision != Precision::kBf16)
+    cmd += fmt::format(" --precision {}", to_string(base.training.precision));
+  cmd += fmt::format(" --tp {} --pp {} --vpp {} --cp {} --ep {} --micro-batch {} --zero {} --recompute {}", p.tp, p.pp,
+                     p.vpp, p.cp, p.ep, p.micro_batch, p.zero, to_string(p.recompute));
+  if (p.account_for_embedding_and_loss) cmd += " --pp-embedding-split";
+  if (!p.sequence_parallel) cmd += " --sequence-parallel false";
+  if (!p.flash_attention) cmd += " --flash-attention false";
+  if (p.tp_comm_overlap) cmd += " --tp-comm-overlap true";
+  if (!p.grad_reduce_fp32) cmd += " --grad-reduce-dtype bf16";
+  return cmd;
+}
+
+json search_json(const Scenario& base, const SearchOptions& options, const SearchReport& report) {
+  json results = json::array();
+  for (const auto& s : report.results) results.push_back(search_result_json(base, s));
+  return {{"system", base.system.name},
+          {"chips", base.system.chips},
+          {"model", base.model.name},
+          {"seq", base.training.seq},
+          {"global_batch", base.training.global_batch},
+          {"precision", to_string(base.training.precision)},
+          {"objective", to_string(options.objective)},
+          {"considered", report.considered},
+          {"priced", report.priced},
+          {"rejected", report.rejected},
+          {"results", results},
+          {"why", report.why}};
+}
+
+std::string search_table(const Scenario& base, const SearchOptions& options, const SearchReport& report) {
+  std::string out = fmt::format("{} on {} x {} | seq {} | global batch {} | {} | objective {}\n", base.model.name,
+                                base.system.chips, base.system.name, base.training.seq, base.training.global_batch,
+                                to_string(base.training.precision), to_string(options.objective));
+  long long rejected = 0;
+  for (const auto& [reason, n] : report.rejected) rejected += n;
+  out += fmt::format("considered {} layouts: {} priced, {} rejected\n", with_commas(report.considered),
+                     with_commas(report.priced), with_commas(rejected));
+  std::vector<std::pair<long long, std::string>> reasons;
+  for (const auto& [reason, n] : report.rejected) reasons.emplace_back(-n, reason);
+  std::sort(reasons.begin(), reasons.end());
+  for (const auto& [n, reason] : reasons) out += fmt::format("  {:>12}  {}\n", with_commas(-n), reason);
+  if (report.results.empty()) return out + "\n" + report.why + "\n";
+  out += fmt::format("\n{:>2}  {:<30} {:>3} {:>4} {:>9}  {:>9} {:>10} {:>6} {:>15} {:>12}\n", "#", "layout", "mb",
+                     "zero", "recompute", "step (s)", "tokens/s", "MFU", "memory/chip", "closed form");
+  for (size_t i = 0; i < report.results.size(); ++i) {
+    const SearchResult& s = report.results[i];
+    const double delta = s.closed_form.step_time.value() / s.result.step_time.value() - 1.0;
+    out += fmt::format(
+        "{:>2}  {:<30} {:>3} {:>4} {:>9}  {:>9.3f} {:>10.4g} {:>5.1f}% {:>6.1f} of {:>3.0f} GB {:>8.3f} s{}\n", i + 1,
+        layout_cell(s.plan), s.plan.micro_batch, s.plan.zero, to_string(s.plan.recompute), s.result.step_time.value(),
+        s.result.tokens_per_s, 100.0 * s.result.mfu, s.result.memory.total.value() / 1e9,
+        s.result.memory.capacity.value() / 1e9, s.closed_form.step_time.value(),
+        std::abs(delta) >= 0.0005 ? fmt::format(" ({:+.1f}%)", 100.0 * delta) : "");
+  }
+  out +=
+      "\nstep, tokens/s and MFU: the event engine on the best layouts of the closed-form ranking (its step in the\n"
+      "last column where they differ)\n";
+  out += "why: " + report.why + "\n";
+  out += "reproduce the winner: " + simulate_command(base, report.results.front().plan) + "\n";
+  return out;
+}
+
+json compare_json(const std::vector<Scenario>& bases, const SearchOptions& options,
+                  const std::vector<Comparison>& rows) {
+  json systems = json::array();
+  for (size_t i = 0; i < rows.size(); ++i) systems.push_back(search_json(bases[i], options, rows[i].report));
+  return {{"objective", to_string(options.objective)}, {"systems", systems}};
+}
+
+std::string compare_table(const std::vector<Scenario>& bases, const SearchOptions& options,
+                          const std::vector<Comparison>& rows) {
+  const Scenario& first = bases.front();
+  std::string out = fmt::format("{} on {} chips | seq {} | global batch {} | {} | best layout of each system by {}\n\n",
+                                first.model.name, first.system.chips, first.training.seq, first.training.global_batch,
+                                to_string(first.training.precision), to_string(options.objective));
+  out += fmt::format("{:<20} {:<30} {:>9} {:>11} {:>9} {:>6} {:>15} {:>11} {:>11}\n", "system", "best layout",
+                     "step (s)", "tokens/s", "per chip", "MFU", "memory/chip", "$/M tokens", "kWh/M tok");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const SearchReport& r = rows[i].report;
+    if (r.results.empty()) {
+      out += fmt::format("{:<20} {}\n", rows[i].system, r.why);
+      continue;
+    }
+    const SearchResult& s = r.results.front();
+    const std::string layout = fmt::format("{} mb {} z{} {}", layout_cell(s.plan), s.plan.micro_batch, s.plan.zero,
+                                           to_string(s.plan.recompute));
+    out += fmt::format(
+        "{:<20} {:<30} {:>9.3f} {:>11.4g} {:>9.1f} {:>5.1f}% {:>6.1f} of {:>3.0f} GB {:>11} {:>11.2f}\n",
+        rows[i].system, layout, s.result.step_time.value(), s.result.tokens_per_s, s.result.tokens_per_s_per_chip,
+        100.0 * s.result.mfu, s.result.memory.total.value() / 1e9, s.result.memory.capacity.value() / 1e9,
+        s.result.cost_usd_per_million_tokens ? fmt::format("{:.2f}", *s.result.cost_usd_per_million_tokens) : "-",
+        kwh_per_million_tokens(bases[i], s.result));
+  }
+  out +=
+      "\n$/M tokens needs a price in the preset (price_usd_per_chip_hour); energy is at the modelled power per chip.\n"
+      "`tahoma search --system NAME ...` shows each system's runners-up and why its winner won.\n";
+  return out;
+}
+
 }  // namespace tahoma

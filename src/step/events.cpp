@@ -281,9 +281,8 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
   const Model& model = sc.model;
   const System& sys = sc.system;
   const int p = plan.pp;
-  std::map<std::string, CommSummary> scratch;  // the closed form already filled r.comm
   const Chip rank_chip = per_rank(sys.chip);
-  Pricer pricer(sc, rank_chip, scratch);
+  Pricer pricer(sc, rank_chip, nullptr);  // the closed form already filled r.comm
   const StageProgram prog = lower(model, plan, sc.training);
   const bool partial = plan.recompute == Recompute::kFull && plan.recompute_num_layers > 0;
   const StageProgram prog_sel = partial ? lower(model, without_full_recompute(plan), sc.training) : prog;
@@ -323,12 +322,13 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
       const Bytes grads(c.params * (plan.grad_reduce_fp32 ? kGradReduceBytesFp32 : 2.0));
       const Bytes weights(c.params * kParamGatherBytes);
       const auto kind = plan.zero == 0 ? CollectiveKind::kAllReduce : CollectiveKind::kReduceScatter;
-      c.dp_reduce = pricer.collective({"dp.grad", kind, GroupKind::kDpCp, Phase::kBackward, grads}, 0);
+      const double buckets = std::max(1, n);  // one per layer, each paying its own latency
+      c.dp_reduce = pricer.bucketed({"dp.grad", kind, GroupKind::kDpCp, Phase::kBackward, grads}, buckets, 0);
       c.dp_reduce_bytes = grads;
       if (plan.zero >= 1) {
         c.dp_gather_bytes = weights;
-        c.dp_gather = pricer.collective(
-            {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, 0);
+        c.dp_gather = pricer.bucketed(
+            {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, buckets, 0);
       }
     }
     const double local_params = plan.zero >= 1 ? c.params / shard : c.params;

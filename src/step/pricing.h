@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <initializer_list>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "tahoma/compute.h"
@@ -49,15 +50,23 @@ struct PhaseTime {
 
 class Pricer {
  public:
-  Pricer(const Scenario& sc, const Chip& rank_chip, std::map<std::string, CommSummary>& summary)
-      : sc_(sc), compute_(rank_chip, sc.training.precision), comm_(sc.system), summary_(summary) {}
+  // `summary` (may be null: nothing recorded) collects the per-step communication; `shared` (may be
+  // null: the Pricer builds its own) is a collective model of sc.system to reuse.
+  Pricer(const Scenario& sc, const Chip& rank_chip, std::map<std::string, CommSummary>* summary,
+         const CollectiveModel* shared = nullptr)
+      : sc_(sc),
+        chip_(rank_chip),
+        compute_(chip_, sc.training.precision),
+        own_(shared == nullptr ? std::make_unique<CollectiveModel>(sc.system) : nullptr),
+        comm_(shared == nullptr ? *own_ : *shared),
+        summary_(summary) {}
 
   // Prices `op` and records it in the per-step summary `calls_per_step` times.
   Seconds collective(const CommOp& op, double calls_per_step) {
     const GroupShape g = group_shape(op.group, sc_.plan);
     const CollectiveCost c = comm_.cost(op.kind, op.bytes, g);
-    if (calls_per_step <= 0) return c.time;
-    auto& s = summary_[op.name];
+    if (calls_per_step <= 0 || summary_ == nullptr) return c.time;
+    auto& s = (*summary_)[op.name];
     s.name = op.name;
     s.group = to_string(op.group);
     s.collective = to_string(op.kind);
@@ -67,6 +76,15 @@ class Pricer {
     s.time_per_step += c.time * calls_per_step;
     s.algorithm = c.algorithm;
     return c.time;
+  }
+
+  // A data-parallel collective issued as `buckets` equal buckets, one per layer (the gradient and
+  // parameter buckets of Megatron's DDP and of FSDP are per layer or smaller): each bucket pays its
+  // own latency and picks its own algorithm. Returns the time of all of them.
+  Seconds bucketed(CommOp op, double buckets, double calls_per_step) {
+    buckets = std::max(1.0, buckets);
+    op.bytes = op.bytes / buckets;
+    return collective(op, calls_per_step * buckets) * buckets;
   }
 
   // Prices one layer program in `phases`.
@@ -116,9 +134,11 @@ class Pricer {
 
  private:
   const Scenario& sc_;
+  Chip chip_;  // the Pricer's own copy: ComputeModel keeps a reference
   ComputeModel compute_;
-  CollectiveModel comm_;
-  std::map<std::string, CommSummary>& summary_;
+  std::unique_ptr<CollectiveModel> own_;
+  const CollectiveModel& comm_;
+  std::map<std::string, CommSummary>* summary_;
 };
 
 inline PhaseTime scaled(PhaseTime a, double k) {
@@ -144,6 +164,23 @@ inline PhaseTime add(PhaseTime a, const PhaseTime& b) {
 inline Seconds busy(const PhaseTime& p) {
   return p.compute + p.tp + p.cp + p.ep;
 }
+
+// The per-layer prices of a layout: everything the closed form needs from the lowered program. They
+// depend only on the plan fields lower() and the TP/CP/EP groups read (tp, cp, ep, micro-batch,
+// recompute, sequence parallelism, fused attention, TP overlap; pp and dp through the EP group), so
+// a search reuses them across pipeline depths, ZeRO stages and data-parallel widths.
+struct LayerPrices {
+  PhaseTime dense_f, dense_b, dense_b_sel, moe_f, moe_b, moe_b_sel;
+  PhaseTime first_f, first_b, last_f, last_b;  // embedding (first stage) and LM head + loss (last)
+  Seconds p2p{0};                              // one pipeline send
+};
+LayerPrices price_layers(const Scenario& sc, Pricer& pricer, const StageProgram& prog, const StageProgram& prog_sel);
+
+// The closed-form composition of a step from its layer prices. With `programs` (the lowered
+// program and its selective-recompute variant), the per-step communication summary is recorded in
+// the pricer; without, nothing is recorded (the search fast path).
+StepResult compose_closed_form(const Scenario& sc, const LayerPrices& lp, Pricer& pricer,
+                               const std::pair<const StageProgram*, const StageProgram*>* programs);
 
 // The metrics that follow from a step time: throughput, MFU, HFU, power, energy and cost.
 // Precondition: r.hardware_flops_per_step is set.

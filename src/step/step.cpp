@@ -1,6 +1,7 @@
 #include "tahoma/step.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 
 #include <fmt/format.h>
@@ -24,7 +25,42 @@ double model_flops_per_token(const Model& model, int seq) {
   return 6.0 * n + 6.0 * model.layers * static_cast<double>(model.heads) * seq * (dqk + dv);
 }
 
+LayerPrices step_internal::price_layers(const Scenario& sc, Pricer& pricer, const StageProgram& prog,
+                                        const StageProgram& prog_sel) {
+  const bool moe = sc.model.is_moe();
+  LayerPrices lp;
+  // One dense and one MoE layer; each stage is composed from its layer counts.
+  lp.dense_f = pricer.layer(prog.dense_layer, {Phase::kForward});
+  lp.dense_b = pricer.layer(prog.dense_layer, {Phase::kBackward, Phase::kRecompute});
+  lp.moe_f = moe ? pricer.layer(prog.moe_layer, {Phase::kForward}) : PhaseTime{};
+  lp.moe_b = moe ? pricer.layer(prog.moe_layer, {Phase::kBackward, Phase::kRecompute}) : PhaseTime{};
+  lp.dense_b_sel = pricer.layer(prog_sel.dense_layer, {Phase::kBackward, Phase::kRecompute});
+  lp.moe_b_sel = moe ? pricer.layer(prog_sel.moe_layer, {Phase::kBackward, Phase::kRecompute}) : PhaseTime{};
+  lp.first_f = pricer.layer(prog.first_stage_extra, {Phase::kForward});
+  lp.first_b = pricer.layer(prog.first_stage_extra, {Phase::kBackward});
+  lp.last_f = pricer.layer(prog.last_stage_extra, {Phase::kForward});
+  lp.last_b = pricer.layer(prog.last_stage_extra, {Phase::kBackward});
+  if (sc.plan.pp > 1) lp.p2p = pricer.collective(prog.pp_send, 0);
+  return lp;
+}
+
 StepResult simulate_step_closed_form(const Scenario& sc) {
+  const StageProgram prog = lower(sc.model, sc.plan, sc.training);
+  // Partial full recompute: the layers not recomputed run the selective program.
+  const bool partial = sc.plan.recompute == Recompute::kFull && sc.plan.recompute_num_layers > 0;
+  const StageProgram prog_sel = partial ? lower(sc.model, without_full_recompute(sc.plan), sc.training) : prog;
+  std::map<std::string, CommSummary> summary;
+  const Chip rank_chip = per_rank(sc.system.chip);  // each rank owns its share of the chip
+  Pricer pricer(sc, rank_chip, &summary);
+  const LayerPrices lp = price_layers(sc, pricer, prog, prog_sel);
+  const std::pair<const StageProgram*, const StageProgram*> programs{&prog, &prog_sel};
+  StepResult r = compose_closed_form(sc, lp, pricer, &programs);
+  for (auto& [name, s] : summary) r.comm.push_back(s);
+  return r;
+}
+
+StepResult step_internal::compose_closed_form(const Scenario& sc, const LayerPrices& lp, Pricer& pricer,
+                                              const std::pair<const StageProgram*, const StageProgram*>* programs) {
   const Plan& plan = sc.plan;
   const Model& model = sc.model;
   const System& sys = sc.system;
@@ -33,23 +69,10 @@ StepResult simulate_step_closed_form(const Scenario& sc) {
   const double m = r.microbatches;
   const int p = plan.pp;
   const double v = plan.vpp;
-  const StageProgram prog = lower(model, plan, sc.training);
-  // Partial full recompute: the layers not recomputed run the selective program.
   const bool partial = plan.recompute == Recompute::kFull && plan.recompute_num_layers > 0;
-  const StageProgram prog_sel = partial ? lower(model, without_full_recompute(plan), sc.training) : prog;
-  std::map<std::string, CommSummary> summary;
-  const Chip rank_chip = per_rank(sys.chip);  // each rank owns its share of the chip
-  Pricer pricer(sc, rank_chip, summary);
-
-  // Price one dense and one MoE layer, then compose each stage from its layer counts.
-  const PhaseTime dense_f = pricer.layer(prog.dense_layer, {Phase::kForward});
-  const PhaseTime dense_b = pricer.layer(prog.dense_layer, {Phase::kBackward, Phase::kRecompute});
-  const PhaseTime moe_f = model.is_moe() ? pricer.layer(prog.moe_layer, {Phase::kForward}) : PhaseTime{};
-  const PhaseTime moe_b =
-      model.is_moe() ? pricer.layer(prog.moe_layer, {Phase::kBackward, Phase::kRecompute}) : PhaseTime{};
-  const PhaseTime dense_b_sel = pricer.layer(prog_sel.dense_layer, {Phase::kBackward, Phase::kRecompute});
-  const PhaseTime moe_b_sel =
-      model.is_moe() ? pricer.layer(prog_sel.moe_layer, {Phase::kBackward, Phase::kRecompute}) : PhaseTime{};
+  const Chip rank_chip = per_rank(sys.chip);
+  const PhaseTime &dense_f = lp.dense_f, &dense_b = lp.dense_b, &moe_f = lp.moe_f, &moe_b = lp.moe_b;
+  const PhaseTime &dense_b_sel = lp.dense_b_sel, &moe_b_sel = lp.moe_b_sel;
   const int dense_end = model.is_moe() ? model.moe->first_k_dense : model.layers;
   struct StageLayers {
     double dense = 0, moe = 0;
@@ -73,14 +96,10 @@ StepResult simulate_step_closed_form(const Scenario& sc) {
     return add(scaled(stage_phase(l, dense_b, moe_b), frac),
                scaled(stage_phase(l, dense_b_sel, moe_b_sel), 1.0 - frac));
   };
-  const PhaseTime first_f = pricer.layer(prog.first_stage_extra, {Phase::kForward});
-  const PhaseTime first_b = pricer.layer(prog.first_stage_extra, {Phase::kBackward});
-  const PhaseTime last_f = pricer.layer(prog.last_stage_extra, {Phase::kForward});
-  const PhaseTime last_b = pricer.layer(prog.last_stage_extra, {Phase::kBackward});
+  const PhaseTime &first_f = lp.first_f, &first_b = lp.first_b, &last_f = lp.last_f, &last_b = lp.last_b;
 
   // Point-to-point: every chunk boundary sends an activation forward and a gradient back.
-  Seconds p2p{0};
-  if (p > 1) p2p = pricer.collective(prog.pp_send, 2.0 * v * m) * v;
+  const Seconds p2p = lp.p2p * v;
 
   // Forward and backward of one micro-batch on the first, a middle and the last stage.
   const StageLayers l_first = stage_layers(0), l_last = stage_layers(p - 1), l_mid = stage_layers(p / 2);
@@ -109,15 +128,20 @@ StepResult simulate_step_closed_form(const Scenario& sc) {
   const PhaseTime crit_f = crit_stage == 0 ? f_first : (crit_stage == p - 1 ? f_last : f_mid);
   const PhaseTime crit_b = crit_stage == 0 ? b_first : (crit_stage == p - 1 ? b_last : b_mid);
   const StageLayers l_crit = stage_layers(crit_stage);
-  const double crit_frac = recomputed_fraction(crit_stage);
-  pricer.record(prog.dense_layer, m * l_crit.dense * crit_frac);
-  if (model.is_moe()) pricer.record(prog.moe_layer, m * l_crit.moe * crit_frac);
-  if (partial) {
-    pricer.record(prog_sel.dense_layer, m * l_crit.dense * (1.0 - crit_frac));
-    if (model.is_moe()) pricer.record(prog_sel.moe_layer, m * l_crit.moe * (1.0 - crit_frac));
+  if (programs != nullptr) {  // the per-step communication summary of the critical stage
+    const StageProgram& prog = *programs->first;
+    const StageProgram& prog_sel = *programs->second;
+    const double crit_frac = recomputed_fraction(crit_stage);
+    pricer.record(prog.dense_layer, m * l_crit.dense * crit_frac);
+    if (model.is_moe()) pricer.record(prog.moe_layer, m * l_crit.moe * crit_frac);
+    if (partial) {
+      pricer.record(prog_sel.dense_layer, m * l_crit.dense * (1.0 - crit_frac));
+      if (model.is_moe()) pricer.record(prog_sel.moe_layer, m * l_crit.moe * (1.0 - crit_frac));
+    }
+    if (crit_stage == 0) pricer.record(prog.first_stage_extra, m);
+    if (crit_stage == p - 1) pricer.record(prog.last_stage_extra, m);
+    if (p > 1) pricer.collective(prog.pp_send, 2.0 * v * m);
   }
-  if (crit_stage == 0) pricer.record(prog.first_stage_extra, m);
-  if (crit_stage == p - 1) pricer.record(prog.last_stage_extra, m);
 
   // Data-parallel gradient reduction and parameter gathering (over dp x cp ranks).
   const double params = params_per_rank(model, plan, crit_stage);
@@ -131,10 +155,11 @@ StepResult simulate_step_closed_form(const Scenario& sc) {
     const Seconds f_mb = busy(crit_f);
     const Seconds b_mb = busy(crit_b);
     // The last bucket (about one layer of gradients) cannot overlap anything.
-    const double last_bucket = 1.0 / std::max(1.0, layers_per_rank);
+    const double buckets = std::max(1.0, layers_per_rank);
+    const double last_bucket = 1.0 / buckets;
     if (plan.zero == 0) {
-      const Seconds t = pricer.collective(
-          {"dp.all_reduce", CollectiveKind::kAllReduce, GroupKind::kDpCp, Phase::kBackward, grads}, 1);
+      const Seconds t = pricer.bucketed(
+          {"dp.all_reduce", CollectiveKind::kAllReduce, GroupKind::kDpCp, Phase::kBackward, grads}, buckets, 1);
       dp_exposed = max(t * last_bucket, t - b_mb);
       dp_total = t;
     } else if (plan.zero <= 2 || p > 1) {
@@ -143,19 +168,19 @@ StepResult simulate_step_closed_form(const Scenario& sc) {
       // schedule behaves the same: PyTorch's pipelining keeps a stage's parameters unsharded and
       // defers the gradient reduce-scatter across the micro-batches of a step (torchtitan sets
       // reshard_after_forward = False with PP).
-      const Seconds rs = pricer.collective(
-          {"dp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kDpCp, Phase::kBackward, grads}, 1);
-      const Seconds ag = pricer.collective(
-          {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, 1);
+      const Seconds rs = pricer.bucketed(
+          {"dp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kDpCp, Phase::kBackward, grads}, buckets, 1);
+      const Seconds ag = pricer.bucketed(
+          {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, buckets, 1);
       dp_exposed = max(rs * last_bucket, rs - b_mb) + max(ag * last_bucket, ag - f_mb);
       dp_total = rs + ag;
     } else {
       // FSDP / ZeRO-3: per micro-batch, gather parameters for forward and again for backward,
       // reduce-scatter gradients; prefetching hides them behind the layers' compute.
-      const Seconds ag = pricer.collective(
-          {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, 2.0 * m);
-      const Seconds rs = pricer.collective(
-          {"dp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kDpCp, Phase::kBackward, grads}, m);
+      const Seconds ag = pricer.bucketed(
+          {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, buckets, 2.0 * m);
+      const Seconds rs = pricer.bucketed(
+          {"dp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kDpCp, Phase::kBackward, grads}, buckets, m);
       dp_exposed =
           (max(Seconds(0), ag - f_mb) + max(Seconds(0), ag + rs - b_mb)) * m + ag * last_bucket + rs * last_bucket;
       dp_total = (ag * 2.0 + rs) * m;
@@ -194,9 +219,8 @@ StepResult simulate_step_closed_form(const Scenario& sc) {
   r.hardware_flops_per_step = Flops(per_rank_mb * m * ranks);
 
   r.memory = memory_per_chip(model, plan, sc.training, sys);
-  for (auto& [name, s] : summary) r.comm.push_back(s);
   const int domain = sys.scale_up.chips;
-  if (sys.total_chips() > domain && sys.total_chips() % domain != 0) {
+  if (programs != nullptr && sys.total_chips() > domain && sys.total_chips() % domain != 0) {
     r.warnings.push_back(
         fmt::format("{} chips fill {:.2f} scale-up domains of {}; the last one is partial and priced as if "
                     "it were full",
@@ -239,6 +263,51 @@ StepResult simulate_step(const Scenario& sc, const StepOptions& options) {
   }
   StepResult r = simulate_step_closed_form(sc);
   if (options.engine == StepEngine::kEvents) r = step_internal::simulate_step_events(sc, options, std::move(r));
+  return r;
+}
+
+struct StepEvaluator::Impl {
+  explicit Impl(const Scenario& base)
+      : sc(base), comm(base.system), rank_chip(per_rank(base.system.chip)), pricer(sc, rank_chip, nullptr, &comm) {}
+  // What the layer prices depend on (see LayerPrices).
+  using Key = std::array<int, 8>;
+  Key key(const Plan& p) const {
+    const bool ep_strides_pp = sc.model.is_moe() && p.ep > p.cp;
+    return {p.tp, p.cp, p.ep, p.micro_batch, static_cast<int>(p.recompute), p.recompute_num_layers,
+            (p.sequence_parallel ? 1 : 0) | (p.flash_attention ? 2 : 0) | (p.tp_comm_overlap ? 4 : 0),
+            // the pipeline send exists only with pp > 1; the EP group strides over the stages
+            ep_strides_pp ? p.pp : (p.pp > 1 ? -1 : 0)};  // (lower() reads dp only in a precondition)
+  }
+  Scenario sc;  // its plan is the one being evaluated
+  CollectiveModel comm;
+  Chip rank_chip;
+  Pricer pricer;  // reads sc.plan at each call
+  std::map<Key, LayerPrices> cache;
+};
+
+StepEvaluator::StepEvaluator(const Scenario& base) : impl_(std::make_unique<Impl>(base)) {}
+StepEvaluator::~StepEvaluator() = default;
+
+const Scenario& StepEvaluator::base() const {
+  return impl_->sc;
+}
+
+size_t StepEvaluator::cached_layer_prices() const {
+  return impl_->cache.size();
+}
+
+StepResult StepEvaluator::evaluate(const Plan& plan) {
+  Impl& s = *impl_;
+  s.sc.plan = plan;
+  const auto key = s.key(plan);
+  auto it = s.cache.find(key);
+  if (it == s.cache.end()) {
+    const StageProgram prog = lower(s.sc.model, plan, s.sc.training);
+    const bool partial = plan.recompute == Recompute::kFull && plan.recompute_num_layers > 0;
+    const StageProgram prog_sel = partial ? lower(s.sc.model, without_full_recompute(plan), s.sc.training) : prog;
+    it = s.cache.emplace(key, price_layers(s.sc, s.pricer, prog, prog_sel)).first;
+  }
+  StepResult r = compose_closed_form(s.sc, it->second, s.pricer, nullptr);
   return r;
 }
 
