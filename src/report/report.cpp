@@ -663,8 +663,9 @@ std::string search_table(const Scenario& base, const SearchOptions& options, con
                                 to_string(base.training.precision), to_string(options.objective));
   long long rejected = 0;
   for (const auto& [reason, n] : report.rejected) rejected += n;
-  out += fmt::format("considered {} layouts: {} priced, {} rejected\n", with_commas(report.considered),
-                     with_commas(report.priced), with_commas(rejected));
+  out += fmt::format("considered {} layouts: {} priced, {} rejected{}\n", with_commas(report.considered),
+                     with_commas(report.priced), with_commas(rejected),
+                     report.ranks > 1 ? fmt::format(" (split over {} MPI processes)", report.ranks) : "");
   std::vector<std::pair<long long, std::string>> reasons;
   for (const auto& [reason, n] : report.rejected) reasons.emplace_back(-n, reason);
   std::sort(reasons.begin(), reasons.end());
@@ -703,7 +704,7 @@ std::string compare_table(const std::vector<Scenario>& bases, const SearchOption
   std::string out = fmt::format("{} on {} chips | seq {} | global batch {} | {} | best layout of each system by {}\n\n",
                                 first.model.name, first.system.chips, first.training.seq, first.training.global_batch,
                                 to_string(first.training.precision), to_string(options.objective));
-  out += fmt::format("{:<20} {:<30} {:>9} {:>11} {:>9} {:>6} {:>15} {:>11} {:>11}\n", "system", "best layout",
+  out += fmt::format("{:<20} {:<44} {:>9} {:>11} {:>9} {:>6} {:>15} {:>11} {:>11}\n", "system", "best layout",
                      "step (s)", "tokens/s", "per chip", "MFU", "memory/chip", "$/M tokens", "kWh/M tok");
   for (size_t i = 0; i < rows.size(); ++i) {
     const SearchReport& r = rows[i].report;

@@ -417,4 +417,61 @@ TEST(Cli, ValidateTableAndBadInput) {
 }
 
 }  // namespace
+
+TEST(Cli, SearchJsonAndItsWinnerReproduces) {
+  const std::string args = "search --system dgx-h100 --chips 64 --model llama3-70b --seq 8192 --global-batch 128";
+  const CliRun r = tahoma(args + " --format json --top 3");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["considered"].get<long long>(), 1000);
+  EXPECT_TRUE(j["rejected"].is_object());
+  EXPECT_GT(j["rejected"]["does not fit in memory"].get<long long>(), 0);
+  ASSERT_EQ(j["results"].size(), 3u);
+  const auto& best = j["results"][0];
+  for (const char* k : {"tp", "pp", "vpp", "cp", "dp", "micro_batch", "zero", "recompute"}) {
+    EXPECT_TRUE(best["layout"].contains(k)) << k;
+  }
+  for (const char* k : {"tokens_per_s", "mfu", "memory"}) EXPECT_TRUE(best.contains(k)) << k;
+  // The winner's command line, run as given, prints the same numbers.
+  std::string cmd = best["simulate"].get<std::string>();
+  ASSERT_EQ(cmd.rfind("tahoma ", 0), 0u);
+  const CliRun again = tahoma(cmd.substr(7) + " --format json");
+  ASSERT_EQ(again.code, 0) << again.err;
+  const auto k = nlohmann::json::parse(again.out);
+  EXPECT_EQ(k["tokens_per_s"], best["tokens_per_s"]);
+  EXPECT_EQ(k["mfu"], best["mfu"]);
+  EXPECT_EQ(k["memory"]["peak_bytes_per_chip"], best["memory"]["peak_bytes_per_chip"]);
+  // The table says what was rejected and why the winner won; the thread count changes nothing.
+  const CliRun table = tahoma(args + " --threads 1");
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_CONTAINS(table.out, "does not fit in memory");
+  EXPECT_CONTAINS(table.out, "why: ");
+  EXPECT_EQ(tahoma(args + " --format json --top 3 --threads 2").out, r.out);
+}
+
+TEST(Cli, SearchRefusesWhatItCannotDo) {
+  const std::string args = "search --system tpu-v7 --chips 256 --model llama3-8b --seq 4096 --global-batch 256";
+  const CliRun cost = tahoma(args + " --objective cost");
+  EXPECT_EQ(cost.code, 2);
+  EXPECT_CONTAINS(cost.err, "price_usd_per_chip_hour");
+  const CliRun dp = tahoma(args + " --dp 4");
+  EXPECT_EQ(dp.code, 2);
+  EXPECT_CONTAINS(dp.err, "--dp");
+  const CliRun none = tahoma("search --system dgx-h100 --chips 8 --model llama3.1-405b --seq 8192 --global-batch 8");
+  EXPECT_EQ(none.code, 0) << none.err;  // nothing fits: an answer, not an error
+  EXPECT_CONTAINS(none.out, "no layout fits");
+}
+
+TEST(Cli, CompareThreeSystems) {
+  const CliRun r = tahoma(
+      "compare --systems trn3-ultraserver,tpu-v7,gb300-nvl72 --chips 9216 --model llama3.1-405b --seq 8192 "
+      "--global-batch 2048");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* name : {"trn3-ultraserver", "tpu-v7", "gb300-nvl72", "tokens/s", "MFU", "memory/chip", "kWh/M"})
+    EXPECT_CONTAINS(r.out, name);
+  const CliRun bad = tahoma("compare --systems trn3-ultraserver,nope --chips 144 --model llama3-8b");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_CONTAINS(bad.err, "nope");
+}
+
 }  // namespace tahoma
