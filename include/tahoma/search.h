@@ -40,7 +40,7 @@ struct SearchResult {
   Plan plan;
   StepResult result;       // the event engine's (what `tahoma simulate` with this layout prints)
   StepResult closed_form;  // the fast path's, which ranked it
-  double objective = 0;    // larger is better (negated cost)
+  double objective = 0;    // on a 0.01% grid, larger is better; ties go to less memory
 };
 
 struct SearchReport {

@@ -181,19 +181,32 @@ struct Entry {
   double objective = 0;
 };
 
-// Larger objective first, then more tokens/s, then the smaller layout tuple.
-bool better(const Entry& a, const Entry& b) {
-  if (a.objective != b.objective) return a.objective > b.objective;
-  if (a.result.tokens_per_s != b.result.tokens_per_s) return a.result.tokens_per_s > b.result.tokens_per_s;
+// The order of layouts: the objective's bin (larger first), then the smaller memory footprint, then
+// the smaller layout tuple. A total order, so merging per-thread and per-rank bests in any order
+// gives the same answer.
+template <typename T>
+bool ranks_before(double obj_a, const T& a, double obj_b, const T& b) {
+  if (obj_a != obj_b) return obj_a > obj_b;
+  if (a.result.memory.total != b.result.memory.total) return a.result.memory.total < b.result.memory.total;
   return plan_tuple(a.plan) < plan_tuple(b.plan);
 }
+bool better(const Entry& a, const Entry& b) {
+  return ranks_before(a.objective, a, b.objective, b);
+}
 
+// The objective on a grid of 0.01% (larger is better): layouts closer than that tie, and the tie
+// goes to the smaller footprint. A model's step time is not known to 0.01%, and a user offered two
+// layouts of the same speed wants the one with memory to spare. Tokens/s and cost bin on a
+// logarithmic grid (relative steps), headroom (a fraction of capacity) on a linear one.
 double objective_of(Objective o, const StepResult& r) {
+  constexpr double kStep = 1e-4;
   switch (o) {
-    case Objective::kTokensPerS: return r.tokens_per_s;
-    case Objective::kCost: return r.cost_usd_per_million_tokens ? -*r.cost_usd_per_million_tokens : -INFINITY;
+    case Objective::kTokensPerS: return std::round(std::log(std::max(r.tokens_per_s, 1e-300)) / kStep);
+    case Objective::kCost:
+      return r.cost_usd_per_million_tokens ? -std::round(std::log(*r.cost_usd_per_million_tokens) / kStep) : -INFINITY;
     case Objective::kMemoryHeadroom:
-      return (r.memory.capacity.value() - r.memory.total.value()) / std::max(1.0, r.memory.capacity.value());
+      return std::round((r.memory.capacity.value() - r.memory.total.value()) /
+                        std::max(1.0, r.memory.capacity.value()) / kStep);
   }
   return 0;
 }
@@ -255,29 +268,39 @@ std::string explain(Objective o, const SearchResult& a, const SearchResult& b) {
         fmt::format("{}{:.3f} s {} {}", into.empty() ? "" : ", ", std::abs(saved), saved > 0 ? "less" : "more", name);
   }
   std::string margin;
-  switch (o) {
-    case Objective::kTokensPerS:
-      margin = fmt::format("{:.1f}% more tokens/s", 100.0 * (a.result.tokens_per_s / b.result.tokens_per_s - 1.0));
-      break;
-    case Objective::kCost:
-      margin = fmt::format("{:.1f}% lower cost per token", 100.0 * (1.0 - *a.result.cost_usd_per_million_tokens /
-                                                                              *b.result.cost_usd_per_million_tokens));
-      break;
-    case Objective::kMemoryHeadroom:
-      margin = fmt::format("{:.1f} GB more memory headroom",
-                           (b.result.memory.total.value() - a.result.memory.total.value()) / 1e9);
-      break;
+  if (a.objective == b.objective) {
+    return fmt::format("{} ties the runner-up ({}) on {} (within 0.01%) and needs {:.1f} GB less memory per chip",
+                       describe(a.plan), describe(b.plan), to_string(o),
+                       (b.result.memory.total.value() - a.result.memory.total.value()) / 1e9);
+  }
+  {
+    switch (o) {
+      case Objective::kTokensPerS:
+        margin = fmt::format("{:.1f}% more tokens/s", 100.0 * (a.result.tokens_per_s / b.result.tokens_per_s - 1.0));
+        break;
+      case Objective::kCost:
+        margin = fmt::format("{:.1f}% lower cost per token", 100.0 * (1.0 - *a.result.cost_usd_per_million_tokens /
+                                                                                *b.result.cost_usd_per_million_tokens));
+        break;
+      case Objective::kMemoryHeadroom:
+        margin = fmt::format("{:.1f} GB more memory headroom",
+                             (b.result.memory.total.value() - a.result.memory.total.value()) / 1e9);
+        break;
+    }
   }
   std::string out = fmt::format("{} beats the runner-up ({}) by {}", describe(a.plan), describe(b.plan), margin);
   if (!gains.empty()) out += ": per step it spends " + gains;
   if (!losses.empty()) out += (gains.empty() ? ": per step it spends " : ", and ") + losses;
-  if (o == Objective::kTokensPerS && a.result.memory.total.value() > b.result.memory.total.value()) {
+  if (o == Objective::kTokensPerS && a.objective != b.objective &&
+      a.result.memory.total.value() > b.result.memory.total.value()) {
     out += fmt::format(" (at {:.1f} GB per chip instead of {:.1f} GB)", a.result.memory.total.value() / 1e9,
                        b.result.memory.total.value() / 1e9);
   }
   return out;
 }
 
+#ifdef TAHOMA_HAVE_MPI
+// A layout as an MPI message.
 nlohmann::json layout_json(const Plan& p) {
   return {{"tp", p.tp},
           {"pp", p.pp},
@@ -304,6 +327,7 @@ Plan plan_from_json(const nlohmann::json& j, Plan p) {
   p.account_for_embedding_and_loss = j.at("account_for_embedding_and_loss");
   return p;
 }
+#endif
 
 }  // namespace
 
@@ -561,10 +585,8 @@ SearchReport search(const Scenario& base, const SearchOptions& options) {
       finals[i].objective = objective_of(options.objective, finals[i].result);
     });
   });
-  std::stable_sort(finals.begin(), finals.end(), [](const SearchResult& a, const SearchResult& b) {
-    if (a.objective != b.objective) return a.objective > b.objective;
-    return plan_tuple(a.plan) < plan_tuple(b.plan);
-  });
+  std::sort(finals.begin(), finals.end(),
+            [](const SearchResult& a, const SearchResult& b) { return ranks_before(a.objective, a, b.objective, b); });
   if (finals.size() > static_cast<size_t>(options.top)) finals.resize(static_cast<size_t>(options.top));
   report.results = std::move(finals);
   if (report.results.size() >= 2) {

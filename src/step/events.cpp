@@ -410,6 +410,7 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
     // for what it waited on (upstream compute: bubble).
     const eg::TaskSpec& dep = tasks[binding[id]];
     Seconds own = min(gap, ran(binding[id]));
+    if (p == 1) own = gap;  // no pipeline: a wait on communication is all that communication's
     switch (dep.category) {
       case eg::Category::kDp: waited_dp += own; break;
       case eg::Category::kPp: waited_pp += own; break;
