@@ -27,6 +27,13 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
 
 // Parameters held by one rank of the given pipeline stage (matrices only), before ZeRO sharding.
 double params_per_rank(const Model& model, const Plan& plan, int stage);
+// The same, split: `dense` is replicated over DP x CP, `expert` (routed experts, sharded by EP)
+// over the expert's dp*cp/ep replicas.
+struct RankParams {
+  double dense = 0;
+  double expert = 0;
+};
+RankParams params_per_rank_split(const Model& model, const Plan& plan, int stage);
 
 // Runtime reserve per chip: framework context, collective buffers, allocator fragmentation.
 inline constexpr double kWorkspaceBytes = 2.0 * 1024 * 1024 * 1024;

@@ -33,6 +33,11 @@ struct Plan {
   // layers on 16 stages): (layers + 2) must divide by pp*vpp; the first and last stages hold one
   // layer fewer.
   bool account_for_embedding_and_loss = false;
+  // Stages may differ by one layer (Megatron's pipeline_model_parallel_layout and
+  // num_layers_in_first/last_pipeline_stage, which the DeepSeek-V3 recipes use for 61 layers):
+  // the layers (+ embedding and loss) need not divide by pp * vpp; the extra layers go to the
+  // stages after the first.
+  bool uneven_pipeline = false;
   // Gradient buffers and their data-parallel reduction in fp32 (Megatron-LM's default for bf16
   // training, FSDP2's reduce_dtype) or in bf16 (NeMo and Megatron-Bridge performance recipes set
   // grad_reduce_in_fp32 = False).
@@ -50,6 +55,11 @@ struct Training {
   int seq = 4096;
   int global_batch = 1024;  // sequences per optimizer step
   Precision precision = Precision::kBf16;
+  // MoE load imbalance: tokens routed to the busiest expert-parallel rank over the average. 1.0 =
+  // perfectly balanced, as forced-balance benchmarks and auxiliary-loss-free balancing at
+  // convergence are (DeepSeek-V3 Sec. 2.1.2); the busiest rank sets the pace of the expert GEMMs
+  // and of the all-to-all it receives.
+  double moe_imbalance = 1.0;
 };
 
 // Checks divisibility and degrees. Throws InputError with `where` (e.g. "--tp" or a scenario
@@ -70,5 +80,12 @@ int recomputed_layers(const Model& model, const Plan& plan, int stage);
 
 // Micro-batches per pipeline per step: global_batch / (dp * micro_batch).
 int num_microbatches(const Plan& plan, const Training& training);
+
+// Rank order (DESIGN.md 5, Megatron's "tp-cp-ep-dp-pp" with EP folded into DP): TP innermost, then
+// CP, then the part of EP carved out of data parallelism (ep / cp when ep > cp), then PP, then the
+// rest of DP. Expert groups thereby stay inside a node or rack, as Megatron places them.
+int ep_from_dp(const Plan& plan);
+// Ranks between the same position on consecutive pipeline stages: tp * cp * ep_from_dp.
+long long stage_stride(const Plan& plan);
 
 }  // namespace tahoma

@@ -36,6 +36,8 @@ struct ScenarioInput {
   std::optional<std::string> grad_reduce_dtype;  // fp32 | bf16
   std::optional<bool> tp_comm_overlap;
   std::optional<int> recompute_num_layers;
+  std::optional<double> moe_imbalance;
+  std::optional<bool> uneven_pipeline;
 };
 
 // Loads, merges and validates. Throws InputError naming the file or flag at fault. Without

@@ -45,6 +45,10 @@ struct Model {
   int max_seq = 0;
   std::optional<MoeConfig> moe;
   std::optional<MlaConfig> mla;
+  // Sliding-window attention: a fraction of the layers attend to the last `sliding_window` tokens
+  // only (gpt-oss alternates windowed and full layers: fraction 0.5; Mistral 7B v0.1: all layers).
+  int sliding_window = 0;        // tokens; 0 = every layer attends to the whole sequence
+  double window_fraction = 0.0;  // share of the layers that use the window
 
   [[nodiscard]] bool is_moe() const { return moe.has_value() && moe->experts > 0; }
   [[nodiscard]] int mlp_matrices() const { return mlp == MlpType::kGated ? 3 : 2; }

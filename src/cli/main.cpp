@@ -68,6 +68,11 @@ void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
   cmd->add_option("--tp-comm-overlap", in.tp_comm_overlap, "overlap TP collectives with GEMMs (true/false)");
   cmd->add_option("--grad-reduce-dtype", in.grad_reduce_dtype, "gradient buffers and their reduction: fp32 or bf16")
       ->check(CLI::IsMember({"fp32", "bf16"}));
+  cmd->add_flag_callback(
+      "--uneven-pipeline", [&in] { in.uneven_pipeline = true; },
+      "let stages differ by one layer when the layers do not divide by pp*vpp (DeepSeek-V3 recipes)");
+  cmd->add_option("--moe-imbalance", in.moe_imbalance,
+                  "MoE: tokens on the busiest expert-parallel rank over the average (default 1 = balanced)");
   cmd->add_option("--set", in.overrides, "override a system field, e.g. --set chip.hbm_capacity=288GB");
 }
 

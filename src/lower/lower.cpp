@@ -76,13 +76,14 @@ class Builder {
                             Bytes(3.0 * scores * kActBytes)});
   }
 
-  // A bandwidth-bound op moving `bytes` in the forward pass; its backward moves twice as much.
-  void memory(const std::string& name, double bytes, double flops, bool recompute) {
+  // A bandwidth-bound op moving `bytes` in the forward pass; its backward moves `bwd` times as much
+  // (twice for elementwise ops, which read the saved input and the output gradient).
+  void memory(const std::string& name, double bytes, double flops, bool recompute, double bwd = 2.0) {
     out_.compute.push_back({name, OpKind::kMemory, Phase::kForward, 0, 0, 0, 1, Flops(flops), Bytes(bytes)});
     if (recompute)
       out_.compute.push_back({name, OpKind::kMemory, Phase::kRecompute, 0, 0, 0, 1, Flops(flops), Bytes(bytes)});
     out_.compute.push_back(
-        {name + ".bwd", OpKind::kMemory, Phase::kBackward, 0, 0, 0, 1, Flops(2 * flops), Bytes(2 * bytes)});
+        {name + ".bwd", OpKind::kMemory, Phase::kBackward, 0, 0, 0, 1, Flops(bwd * flops), Bytes(bwd * bytes)});
   }
 
   void comm(const std::string& name, CollectiveKind kind, GroupKind group, Phase phase, double bytes,
@@ -106,6 +107,7 @@ class Builder {
 struct Dims {
   double b, s, sq, tokens, tokens_sp, h, t;
   bool full, sp;
+  double imbalance;  // MoE: busiest rank's routed tokens over the average
 };
 
 void lower_attention(Builder& bld, const Model& model, const Plan& plan, const Dims& d) {
@@ -134,11 +136,16 @@ void lower_attention(Builder& bld, const Model& model, const Plan& plan, const D
   // Megatron replicates KV heads when tp exceeds their count.
   const double kv = std::max(1.0, static_cast<double>(model.kv_heads) / d.t);
   const double hd = model.head_dim;
+  // Keys per query, as a fraction of the sequence: half of it for causal attention (the kernels
+  // skip the masked half); on a sliding-window layer query i sees min(i, w) keys, on average
+  // w/s - (w/s)^2 / 2 of the sequence (gpt-oss alternates windowed and full layers).
+  const double w = model.sliding_window > 0 ? std::min(1.0, model.sliding_window / d.s) : 1.0;
+  const double causal = (1.0 - model.window_fraction) * 0.5 + model.window_fraction * (w - w * w / 2.0);
   bld.linear("qkv", d.tokens, (heads + 2.0 * kv) * hd, d.h, d.full);
   bld.memory("rope", 2.0 * (heads + kv) * hd * d.tokens * kActBytes, 6.0 * (heads + kv) * hd * d.tokens, d.full);
   if (plan.flash_attention) {
     // Causal kernels skip the masked half (DESIGN.md 4); CP with load balancing keeps each rank at half.
-    bld.attention(d.b * heads, d.sq, d.s, hd, hd, 0.5, d.full);
+    bld.attention(d.b * heads, d.sq, d.s, hd, hd, causal, d.full);
   } else {
     bld.attention_unfused(d.b * heads, d.sq, d.s, hd, hd, plan.recompute == Recompute::kSelective, d.full);
   }
@@ -166,16 +173,29 @@ void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const 
   if (moe) {
     const auto& e = *model.moe;
     bld.linear("router", d.tokens, e.experts, d.h, d.full);
-    // Dropless, balanced routing: every expert sees tokens*topk/experts tokens (capacity factor pads).
+    // Each EP rank holds experts/ep experts and computes every token routed to them from its EP
+    // group: with balanced routing as many (token, expert) pairs as its own tokens x top-k; the
+    // busiest rank `imbalance` times that; a capacity factor pads every expert to capacity (token
+    // dropping, or MaxText's dense matmul). The per-expert GEMMs are a grouped GEMM whose rows per
+    // expert, tokens x top-k x ep / experts, set its tile and wave efficiency.
     const double cf = e.capacity_factor > 0 ? e.capacity_factor : 1.0;
-    const double routed = d.tokens * e.topk * cf;
+    const double routed = d.tokens * e.topk * cf * d.imbalance;
     Dims ed = d;
     ed.tokens = routed;
-    lower_mlp(bld, model, ed, e.ffn_hidden, e.experts, "experts");
+    // Permute before dispatch (each token's hidden state copied once per chosen expert, grouped by
+    // expert) and unpermute after combine (the top-k outputs weighted and summed back): each reads
+    // or writes the tokens once and the routed copies once; their backward is the same gather or
+    // scatter (Megatron's fused permute kernels).
+    const double permute = (d.tokens + routed) * d.h * kActBytes;
+    bld.memory("moe.permute", permute, 0, d.full, 1.0);
+    bld.memory("moe.unpermute", permute, routed * d.h, d.full, 1.0);
+    lower_mlp(bld, model, ed, e.ffn_hidden, static_cast<double>(e.experts) / plan.ep, "experts");
     if (e.shared_experts > 0)
       lower_mlp(bld, model, d, static_cast<double>(e.ffn_hidden) * e.shared_experts, 1, "shared");
     if (plan.ep > 1) {
-      const double a2a = d.tokens * e.topk * d.h * kActBytes;
+      // Dispatch sends each token's hidden state to its top-k experts' ranks, combine brings the
+      // outputs back (bf16); the busiest rank receives `imbalance` times the average.
+      const double a2a = d.tokens * e.topk * d.h * kActBytes * d.imbalance;
       for (const char* n : {"dispatch", "combine"}) {
         bld.comm(n, CollectiveKind::kAllToAll, GroupKind::kEp, Phase::kForward, a2a);
         bld.comm(std::string(n) + ".bwd", CollectiveKind::kAllToAll, GroupKind::kEp, Phase::kBackward, a2a);
@@ -237,6 +257,7 @@ StageProgram lower(const Model& model, const Plan& plan, const Training& trainin
   d.tokens_sp = d.sp ? d.tokens / d.t : d.tokens;
   d.h = model.hidden;
   d.full = plan.recompute == Recompute::kFull;
+  d.imbalance = training.moe_imbalance;
   lower_layer(prog.dense_layer, model, plan, training, d, false);
   if (model.is_moe()) lower_layer(prog.moe_layer, model, plan, training, d, true);
 

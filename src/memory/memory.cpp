@@ -44,6 +44,11 @@ StageParams stage_params(const Model& model, const Plan& plan, int stage) {
 
 }  // namespace
 
+RankParams params_per_rank_split(const Model& model, const Plan& plan, int stage) {
+  const StageParams p = stage_params(model, plan, stage);
+  return {p.dense, p.expert};
+}
+
 double params_per_rank(const Model& model, const Plan& plan, int stage) {
   const StageParams p = stage_params(model, plan, stage);
   return p.dense + p.expert;

@@ -82,7 +82,11 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
     fail("tp", fmt::format("{} neither divides nor is a multiple of the {} KV heads", plan.tp, model.kv_heads));
   }
   const int slots = model.layers + (plan.account_for_embedding_and_loss ? 2 : 0);
-  if (slots % (plan.pp * plan.vpp) != 0) {
+  if (plan.uneven_pipeline && slots < plan.pp * plan.vpp + (plan.account_for_embedding_and_loss ? 2 : 0)) {
+    fail("pp", fmt::format("the model's {} layers cannot give every one of pp*vpp = {}*{} chunks a layer", model.layers,
+                           plan.pp, plan.vpp));
+  }
+  if (!plan.uneven_pipeline && slots % (plan.pp * plan.vpp) != 0) {
     fail(plan.vpp > 1 ? "vpp" : "pp",
          fmt::format("the model's {} layers{} are not divisible by pp*vpp = {}*{}{}", model.layers,
                      plan.account_for_embedding_and_loss ? " + embedding + loss" : "", plan.pp, plan.vpp,
@@ -130,21 +134,41 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
 }
 
 int layers_on_stage(const Model& model, const Plan& plan, int stage) {
-  if (!plan.account_for_embedding_and_loss) return model.layers / plan.pp;
-  const int per_stage = (model.layers + 2) / plan.pp;
-  return (stage == 0 || stage == plan.pp - 1) ? per_stage - 1 : per_stage;
+  const int slots = model.layers + (plan.account_for_embedding_and_loss ? 2 : 0);
+  int per_stage = slots / plan.pp;
+  if (plan.uneven_pipeline) {
+    // The remainder goes one slot each to the stages after the first.
+    const int extra = slots % plan.pp;
+    if (stage >= 1 && stage <= extra) ++per_stage;
+    if (extra == plan.pp && stage == 0) ++per_stage;  // (cannot happen: extra < pp)
+  }
+  if (!plan.account_for_embedding_and_loss) return per_stage;
+  return per_stage - (stage == 0 ? 1 : 0) - (stage == plan.pp - 1 ? 1 : 0);
 }
 
 int first_layer_of_stage(const Model& model, const Plan& plan, int stage) {
-  if (!plan.account_for_embedding_and_loss) return stage * (model.layers / plan.pp);
-  const int per_stage = (model.layers + 2) / plan.pp;
-  return stage == 0 ? 0 : stage * per_stage - 1;
+  if (!plan.uneven_pipeline) {
+    if (!plan.account_for_embedding_and_loss) return stage * (model.layers / plan.pp);
+    const int per_stage = (model.layers + 2) / plan.pp;
+    return stage == 0 ? 0 : stage * per_stage - 1;
+  }
+  int first = 0;
+  for (int s = 0; s < stage; ++s) first += layers_on_stage(model, plan, s);
+  return first;
 }
 
 int recomputed_layers(const Model& model, const Plan& plan, int stage) {
   if (plan.recompute != Recompute::kFull) return 0;
   const int n = layers_on_stage(model, plan, stage);
   return plan.recompute_num_layers > 0 ? std::min(n, plan.recompute_num_layers) : n;
+}
+
+int ep_from_dp(const Plan& plan) {
+  return plan.ep > plan.cp ? plan.ep / plan.cp : 1;
+}
+
+long long stage_stride(const Plan& plan) {
+  return static_cast<long long>(plan.tp) * plan.cp * ep_from_dp(plan);
 }
 
 int num_microbatches(const Plan& plan, const Training& training) {

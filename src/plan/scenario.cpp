@@ -32,6 +32,7 @@ Precision parse_precision_or_throw(const std::string& s, const std::string& wher
 Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   Scenario sc;
   ScenarioInput v = in;  // file values first, flags override
+  std::optional<double> under_imbalance;
   std::string where = "command line";
   if (in.file) {
     where = *in.file;
@@ -43,9 +44,10 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     if (root.has("chips")) chips = root.integer("chips");
     if (root.has("model")) sc.model_ref = root.string("model");
     YamlMap tr = root.map("training");
-    tr.declare({"seq", "global_batch", "precision"});
+    tr.declare({"seq", "global_batch", "precision", "moe_imbalance"});
     std::optional<int> seq, gb;
     std::optional<std::string> prec;
+    if (tr.has("moe_imbalance")) under_imbalance = tr.number("moe_imbalance", 1.0, 1.0, 64.0);
     if (tr.has("seq")) seq = tr.integer("seq");
     if (tr.has("global_batch")) gb = tr.integer("global_batch");
     if (tr.has("precision")) prec = tr.string("precision");
@@ -53,7 +55,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     YamlMap pl = root.map("plan");
     pl.declare({"tp", "pp", "vpp", "dp", "cp", "ep", "zero", "micro_batch", "recompute", "sequence_parallel",
                 "flash_attention", "account_for_embedding_and_loss", "grad_reduce_dtype", "tp_comm_overlap",
-                "recompute_num_layers"});
+                "recompute_num_layers", "uneven_pipeline"});
     auto opt_int = [&](const char* key, int min) -> std::optional<int> {
       if (!pl.has(key)) return std::nullopt;
       return pl.integer(key, std::nullopt, min);
@@ -65,6 +67,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     if (pl.has("recompute")) rc = pl.string("recompute");
     std::optional<bool> sp, fa, emb, tpo;
     if (pl.has("tp_comm_overlap")) tpo = pl.boolean("tp_comm_overlap");
+    if (pl.has("uneven_pipeline") && !v.uneven_pipeline) v.uneven_pipeline = pl.boolean("uneven_pipeline");
     std::optional<std::string> grad_dtype;
     if (pl.has("grad_reduce_dtype")) grad_dtype = pl.string("grad_reduce_dtype");
     if (pl.has("sequence_parallel")) sp = pl.boolean("sequence_parallel");
@@ -116,6 +119,15 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   if (v.seq) t.seq = *v.seq;
   if (v.global_batch) t.global_batch = *v.global_batch;
   if (v.precision) t.precision = parse_precision_or_throw(*v.precision, where, "precision");
+  if (!v.moe_imbalance) v.moe_imbalance = under_imbalance;
+  if (v.moe_imbalance) {
+    if (!(*v.moe_imbalance >= 1.0)) {
+      throw InputError(
+          where, "moe_imbalance",
+          fmt::format("{} is below 1 (the busiest rank's tokens over the average; 1 = balanced)", *v.moe_imbalance));
+    }
+    t.moe_imbalance = *v.moe_imbalance;
+  }
   Plan& p = sc.plan;
   if (v.tp) p.tp = *v.tp;
   if (v.pp) p.pp = *v.pp;
@@ -130,6 +142,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   if (v.flash_attention) p.flash_attention = *v.flash_attention;
   if (v.account_for_embedding_and_loss) p.account_for_embedding_and_loss = *v.account_for_embedding_and_loss;
   if (v.tp_comm_overlap) p.tp_comm_overlap = *v.tp_comm_overlap;
+  if (v.uneven_pipeline) p.uneven_pipeline = *v.uneven_pipeline;
   if (v.recompute_num_layers) p.recompute_num_layers = *v.recompute_num_layers;
   if (v.grad_reduce_dtype) {
     if (*v.grad_reduce_dtype != "fp32" && *v.grad_reduce_dtype != "bf16") {

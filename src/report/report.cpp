@@ -145,6 +145,7 @@ json plan_json(const Plan& p) {
           {"sequence_parallel", p.sequence_parallel},
           {"flash_attention", p.flash_attention},
           {"account_for_embedding_and_loss", p.account_for_embedding_and_loss},
+          {"uneven_pipeline", p.uneven_pipeline},
           {"grad_reduce_dtype", p.grad_reduce_fp32 ? "fp32" : "bf16"},
           {"tp_comm_overlap", p.tp_comm_overlap},
           {"recompute_num_layers", p.recompute_num_layers},
@@ -162,7 +163,8 @@ json scenario_json(const Scenario& sc) {
           {"training",
            {{"seq", sc.training.seq},
             {"global_batch", sc.training.global_batch},
-            {"precision", to_string(sc.training.precision)}}},
+            {"precision", to_string(sc.training.precision)},
+            {"moe_imbalance", sc.training.moe_imbalance}}},
           {"plan", plan_json(sc.plan)}};
 }
 
@@ -633,6 +635,8 @@ std::string simulate_command(const Scenario& base, const Plan& p) {
   cmd += fmt::format(" --tp {} --pp {} --vpp {} --cp {} --ep {} --micro-batch {} --zero {} --recompute {}", p.tp, p.pp,
                      p.vpp, p.cp, p.ep, p.micro_batch, p.zero, to_string(p.recompute));
   if (p.account_for_embedding_and_loss) cmd += " --pp-embedding-split";
+  if (p.uneven_pipeline) cmd += " --uneven-pipeline";
+  if (base.training.moe_imbalance != 1.0) cmd += fmt::format(" --moe-imbalance {}", base.training.moe_imbalance);
   if (!p.sequence_parallel) cmd += " --sequence-parallel false";
   if (!p.flash_attention) cmd += " --flash-attention false";
   if (p.tp_comm_overlap) cmd += " --tp-comm-overlap true";

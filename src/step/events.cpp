@@ -51,9 +51,9 @@ class StepGraph {
     pending_send_.assign(static_cast<size_t>(p_), eg::kNoTask);
     first_fwd_.resize(static_cast<size_t>(p_));
     dp_tasks_.resize(static_cast<size_t>(p_));
-    const long long tc = static_cast<long long>(plan.tp) * plan.cp;
+    const long long stride = stage_stride(plan);
     const long long domain_ranks = static_cast<long long>(sc.system.scale_up.chips) * sc.system.chip.ranks_per_chip;
-    for (int s = 0; s < p_; ++s) domain_of_stage_.push_back(s * tc / domain_ranks);
+    for (int s = 0; s < p_; ++s) domain_of_stage_.push_back(s * stride / domain_ranks);
     fsdp_ = plan.zero == 3 && p_ == 1 && plan.dp * plan.cp > 1;
     dp_stream_ = eg::StreamKind::kDataParallel;
   }
@@ -317,21 +317,23 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
       c.last_f = pricer.layer(prog.last_stage_extra, {Phase::kForward});
       c.last_b = pricer.layer(prog.last_stage_extra, {Phase::kBackward});
     }
-    c.params = params_per_rank(model, plan, stage);
+    const RankParams params = params_per_rank_split(model, plan, stage);
+    c.params = params.dense + params.expert;
     if (shard > 1) {
-      const Bytes grads(c.params * (plan.grad_reduce_fp32 ? kGradReduceBytesFp32 : 2.0));
-      const Bytes weights(c.params * kParamGatherBytes);
+      const double grad_bytes = plan.grad_reduce_fp32 ? kGradReduceBytesFp32 : 2.0;
       const auto kind = plan.zero == 0 ? CollectiveKind::kAllReduce : CollectiveKind::kReduceScatter;
       const double buckets = std::max(1, n);  // one per layer, each paying its own latency
-      c.dp_reduce = pricer.bucketed({"dp.grad", kind, GroupKind::kDpCp, Phase::kBackward, grads}, buckets, 0);
-      c.dp_reduce_bytes = grads;
+      c.dp_reduce = pricer.data_parallel("dp.grad", kind, Phase::kBackward, params, grad_bytes, buckets, 0);
+      c.dp_reduce_bytes = Bytes(c.params * grad_bytes);
       if (plan.zero >= 1) {
-        c.dp_gather_bytes = weights;
-        c.dp_gather = pricer.bucketed(
-            {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, buckets, 0);
+        c.dp_gather_bytes = Bytes(c.params * kParamGatherBytes);
+        c.dp_gather = pricer.data_parallel("dp.all_gather", CollectiveKind::kAllGather, Phase::kForward, params,
+                                           kParamGatherBytes, buckets, 0);
       }
     }
-    const double local_params = plan.zero >= 1 ? c.params / shard : c.params;
+    const double expert_shard = std::max(1.0, shard / plan.ep);
+    const double local_params =
+        plan.zero >= 1 ? params.dense / shard + params.expert / expert_shard : params.dense + params.expert;
     c.optimizer = Seconds(local_params * kOptimizerBytesPerParam /
                           (rank_chip.hbm_bandwidth.value() * rank_chip.memory_efficiency));
   }
@@ -436,9 +438,8 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
 
   if (options.trace != nullptr) {
     std::vector<std::string> names;
-    const long long tc = static_cast<long long>(plan.tp) * plan.cp;
     for (int stage = 0; stage < p; ++stage) {
-      const long long rank = stage * tc;
+      const long long rank = stage * stage_stride(plan);
       names.push_back(fmt::format("pipeline stage {} (rank {}, chip {})", stage, rank, rank / sys.chip.ranks_per_chip));
     }
     eg::write_chrome_trace(graph, run, names, *options.trace);

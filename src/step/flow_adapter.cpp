@@ -29,7 +29,7 @@ FlowAdapter::FlowAdapter(const Scenario& sc, const CollectiveModel& comm, Collec
       net_(comm.topology()) {
   const Plan& plan = sc.plan;
   const net::Topology& topo = comm.topology();
-  replica_ranks_ = static_cast<long long>(plan.tp) * plan.cp * plan.pp;
+  replica_ranks_ = stage_stride(plan) * plan.pp;  // replicas in ep_from_dp blocks
   // The period of the traffic: whole replicas on whole scale-up domains (or the whole system).
   const long long period = std::lcm(replica_ranks_, topo.domain_ranks());
   window_ = std::min(period, topo.ranks());
@@ -50,7 +50,7 @@ FlowAdapter::Template FlowAdapter::build(std::uint32_t tag) const {
   const auto kind = static_cast<Message>(tag % 3);
   const int from = static_cast<int>((tag / 3) / static_cast<std::uint32_t>(p));
   const int to = static_cast<int>((tag / 3) % static_cast<std::uint32_t>(p));
-  const long long tc = static_cast<long long>(plan.tp) * plan.cp;
+  const long long tc = stage_stride(plan);  // ranks of one stage in a block of replicas
   const net::Topology& topo = comm_.topology();
   Template tpl;
   net::Path path;
@@ -88,7 +88,7 @@ FlowAdapter::Template FlowAdapter::build(std::uint32_t tag) const {
   const GroupShape shape = group_shape(GroupKind::kDpCp, plan);
   const std::string algorithm = comm_.cost(ck, bytes, shape).algorithm;
   if (algorithm == "none") return tpl;
-  for (long long ti = 0; ti < plan.tp; ++ti) {  // group bases: CP and DP digits zero
+  for (long long ti = 0; ti < plan.tp; ++ti) {  // group bases: CP, EP and DP digits zero
     const auto steps = comm_.flow_steps(algorithm, ck, bytes, shape, from * tc + ti);
     TAHOMA_ASSERT(steps.has_value() && "the chosen algorithm is valid for its group");
     if (tpl.steps.empty()) tpl.steps.resize(steps->size());

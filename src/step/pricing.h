@@ -10,6 +10,7 @@
 #include <string>
 
 #include "tahoma/compute.h"
+#include "tahoma/memory.h"
 #include "tahoma/step.h"
 
 namespace tahoma::step_internal {
@@ -23,19 +24,25 @@ constexpr double kParamGatherBytes = 2.0;
 // twice (norm for clipping, then update: 8 B), bf16 parameter written (2 B).
 constexpr double kOptimizerBytesPerParam = 34.0;
 
+// The ranks of each group in the rank order of plan.h (TP, CP, EP-from-DP, PP, rest of DP).
 inline GroupShape group_shape(GroupKind g, const Plan& p) {
-  const long long t = p.tp, c = p.cp, pp = p.pp, d = p.dp;
+  const long long t = p.tp, c = p.cp, pp = p.pp, d = p.dp, e = ep_from_dp(p);
+  const long long stage = t * c * e;  // stage_stride(p)
   switch (g) {
     case GroupKind::kTp: return {{{t, 1}}};
     case GroupKind::kCp: return {{{c, t}}};
-    case GroupKind::kPp: return {{{std::min<long long>(pp, 2), t * c}}};  // neighbouring stages
-    case GroupKind::kDp: return {{{d, t * c * pp}}};
-    case GroupKind::kDpCp: return {{{c, t}, {d, t * c * pp}}};
-    case GroupKind::kEp: {
-      // EP is carved out of the data-parallel ranks (Megatron "parallel folding").
+    case GroupKind::kPp: return {{{std::min<long long>(pp, 2), stage}}};  // neighbouring stages
+    case GroupKind::kDp: return {{{e, t * c}, {d / e, stage * pp}}};
+    case GroupKind::kDpCp: return {{{c, t}, {e, t * c}, {d / e, stage * pp}}};
+    case GroupKind::kEp:
+      // EP is carved out of CP, then out of the data-parallel ranks next to it (Megatron's
+      // "parallel folding"): an expert group is contiguous in rank order.
       if (p.ep <= c) return {{{p.ep, t}}};
-      return {{{c, t}, {p.ep / c, t * c * pp}}};
-    }
+      return {{{c, t}, {e, t * c}}};
+    case GroupKind::kEdp:
+      // Expert data parallelism: the replicas of one expert, dp * cp / ep ranks.
+      if (p.ep <= c) return {{{c / p.ep, t * p.ep}, {d, stage * pp}}};
+      return {{{d / e, stage * pp}}};
   }
   return {};
 }
@@ -85,6 +92,21 @@ class Pricer {
     buckets = std::max(1.0, buckets);
     op.bytes = op.bytes / buckets;
     return collective(op, calls_per_step * buckets) * buckets;
+  }
+
+  // A data-parallel collective of one stage's parameters: the dense ones over DP x CP, the routed
+  // experts' over the replicas of each expert (dp*cp/ep ranks; none when ep = dp*cp), both in
+  // per-layer buckets. `bytes_per_param` sizes the buffer (4 for fp32 gradients, 2 for bf16).
+  Seconds data_parallel(const char* name, CollectiveKind kind, Phase phase, const RankParams& params,
+                        double bytes_per_param, double buckets, double calls_per_step) {
+    Seconds t =
+        bucketed({name, kind, GroupKind::kDpCp, phase, Bytes(params.dense * bytes_per_param)}, buckets, calls_per_step);
+    if (params.expert > 0 && group_shape(GroupKind::kEdp, sc_.plan).size() > 1) {
+      t += bucketed(
+          {std::string(name) + ".experts", kind, GroupKind::kEdp, phase, Bytes(params.expert * bytes_per_param)},
+          buckets, calls_per_step);
+    }
+    return t;
   }
 
   // Prices one layer program in `phases`.

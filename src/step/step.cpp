@@ -144,22 +144,22 @@ StepResult step_internal::compose_closed_form(const Scenario& sc, const LayerPri
   }
 
   // Data-parallel gradient reduction and parameter gathering (over dp x cp ranks).
-  const double params = params_per_rank(model, plan, crit_stage);
+  const RankParams params = params_per_rank_split(model, plan, crit_stage);
   const double layers_per_rank = static_cast<double>(layers_on_stage(model, plan, crit_stage));
   const double shard = static_cast<double>(plan.dp) * plan.cp;
+  const double expert_shard = std::max(1.0, shard / plan.ep);
   Seconds dp_exposed{0};
   Seconds dp_total{0};  // all data-parallel communication of the step, hidden or not
   if (shard > 1) {
-    const Bytes grads(params * (plan.grad_reduce_fp32 ? kGradReduceBytesFp32 : 2.0));
-    const Bytes weights(params * kParamGatherBytes);
+    const double grad_bytes = plan.grad_reduce_fp32 ? kGradReduceBytesFp32 : 2.0;
     const Seconds f_mb = busy(crit_f);
     const Seconds b_mb = busy(crit_b);
     // The last bucket (about one layer of gradients) cannot overlap anything.
     const double buckets = std::max(1.0, layers_per_rank);
     const double last_bucket = 1.0 / buckets;
     if (plan.zero == 0) {
-      const Seconds t = pricer.bucketed(
-          {"dp.all_reduce", CollectiveKind::kAllReduce, GroupKind::kDpCp, Phase::kBackward, grads}, buckets, 1);
+      const Seconds t = pricer.data_parallel("dp.all_reduce", CollectiveKind::kAllReduce, Phase::kBackward, params,
+                                             grad_bytes, buckets, 1);
       dp_exposed = max(t * last_bucket, t - b_mb);
       dp_total = t;
     } else if (plan.zero <= 2 || p > 1) {
@@ -168,19 +168,19 @@ StepResult step_internal::compose_closed_form(const Scenario& sc, const LayerPri
       // schedule behaves the same: PyTorch's pipelining keeps a stage's parameters unsharded and
       // defers the gradient reduce-scatter across the micro-batches of a step (torchtitan sets
       // reshard_after_forward = False with PP).
-      const Seconds rs = pricer.bucketed(
-          {"dp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kDpCp, Phase::kBackward, grads}, buckets, 1);
-      const Seconds ag = pricer.bucketed(
-          {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, buckets, 1);
+      const Seconds rs = pricer.data_parallel("dp.reduce_scatter", CollectiveKind::kReduceScatter, Phase::kBackward,
+                                              params, grad_bytes, buckets, 1);
+      const Seconds ag = pricer.data_parallel("dp.all_gather", CollectiveKind::kAllGather, Phase::kForward, params,
+                                              kParamGatherBytes, buckets, 1);
       dp_exposed = max(rs * last_bucket, rs - b_mb) + max(ag * last_bucket, ag - f_mb);
       dp_total = rs + ag;
     } else {
       // FSDP / ZeRO-3: per micro-batch, gather parameters for forward and again for backward,
       // reduce-scatter gradients; prefetching hides them behind the layers' compute.
-      const Seconds ag = pricer.bucketed(
-          {"dp.all_gather", CollectiveKind::kAllGather, GroupKind::kDpCp, Phase::kForward, weights}, buckets, 2.0 * m);
-      const Seconds rs = pricer.bucketed(
-          {"dp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kDpCp, Phase::kBackward, grads}, buckets, m);
+      const Seconds ag = pricer.data_parallel("dp.all_gather", CollectiveKind::kAllGather, Phase::kForward, params,
+                                              kParamGatherBytes, buckets, 2.0 * m);
+      const Seconds rs = pricer.data_parallel("dp.reduce_scatter", CollectiveKind::kReduceScatter, Phase::kBackward,
+                                              params, grad_bytes, buckets, m);
       dp_exposed =
           (max(Seconds(0), ag - f_mb) + max(Seconds(0), ag + rs - b_mb)) * m + ag * last_bucket + rs * last_bucket;
       dp_total = (ag * 2.0 + rs) * m;
@@ -189,8 +189,10 @@ StepResult step_internal::compose_closed_form(const Scenario& sc, const LayerPri
     // slowing that compute by the chip's interference fraction.
     dp_exposed += max(Seconds(0), dp_total - dp_exposed) * sys.chip.comm_interference;
   }
-  // Optimizer: memory-bound Adam over the local (ZeRO-sharded) parameters.
-  const double local_params = plan.zero >= 1 ? params / shard : params;
+  // Optimizer: memory-bound Adam over the local (ZeRO-sharded) parameters; expert parameters are
+  // sharded over their own replicas.
+  const double local_params =
+      plan.zero >= 1 ? params.dense / shard + params.expert / expert_shard : params.dense + params.expert;
   const Seconds optimizer(local_params * kOptimizerBytesPerParam /
                           (rank_chip.hbm_bandwidth.value() * rank_chip.memory_efficiency));
 

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include "tahoma/error.h"
 
@@ -116,7 +118,90 @@ Model row_model(const std::map<std::string, std::string>& row, const std::string
   m.ffn_hidden = required("ffn_hidden");
   m.vocab = required("vocab");
   m.mlp = cell(row, "mlp_type") == "plain" ? MlpType::kPlain : MlpType::kGated;
+  if (const auto experts = int_cell(row, "moe_experts", where); experts && *experts > 0) {
+    MoeConfig e;
+    e.experts = *experts;
+    e.topk = required("moe_topk");
+    e.ffn_hidden = required("moe_ffn_hidden");
+    e.shared_experts = int_cell(row, "moe_shared_experts", where).value_or(0);
+    m.moe = e;
+  }
   return m;
+}
+
+// Applies the `arch_overrides` cell (validation/README.md: key=value pairs separated by ';') to the
+// model. Returns why the row cannot be simulated, or nothing.
+std::optional<std::string> apply_arch_overrides(Model& m, const std::string& text, const std::string& where) {
+  std::map<std::string, std::string> kv;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(';', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    start = end + 1;
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) throw InputError(where, "arch_overrides", fmt::format("'{}' is not key=value", item));
+    kv[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  auto integer = [&](const std::string& key) {
+    const auto it = kv.find(key);
+    if (it == kv.end()) throw InputError(where, "arch_overrides", fmt::format("{} is missing", key));
+    try {
+      size_t used = 0;
+      const int v = std::stoi(it->second, &used);
+      if (used != it->second.size() || v < 0) throw std::invalid_argument("x");
+      return v;
+    } catch (const std::exception&) {
+      throw InputError(where, "arch_overrides", fmt::format("{}='{}' is not a non-negative integer", key, it->second));
+    }
+  };
+  std::set<std::string> used;
+  auto take = [&](const std::string& key) {
+    used.insert(key);
+    return kv.count(key) > 0;
+  };
+  if (take("attn")) {
+    if (kv["attn"] == "mla") {
+      MlaConfig a;
+      for (const char* k : {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"}) {
+        used.insert(k);
+      }
+      a.q_lora_rank = integer("q_lora_rank");
+      a.kv_lora_rank = integer("kv_lora_rank");
+      a.qk_nope_head_dim = integer("qk_nope_head_dim");
+      a.qk_rope_head_dim = integer("qk_rope_head_dim");
+      a.v_head_dim = integer("v_head_dim");
+      m.mla = a;
+    } else if (kv["attn"] == "alternating_sliding_window") {
+      used.insert("sliding_window");
+      used.insert("attention_sinks");  // one learned logit per head: negligible work
+      m.sliding_window = integer("sliding_window");
+      m.window_fraction = 0.5;
+    } else {
+      return "attention '" + kv["attn"] + "' is not modelled";
+    }
+  }
+  if (take("first_k_dense")) {
+    if (!m.moe) throw InputError(where, "arch_overrides", "first_k_dense needs moe_experts");
+    m.moe->first_k_dense = integer("first_k_dense");
+  }
+  if (take("mtp_depth") && integer("mtp_depth") > 0) return std::string("multi-token prediction is not modelled");
+  if (take("moe_capacity_factor")) {
+    if (!m.moe) throw InputError(where, "arch_overrides", "moe_capacity_factor needs moe_experts");
+    try {
+      m.moe->capacity_factor = std::stod(kv["moe_capacity_factor"]);
+    } catch (const std::exception&) {
+      throw InputError(where, "arch_overrides", "moe_capacity_factor is not a number");
+    }
+  }
+  // MaxText's dense-matmul MoE computes every expert on its capacity-padded buffer: the capacity
+  // factor above already pads the expert GEMMs to that size.
+  (void)take("moe_dense_matmul");
+  for (const auto& [k, v] : kv) {
+    if (!used.count(k)) return "arch_overrides key '" + k + "' is not modelled";
+  }
+  return std::nullopt;
 }
 
 // The publication year in a citation ("Narayanan et al. 2021, ..."): the first 20xx, or 0.
@@ -193,16 +278,8 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
     out.skip_reason = "marked simulable=no in the file (hardware, batch or measurement not published)";
     return out;
   }
-  if (cell(row, "arch") == "moe") {
-    out.skip_reason = "mixture-of-experts: expert parallelism is not modelled yet (issue 6)";
-    return out;
-  }
-  if (cell(row, "arch") != "dense") {
+  if (cell(row, "arch") != "dense" && cell(row, "arch") != "moe") {
     out.skip_reason = "architecture '" + cell(row, "arch") + "' is not a dense or MoE transformer";
-    return out;
-  }
-  if (!cell(row, "arch_overrides").empty()) {
-    out.skip_reason = "arch_overrides (" + cell(row, "arch_overrides") + ") are not modelled";
     return out;
   }
 
@@ -216,6 +293,13 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   out.family = sc.system.family;
   sc.system.chips = out.chips;
   sc.model = row_model(row, where);
+  if (cell(row, "arch") == "moe" && !sc.model.is_moe()) {
+    throw InputError(where, "moe_experts", "an MoE row needs moe_experts, moe_topk and moe_ffn_hidden");
+  }
+  if (const auto why = apply_arch_overrides(sc.model, cell(row, "arch_overrides"), where)) {
+    out.skip_reason = *why;
+    return out;
+  }
   sc.model_ref = "(columns of " + out.id + ")";
   sc.training.seq = int_cell(row, "seq_len", where).value_or(0);
   sc.training.global_batch = int_cell(row, "global_batch", where).value_or(0);
@@ -235,12 +319,20 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   plan.vpp = layout("vpp", 1, false);
   plan.cp = layout("cp", 1, false);
   plan.dp = layout("dp", 0, false);
+  plan.ep = layout("ep", 1, sc.model.is_moe());
   const auto published_mb = int_cell(row, "micro_batch", where);
   plan.micro_batch = published_mb.value_or(1);
-  if (sc.model.layers % plan.pp != 0) {
+  const int chunks = plan.pp * plan.vpp;
+  if (sc.model.layers % chunks != 0) {
     // Llama 3 405B style: 126 layers on 8 or 16 stages count embedding and loss as stages.
-    plan.account_for_embedding_and_loss = true;
-    out.assumptions.push_back("embedding and loss counted as pipeline stages (layers not divisible by pp)");
+    plan.account_for_embedding_and_loss = plan.pp > 1;
+    if ((sc.model.layers + 2) % chunks == 0 && plan.pp > 1) {
+      out.assumptions.push_back("embedding and loss counted as pipeline stages (layers not divisible by pp)");
+    } else {
+      // DeepSeek-V3 style: 61 layers on 16 chunks; the recipes give stages unequal layer counts.
+      plan.uneven_pipeline = true;
+      out.assumptions.push_back("uneven pipeline stages (layers not divisible by pp x vpp)");
+    }
   }
   const std::string rc = cell(row, "recompute");
   if (!rc.empty()) {
@@ -374,7 +466,11 @@ ValidationReport validate_file(const std::string& path, const ValidationFilter& 
       vr.system = cell(row, "system");
       vr.chips = int_cell(row, "chips", where).value_or(0);
       vr.simulated = false;
-      vr.skip_reason = e.what();
+      // The row is named by its id in the report; drop the "FILE:LINE (id): " prefix so the
+      // report reads the same whatever path the file was given by.
+      std::string why = e.what();
+      if (why.rfind(where + ": ", 0) == 0) why = why.substr(where.size() + 2);
+      vr.skip_reason = why;
     }
     if (vr.family.empty() && !vr.system.empty()) {
       try {
