@@ -1,6 +1,7 @@
 // Parallel plan and training settings (DESIGN.md section 5), validated against a model and system.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +46,17 @@ struct Plan {
   // TP all-gathers and reduce-scatters pipelined with the GEMMs next to them (Transformer Engine
   // userbuffers; NeMo/Megatron-Bridge tp_comm_overlap). Off in plain Megatron-LM.
   bool tp_comm_overlap = false;
+  // MoE dispatch/combine all-to-all overlapped with the compute of another micro-batch: DeepSeek's
+  // DualPipe pairs a forward and a backward chunk so each one's all-to-all runs under the other's
+  // compute (DeepSeek-V3 report Sec. 3.2.1); Megatron-Core's --overlap-moe-expert-parallel-comm
+  // does the same in 1F1B. Off by default.
+  bool ep_comm_overlap = false;
+  // How context parallelism moves the KV: "ring" (Megatron's p2p: KV blocks passed around the CP
+  // group, overlapped with attention on the previous block; Liu et al. 2023) or "all-gather"
+  // (Megatron's cp_comm_type=all_gather: the whole sequence's KV gathered before attention, not
+  // overlapped, its gradient reduce-scattered after; less latency-bound at high cp).
+  enum class CpComm : std::uint8_t { kRing, kAllGather };
+  CpComm cp_comm = CpComm::kRing;
   // With full recompute: recompute only this many layers per pipeline rank (Megatron's
   // --recompute-method block --recompute-num-layers N), the rest keep selective activations;
   // 0 = every layer.

@@ -38,6 +38,8 @@ struct ScenarioInput {
   std::optional<int> recompute_num_layers;
   std::optional<double> moe_imbalance;
   std::optional<bool> uneven_pipeline;
+  std::optional<bool> ep_comm_overlap;
+  std::optional<std::string> cp_comm;
 };
 
 // Loads, merges and validates. Throws InputError naming the file or flag at fault. Without

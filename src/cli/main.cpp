@@ -66,6 +66,10 @@ void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
   cmd->add_option("--recompute-num-layers", in.recompute_num_layers,
                   "with --recompute full: recompute only N layers per pipeline rank (0 = all)");
   cmd->add_option("--tp-comm-overlap", in.tp_comm_overlap, "overlap TP collectives with GEMMs (true/false)");
+  cmd->add_option("--ep-comm-overlap", in.ep_comm_overlap,
+                  "MoE: overlap the all-to-all with another micro-batch's compute (DualPipe; true/false)");
+  cmd->add_option("--cp-comm", in.cp_comm, "context-parallel KV exchange: ring (default) or all-gather")
+      ->check(CLI::IsMember({"ring", "all-gather"}));
   cmd->add_option("--grad-reduce-dtype", in.grad_reduce_dtype, "gradient buffers and their reduction: fp32 or bf16")
       ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_flag_callback(

@@ -234,10 +234,21 @@ void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const 
     }
     const double block = d.tokens * kv_per_token * kActBytes;
     const double steps = plan.cp - 1;
-    bld.comm("cp.kv_ring", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kForward, steps * block, true);
-    bld.comm("cp.kv_ring.bwd", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kBackward, 2.0 * steps * block, true);
-    if (d.full)
-      bld.comm("cp.kv_ring", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kRecompute, steps * block, true);
+    if (plan.cp_comm == Plan::CpComm::kAllGather) {
+      // Megatron's cp_comm_type=all_gather: the whole sequence's KV (cp blocks) is gathered before
+      // attention and its gradient reduce-scattered after; neither overlaps the attention.
+      const double all = plan.cp * block;
+      bld.comm("cp.kv_all_gather", CollectiveKind::kAllGather, GroupKind::kCp, Phase::kForward, all);
+      bld.comm("cp.kv_all_gather", CollectiveKind::kAllGather, GroupKind::kCp, Phase::kBackward, all);
+      bld.comm("cp.kv_reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kCp, Phase::kBackward, all);
+      if (d.full) bld.comm("cp.kv_all_gather", CollectiveKind::kAllGather, GroupKind::kCp, Phase::kRecompute, all);
+    } else {
+      bld.comm("cp.kv_ring", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kForward, steps * block, true);
+      bld.comm("cp.kv_ring.bwd", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kBackward, 2.0 * steps * block,
+               true);
+      if (d.full)
+        bld.comm("cp.kv_ring", CollectiveKind::kSendRecv, GroupKind::kCp, Phase::kRecompute, steps * block, true);
+    }
   }
 }
 

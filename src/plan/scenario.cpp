@@ -55,7 +55,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     YamlMap pl = root.map("plan");
     pl.declare({"tp", "pp", "vpp", "dp", "cp", "ep", "zero", "micro_batch", "recompute", "sequence_parallel",
                 "flash_attention", "account_for_embedding_and_loss", "grad_reduce_dtype", "tp_comm_overlap",
-                "recompute_num_layers", "uneven_pipeline"});
+                "recompute_num_layers", "uneven_pipeline", "ep_comm_overlap", "cp_comm"});
     auto opt_int = [&](const char* key, int min) -> std::optional<int> {
       if (!pl.has(key)) return std::nullopt;
       return pl.integer(key, std::nullopt, min);
@@ -68,6 +68,8 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     std::optional<bool> sp, fa, emb, tpo;
     if (pl.has("tp_comm_overlap")) tpo = pl.boolean("tp_comm_overlap");
     if (pl.has("uneven_pipeline") && !v.uneven_pipeline) v.uneven_pipeline = pl.boolean("uneven_pipeline");
+    if (pl.has("ep_comm_overlap") && !v.ep_comm_overlap) v.ep_comm_overlap = pl.boolean("ep_comm_overlap");
+    if (pl.has("cp_comm") && !v.cp_comm) v.cp_comm = pl.string("cp_comm");
     std::optional<std::string> grad_dtype;
     if (pl.has("grad_reduce_dtype")) grad_dtype = pl.string("grad_reduce_dtype");
     if (pl.has("sequence_parallel")) sp = pl.boolean("sequence_parallel");
@@ -143,6 +145,16 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   if (v.account_for_embedding_and_loss) p.account_for_embedding_and_loss = *v.account_for_embedding_and_loss;
   if (v.tp_comm_overlap) p.tp_comm_overlap = *v.tp_comm_overlap;
   if (v.uneven_pipeline) p.uneven_pipeline = *v.uneven_pipeline;
+  if (v.ep_comm_overlap) p.ep_comm_overlap = *v.ep_comm_overlap;
+  if (v.cp_comm) {
+    if (*v.cp_comm == "ring") {
+      p.cp_comm = Plan::CpComm::kRing;
+    } else if (*v.cp_comm == "all-gather") {
+      p.cp_comm = Plan::CpComm::kAllGather;
+    } else {
+      throw InputError(where, "cp_comm", fmt::format("'{}' is not ring or all-gather", *v.cp_comm));
+    }
+  }
   if (v.recompute_num_layers) p.recompute_num_layers = *v.recompute_num_layers;
   if (v.grad_reduce_dtype) {
     if (*v.grad_reduce_dtype != "fp32" && *v.grad_reduce_dtype != "bf16") {

@@ -148,6 +148,8 @@ json plan_json(const Plan& p) {
           {"uneven_pipeline", p.uneven_pipeline},
           {"grad_reduce_dtype", p.grad_reduce_fp32 ? "fp32" : "bf16"},
           {"tp_comm_overlap", p.tp_comm_overlap},
+          {"ep_comm_overlap", p.ep_comm_overlap},
+          {"cp_comm", p.cp_comm == Plan::CpComm::kRing ? "ring" : "all-gather"},
           {"recompute_num_layers", p.recompute_num_layers},
           {"schedule", p.vpp > 1 ? "interleaved-1f1b" : "1f1b"},
           {"placement", "tp, cp, pp, dp (tp innermost)"}};
@@ -640,6 +642,8 @@ std::string simulate_command(const Scenario& base, const Plan& p) {
   if (!p.sequence_parallel) cmd += " --sequence-parallel false";
   if (!p.flash_attention) cmd += " --flash-attention false";
   if (p.tp_comm_overlap) cmd += " --tp-comm-overlap true";
+  if (p.ep_comm_overlap) cmd += " --ep-comm-overlap true";
+  if (p.cp_comm == Plan::CpComm::kAllGather) cmd += " --cp-comm all-gather";
   if (!p.grad_reduce_fp32) cmd += " --grad-reduce-dtype bf16";
   return cmd;
 }

@@ -385,10 +385,16 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
   // what the task after it waited for last: a data-parallel gather or reduction, an activation or
   // gradient from a neighbouring stage (pipeline communication) or that stage's compute (bubble).
   StepBreakdown b;
-  std::vector<eg::TaskId> binding(graph.size(), eg::kNoTask);  // latest-ending explicit dependency
-  for (const auto& [before, after] : graph.edges()) {
-    if (tasks[after].rank != crit || tasks[after].stream != eg::StreamKind::kCompute) continue;
+  // Each task's binding dependency: the one that ended last among its explicit dependencies and
+  // its stream predecessor (what it actually waited for).
+  std::vector<eg::TaskId> binding(graph.size(), eg::kNoTask);
+  auto bind = [&](eg::TaskId before, eg::TaskId after) {
     if (binding[after] == eg::kNoTask || run.end[before] > run.end[binding[after]]) binding[after] = before;
+  };
+  for (const auto& [before, after] : graph.edges()) bind(before, after);
+  for (eg::TaskId id = 0; id < graph.size(); ++id) {
+    const eg::TaskId prev = graph.stream_predecessor(id);
+    if (prev != eg::kNoTask && tasks[id].stream != eg::StreamKind::kCompute) bind(prev, id);
   }
   Seconds waited_dp{0}, waited_pp{0}, waited_tp{0}, waited_cp{0}, waited_ep{0}, bubble{0};
   for (eg::TaskId id = 0; id < graph.size(); ++id) {
@@ -402,26 +408,28 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
     }
     const eg::TaskId prev = graph.stream_predecessor(id);
     const eg::Picos ready = prev == eg::kNoTask ? 0 : run.end[prev];
-    const Seconds gap = eg::to_seconds(std::max<eg::Picos>(0, run.start[id] - ready));
-    if (gap.value() <= 0) continue;
-    if (binding[id] == eg::kNoTask) {
-      bubble += gap;
-      continue;
+    if (run.start[id] <= ready) continue;
+    // Walk the chain of binding dependencies back from this task's start to when the compute
+    // stream became free: each communication task owns the part of the idle window it covered; a
+    // wait that reaches another stage's compute (or nothing) is pipeline bubble.
+    eg::Picos cursor = run.start[id];
+    for (eg::TaskId dep = binding[id]; dep != eg::kNoTask && cursor > ready; dep = binding[dep]) {
+      const eg::TaskSpec& ds = tasks[dep];
+      Seconds* into = nullptr;
+      switch (ds.category) {
+        case eg::Category::kDp: into = &waited_dp; break;
+        case eg::Category::kPp: into = &waited_pp; break;
+        case eg::Category::kTp: into = &waited_tp; break;
+        case eg::Category::kCp: into = &waited_cp; break;
+        case eg::Category::kEp: into = &waited_ep; break;
+        default: break;
+      }
+      if (into == nullptr) break;  // compute: what remains is bubble
+      const eg::Picos from = std::max(run.start[dep], ready), to = std::min(run.end[dep], cursor);
+      if (to > from) *into += eg::to_seconds(to - from);
+      cursor = std::min(cursor, std::max(run.start[dep], ready));
     }
-    // Only as much of the gap as the binding task itself took is its own; the rest is the wait
-    // for what it waited on (upstream compute: bubble).
-    const eg::TaskSpec& dep = tasks[binding[id]];
-    Seconds own = min(gap, ran(binding[id]));
-    if (p == 1) own = gap;  // no pipeline: a wait on communication is all that communication's
-    switch (dep.category) {
-      case eg::Category::kDp: waited_dp += own; break;
-      case eg::Category::kPp: waited_pp += own; break;
-      case eg::Category::kTp: waited_tp += own; break;
-      case eg::Category::kCp: waited_cp += own; break;
-      case eg::Category::kEp: waited_ep += own; break;
-      default: own = Seconds(0); break;  // another stage's compute: pipeline bubble
-    }
-    bubble += gap - own;
+    if (cursor > ready) bubble += eg::to_seconds(cursor - ready);
   }
   b.tp_comm = waited_tp;
   b.cp_comm = waited_cp;

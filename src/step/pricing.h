@@ -130,6 +130,10 @@ class Pricer {
         case GroupKind::kTp: pt.tp += t; break;
         case GroupKind::kEp: pt.ep += t; break;
         case GroupKind::kCp: {
+          if (!op.overlapped) {  // the all-gather variant: before / after the attention
+            pt.cp += t;
+            break;
+          }
           // Ring attention hides each KV block behind the attention on the previous one.
           const Seconds window = op.phase == Phase::kBackward ? attention_bwd : attention_fwd;
           pt.cp += max(Seconds(0), t - window);
@@ -137,6 +141,13 @@ class Pricer {
         }
         default: break;
       }
+    }
+    if (sc_.plan.ep_comm_overlap) {
+      // DualPipe / Megatron's EP overlap: a micro-batch's dispatch and combine run while another
+      // micro-batch computes the same layer, so they hide behind up to the layer's compute; the
+      // hidden part costs the chip's interference.
+      const Seconds hidden = min(pt.ep, pt.compute);
+      pt.ep = pt.ep - hidden + hidden * sc_.system.chip.comm_interference;
     }
     if (sc_.plan.tp_comm_overlap) {
       // Transformer Engine's userbuffers split each TP all-gather / reduce-scatter into chunks
