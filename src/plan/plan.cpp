@@ -91,7 +91,7 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
          fmt::format("the model's {} layers{} are not divisible by pp*vpp = {}*{}{}", model.layers,
                      plan.account_for_embedding_and_loss ? " + embedding + loss" : "", plan.pp, plan.vpp,
                      plan.account_for_embedding_and_loss || (model.layers + 2) % (plan.pp * plan.vpp) != 0
-                         ? ""
+                         ? "; or let stages differ by one layer (uneven_pipeline, --uneven-pipeline)"
                          : "; try account_for_embedding_and_loss (--pp-embedding-split), which makes it divisible"));
   }
   if (plan.account_for_embedding_and_loss && plan.pp < 2) {

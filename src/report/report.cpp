@@ -129,6 +129,10 @@ json model_json(const Model& m) {
                       {"qk_rope_head_dim", m.mla->qk_rope_head_dim},
                       {"v_head_dim", m.mla->v_head_dim}};
   }
+  if (m.sliding_window > 0) {
+    j["sliding_window"] = m.sliding_window;
+    j["window_fraction"] = m.window_fraction;
+  }
   return j;
 }
 
@@ -271,6 +275,10 @@ std::string model_table(const Model& m) {
   if (m.mla)
     out +=
         fmt::format("  attention    MLA (kv_lora_rank {}, q_lora_rank {})\n", m.mla->kv_lora_rank, m.mla->q_lora_rank);
+  if (m.sliding_window > 0) {
+    out += fmt::format("  attention    sliding window of {} tokens on {:.0f}% of the layers\n", m.sliding_window,
+                       100.0 * m.window_fraction);
+  }
   if (!m.source.empty()) out += fmt::format("  source       {}\n", m.source);
   return out;
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -64,7 +65,8 @@ Model parse_yaml_model(const std::string& file) {
   }
   if (m.has("attention")) {
     YamlMap a = m.map("attention");
-    a.declare({"type", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"});
+    a.declare({"type", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+               "sliding_window", "window_fraction"});
     enum class Kind { kStandard, kMla };
     const Kind kind = a.choice<Kind>("type", {{"standard", Kind::kStandard}, {"mla", Kind::kMla}});
     if (kind == Kind::kMla) {
@@ -76,6 +78,8 @@ Model parse_yaml_model(const std::string& file) {
       mla.v_head_dim = a.integer("v_head_dim");
       model.mla = mla;
     }
+    model.sliding_window = a.integer("sliding_window", 0, 0);
+    model.window_fraction = a.number("window_fraction", model.sliding_window > 0 ? 1.0 : 0.0, 0.0, 1.0);
     a.finish();
   }
   m.finish();
@@ -83,7 +87,100 @@ Model parse_yaml_model(const std::string& file) {
   return model;
 }
 
-// Hugging Face config.json (Llama, Mistral/Mixtral, Qwen2/3(-MoE), DeepSeek-V2/V3, GPT-2, GPT-NeoX).
+// Which layers of a Hugging Face MoE config carry experts, as Tahoma's `first_k_dense`: the dense
+// layers must be a contiguous block at the start. Qwen2/3-MoE mark dense layers with
+// `mlp_only_layers` and make only every `decoder_sparse_step`-th layer sparse; DeepSeek-V2/V3 use
+// `first_k_dense_replace` and `moe_layer_freq`.
+int hf_first_k_dense(const nlohmann::json& j, const std::string& file, int layers) {
+  auto step_of = [&](const char* key) { return j.contains(key) && j[key].is_number_integer() ? j[key].get<int>() : 1; };
+  const char* kContiguous = "Tahoma models a contiguous block of dense layers first (first_k_dense)";
+  for (const char* key : {"decoder_sparse_step", "moe_layer_freq"}) {
+    const int step = step_of(key);
+    if (step <= 0) throw InputError(file, key, "must be positive");
+    if (step != 1) {
+      throw InputError(file, key,
+                       fmt::format("{} is not supported (experts on one layer in {}): {}", step, step, kContiguous));
+    }
+  }
+  int first_k = 0;
+  if (j.contains("first_k_dense_replace") && j["first_k_dense_replace"].is_number_integer()) {
+    first_k = j["first_k_dense_replace"].get<int>();
+    if (first_k < 0) throw InputError(file, "first_k_dense_replace", "must not be negative");
+  }
+  if (j.contains("mlp_only_layers") && !j["mlp_only_layers"].is_null()) {
+    const auto& dense = j["mlp_only_layers"];
+    if (!dense.is_array()) throw InputError(file, "mlp_only_layers", "expected an array of layer indices");
+    std::vector<int> idx;
+    for (const auto& v : dense) {
+      if (!v.is_number_integer()) throw InputError(file, "mlp_only_layers", "expected an array of layer indices");
+      idx.push_back(v.get<int>());
+    }
+    std::sort(idx.begin(), idx.end());
+    idx.erase(std::unique(idx.begin(), idx.end()), idx.end());
+    for (std::size_t i = 0; i < idx.size(); ++i) {
+      if (idx[i] != static_cast<int>(i)) {
+        throw InputError(
+            file, "mlp_only_layers",
+            fmt::format("dense layers that are not 0..k-1 are not supported (layer {}): {}", idx[i], kContiguous));
+      }
+    }
+    if (!idx.empty()) first_k = std::max(first_k, static_cast<int>(idx.size()));
+  }
+  if (first_k >= layers) {
+    throw InputError(file, "mlp_only_layers/first_k_dense_replace",
+                     fmt::format("{} dense layers leave no MoE layer of {}", first_k, layers));
+  }
+  return first_k;
+}
+
+// Sliding-window attention of a Hugging Face config: `sliding_window` tokens on the layers that
+// `layer_types` marks "sliding_attention" (gpt-oss alternates them with "full_attention"), on every
+// layer when there is no `layer_types` (Mistral 7B v0.1), and on none when `use_sliding_window` is
+// false (Qwen2/3 ship a `sliding_window` they do not use) or `sliding_window` is null (Mixtral).
+void hf_sliding_window(const nlohmann::json& j, const std::string& file, Model& m) {
+  if (j.contains("use_sliding_window") && j["use_sliding_window"].is_boolean() &&
+      !j["use_sliding_window"].get<bool>()) {
+    return;
+  }
+  int window = 0;
+  if (j.contains("sliding_window") && !j["sliding_window"].is_null()) {
+    if (!j["sliding_window"].is_number_integer() || j["sliding_window"].get<long long>() < 0) {
+      throw InputError(file, "sliding_window", "expected a non-negative integer (tokens) or null");
+    }
+    window = static_cast<int>(std::min<long long>(j["sliding_window"].get<long long>(), 1LL << 30));
+  }
+  double fraction = window > 0 ? 1.0 : 0.0;
+  if (j.contains("layer_types") && !j["layer_types"].is_null()) {
+    const auto& types = j["layer_types"];
+    if (!types.is_array()) throw InputError(file, "layer_types", "expected an array of attention types");
+    if (static_cast<int>(types.size()) != m.layers) {
+      throw InputError(file, "layer_types",
+                       fmt::format("has {} entries for {} layers (num_hidden_layers)", types.size(), m.layers));
+    }
+    int sliding = 0;
+    for (const auto& t : types) {
+      const std::string s = t.is_string() ? t.get<std::string>() : std::string();
+      if (s == "sliding_attention") {
+        ++sliding;
+      } else if (s != "full_attention") {
+        throw InputError(file, "layer_types",
+                         fmt::format("'{}' is not one of: sliding_attention, full_attention", t.dump()));
+      }
+    }
+    if (sliding > 0 && window == 0) {
+      throw InputError(file, "sliding_window",
+                       fmt::format("missing: layer_types has {} sliding_attention layers", sliding));
+    }
+    fraction = static_cast<double>(sliding) / m.layers;
+  }
+  if (fraction > 0.0) {
+    m.sliding_window = window;
+    m.window_fraction = fraction;
+  }
+}
+
+// Hugging Face config.json (Llama, Mistral/Mixtral, Qwen2/3(-MoE), DeepSeek-V2/V3, gpt-oss, GPT-2,
+// GPT-NeoX).
 Model parse_hf_config(const std::string& file) {
   std::ifstream in(file);
   if (!in) throw InputError(file, "", "cannot open file");
@@ -139,16 +236,20 @@ Model parse_hf_config(const std::string& file) {
   if (experts > 0) {
     MoeConfig moe;
     moe.experts = experts;
-    moe.topk = get_int({"num_experts_per_tok", "moe_topk"}, 1);
+    moe.topk = get_int({"num_experts_per_tok", "experts_per_token", "moe_topk"}, 1);
     moe.ffn_hidden = get_int({"moe_intermediate_size"}, m.ffn_hidden);
     moe.shared_experts = get_int({"n_shared_experts"}, 0);
     if (j.contains("shared_expert_intermediate_size") && j["shared_expert_intermediate_size"].is_number_integer() &&
         moe.ffn_hidden > 0) {
       moe.shared_experts = j["shared_expert_intermediate_size"].get<int>() / moe.ffn_hidden;
     }
-    moe.first_k_dense = get_int({"first_k_dense_replace"}, 0);
+    moe.first_k_dense = hf_first_k_dense(j, file, m.layers);
+    // With no dense layer, intermediate_size is either the expert width (Mixtral, gpt-oss) or
+    // unused (Qwen2/3-MoE): ffn_hidden repeats the expert width, as in the presets.
+    if (moe.first_k_dense == 0) m.ffn_hidden = moe.ffn_hidden;
     m.moe = moe;
   }
+  hf_sliding_window(j, file, m);
   if (j.contains("kv_lora_rank") && j["kv_lora_rank"].is_number_integer()) {
     MlaConfig mla;
     mla.q_lora_rank = get_int({"q_lora_rank"}, 0);
@@ -156,6 +257,9 @@ Model parse_hf_config(const std::string& file) {
     mla.qk_nope_head_dim = get_int({"qk_nope_head_dim"}, std::nullopt);
     mla.qk_rope_head_dim = get_int({"qk_rope_head_dim"}, std::nullopt);
     mla.v_head_dim = get_int({"v_head_dim"}, std::nullopt);
+    // As in the deepseek-v3 preset: head_dim is the value-head width (hidden / heads means
+    // nothing under MLA, e.g. 7168 / 128 = 56 for DeepSeek-V3).
+    m.head_dim = mla.v_head_dim;
     m.mla = mla;
   }
   check_model(m, file);

@@ -532,5 +532,124 @@ TEST(StepFlow, NeedsTheEventEngine) {
   EXPECT_THROW(simulate_step(resolve_scenario(input("dgx-h100", 8, "llama3-8b", 4096, 8, 8)), o), InputError);
 }
 
+// ---- Mixture of experts, expert parallelism, context parallelism ----
+
+const CommSummary* find_comm(const StepResult& r, const std::string& name) {
+  for (const auto& c : r.comm) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+// Expert groups are contiguous in rank order (Megatron's tp-cp-ep-dp-pp): with a pipeline, EP 8 on
+// DGX H100 stays inside one NVLink node, so its all-to-all is priced on NVLink, not InfiniBand.
+TEST(StepMoe, ExpertGroupsStayInsideTheNode) {
+  ScenarioInput in = input("dgx-h100", 64, "mixtral-8x7b", 4096, 64, 1, 4);
+  in.ep = 8;
+  const Scenario sc = resolve_scenario(in);
+  const StepResult r = simulate_step(sc);
+  check_invariants(sc, r);
+  const CommSummary* d = find_comm(r, "dispatch");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->group_size, 8);
+  const CollectiveModel cm(sc.system);
+  const Bytes per_call = d->bytes_per_step / d->calls_per_step;
+  const double node = cm.cost(CollectiveKind::kAllToAll, per_call, GroupShape{{{8, 1}}}).time.value();
+  EXPECT_NEAR(d->time_per_step.value() / d->calls_per_step, node, 1e-9 * node);
+  // Expert gradients are reduced over the expert's own replicas: dp * cp / ep = 16 / 8 = 2.
+  const CommSummary* e = find_comm(r, "dp.reduce_scatter.experts");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->group_size, 2);
+  EXPECT_EQ(find_comm(r, "dp.reduce_scatter")->group_size, 16);
+}
+
+TEST(StepMoe, MoreExpertParallelismShardsTheExperts) {
+  double last = 1e30;
+  for (int ep : {1, 2, 4, 8}) {
+    ScenarioInput in = input("dgx-h100", 64, "mixtral-8x7b", 4096, 64, 1, 4);
+    in.ep = ep;
+    in.zero = 0;
+    const StepResult r = simulate_step(resolve_scenario(in));
+    EXPECT_LT(r.memory.weights.value(), last) << ep;
+    last = r.memory.weights.value();
+  }
+}
+
+TEST(StepMoe, ImbalanceIsNeverFasterAndOverlapNeverSlower) {
+  ScenarioInput in = input("dgx-h100", 64, "deepseek-v3", 4096, 256, 1, 8);
+  in.uneven_pipeline = true;  // 61 layers on 8 stages
+  in.ep = 8;
+  in.recompute = "full";
+  in.precision = "fp8";
+  const double base = simulate_step(resolve_scenario(in)).step_time.value();
+  ScenarioInput skewed = in;
+  skewed.moe_imbalance = 1.5;
+  const StepResult s = simulate_step(resolve_scenario(skewed));
+  EXPECT_GT(s.step_time.value(), base);
+  ScenarioInput overlapped = in;
+  overlapped.ep_comm_overlap = true;
+  const StepResult o = simulate_step(resolve_scenario(overlapped));
+  EXPECT_LT(o.step_time.value(), base);
+  EXPECT_LT(o.breakdown.ep_comm.value(), simulate_step(resolve_scenario(in)).breakdown.ep_comm.value());
+  ScenarioInput below = in;
+  below.moe_imbalance = 0.5;
+  EXPECT_THROW(resolve_scenario(below), InputError);
+}
+
+// Sliding-window layers attend to w keys instead of half the sequence: the attention work of a
+// model whose every layer is windowed falls by about (w - w^2/2s) / (s/2).
+TEST(StepMoe, SlidingWindowCutsAttention) {
+  ScenarioInput in = input("dgx-h100", 8, "llama3-8b", 32768, 8, 8, 1);
+  in.recompute = "selective";
+  Scenario full = resolve_scenario(in);
+  Scenario windowed = full;
+  windowed.model.sliding_window = 4096;
+  windowed.model.window_fraction = 1.0;
+  const StageProgram a = lower(full.model, full.plan, full.training);
+  const StageProgram b = lower(windowed.model, windowed.plan, windowed.training);
+  auto attention = [](const StageProgram& p) {
+    double f = 0;
+    for (const auto& op : p.dense_layer.compute) {
+      if (op.kind == OpKind::kAttention) f += op.flops.value();
+    }
+    return f;
+  };
+  const double w = 4096.0 / 32768.0;
+  EXPECT_NEAR(attention(b) / attention(a), (w - w * w / 2) / 0.5, 1e-9);
+  EXPECT_LT(simulate_step(windowed).step_time.value(), simulate_step(full).step_time.value());
+}
+
+// DeepSeek-V3's 61 layers on 16 chunks: stages differ by one layer, and every layer is placed once.
+TEST(StepMoe, UnevenPipelineStagesHoldEveryLayerOnce) {
+  ScenarioInput in = input("gb200-nvl72", 256, "deepseek-v3", 4096, 4096, 1, 4);
+  in.vpp = 4;
+  in.ep = 64;
+  in.account_for_embedding_and_loss = true;
+  EXPECT_THROW(resolve_scenario(in), InputError);  // 63 slots on 16 chunks
+  in.uneven_pipeline = true;
+  const Scenario sc = resolve_scenario(in);
+  int total = 0;
+  for (int s = 0; s < sc.plan.pp; ++s) {
+    EXPECT_EQ(first_layer_of_stage(sc.model, sc.plan, s), total);
+    total += layers_on_stage(sc.model, sc.plan, s);
+  }
+  EXPECT_EQ(total, 61);
+  check_invariants(sc, simulate_step(sc));
+}
+
+TEST(StepCp, AllGatherVariantExposesWhatTheRingHides) {
+  ScenarioInput in = input("dgx-h100", 64, "llama3-70b", 65536, 16, 8, 1);
+  in.cp = 8;
+  in.recompute = "full";
+  const StepResult ring = simulate_step(resolve_scenario(in));
+  in.cp_comm = "all-gather";
+  const StepResult gather = simulate_step(resolve_scenario(in));
+  EXPECT_GT(gather.breakdown.cp_comm.value(), ring.breakdown.cp_comm.value());
+  EXPECT_NE(find_comm(gather, "cp.kv_all_gather"), nullptr);
+  EXPECT_EQ(find_comm(ring, "cp.kv_all_gather"), nullptr);
+  in.cp_comm = "tree";
+  EXPECT_THROW(resolve_scenario(in), InputError);
+}
+
 }  // namespace
 }  // namespace tahoma

@@ -1,12 +1,15 @@
 // Model presets and loaders: parameter counts against the published sizes, Hugging Face
-// config.json import (Llama and Mixtral style), and the errors a bad file gives.
+// config.json import (Llama, Mixtral, DeepSeek-V3, gpt-oss and Qwen3-MoE style), and the errors a
+// bad file gives.
 #include "tahoma/workload.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "../test_util.h"
 #include "tahoma/error.h"
@@ -27,7 +30,8 @@ TEST(ModelPresets, EveryPresetLoads) {
     if (entry.path().extension() == ".yaml") files.insert(entry.path().stem().string());
   }
   for (const char* name :
-       {"gpt3-175b", "llama2-70b", "llama3-8b", "llama3.1-405b", "nemotron4-340b", "mixtral-8x7b", "deepseek-v3"}) {
+       {"gpt3-175b", "llama2-70b", "llama3-8b", "llama3.1-405b", "nemotron4-340b", "mixtral-8x7b", "deepseek-v3",
+        "qwen3-30b-a3b", "qwen3-235b-a22b", "gpt-oss-120b", "gpt-oss-20b", "grok-1"}) {
     EXPECT_TRUE(files.count(name)) << name;
   }
   for (const auto& name : files) {
@@ -66,6 +70,52 @@ TEST(ModelPresets, ParameterCountsMatchPublished) {
     EXPECT_LT(rel_err(pc.total, p.total), 0.03) << pc.total;
     EXPECT_LT(rel_err(pc.active, p.active), 0.03) << pc.active;
   }
+}
+
+TEST(ModelPresets, RecentMoeParameterCountsMatchPublished) {
+  // Qwen3 model cards (30.5B / 3.3B, 235B / 22B); gpt-oss model card Table 1 (116.83B / 5.13B,
+  // 20.91B / 3.61B); Grok-1 README (314B; no active count published). The gpt-oss card counts
+  // the active parameters without the input-embedding lookup (vocab * hidden), so that is taken
+  // off Tahoma's active count (which has both embedding matrices) before comparing.
+  struct Case {
+    const char* name;
+    double total;
+    double active;  // 0 = not published
+    bool active_without_input_embedding;
+  };
+  const Case kCases[] = {{"qwen3-30b-a3b", 30.5e9, 3.3e9, false},
+                         {"qwen3-235b-a22b", 235e9, 22e9, false},
+                         {"gpt-oss-120b", 116.83e9, 5.13e9, true},
+                         {"gpt-oss-20b", 20.91e9, 3.61e9, true},
+                         {"grok-1", 314e9, 0, false}};
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.name);
+    const Model m = load_model(c.name);
+    ASSERT_TRUE(m.is_moe());
+    EXPECT_EQ(moe_layers(m), m.layers);  // every layer is MoE
+    EXPECT_EQ(m.ffn_hidden, m.moe->ffn_hidden);
+    EXPECT_EQ(m.moe->shared_experts, 0);
+    const ParamCount pc = count_params(m);
+    EXPECT_LT(rel_err(pc.total, c.total), 0.03) << pc.total;
+    if (c.active > 0) {
+      const double active =
+          pc.active - (c.active_without_input_embedding ? static_cast<double>(m.vocab) * m.hidden : 0.0);
+      EXPECT_LT(rel_err(active, c.active), 0.03) << active;
+    }
+  }
+  // gpt-oss alternates 128-token windowed and full-attention layers; the others have no window.
+  for (const char* name : {"gpt-oss-120b", "gpt-oss-20b"}) {
+    const Model m = load_model(name);
+    EXPECT_EQ(m.sliding_window, 128) << name;
+    EXPECT_DOUBLE_EQ(m.window_fraction, 0.5) << name;
+  }
+  for (const char* name : {"qwen3-30b-a3b", "qwen3-235b-a22b", "grok-1"}) {
+    const Model m = load_model(name);
+    EXPECT_EQ(m.sliding_window, 0) << name;
+    EXPECT_DOUBLE_EQ(m.window_fraction, 0.0) << name;
+  }
+  // Grok-1 ties the output head to the input embedding (model.py InOutEmbed.decode).
+  EXPECT_TRUE(load_model("grok-1").tied_embeddings);
 }
 
 TEST(CountParams, ClosedFormDenseGqa) {
@@ -229,6 +279,193 @@ TEST(HfConfig, NotAnObjectOrNegative) {
   const std::string msg = input_error([&] { (void)load_model(neg); });
   EXPECT_CONTAINS(msg, "num_hidden_layers");
   EXPECT_CONTAINS(msg, "negative");
+}
+
+// Every field the simulator reads is the same (names, descriptions and sources differ).
+void expect_same_model(const Model& a, const Model& b) {
+  EXPECT_EQ(a.layers, b.layers);
+  EXPECT_EQ(a.hidden, b.hidden);
+  EXPECT_EQ(a.heads, b.heads);
+  EXPECT_EQ(a.kv_heads, b.kv_heads);
+  EXPECT_EQ(a.head_dim, b.head_dim);
+  EXPECT_EQ(a.ffn_hidden, b.ffn_hidden);
+  EXPECT_EQ(a.vocab, b.vocab);
+  EXPECT_EQ(a.mlp, b.mlp);
+  EXPECT_EQ(a.tied_embeddings, b.tied_embeddings);
+  EXPECT_EQ(a.max_seq, b.max_seq);
+  EXPECT_EQ(a.sliding_window, b.sliding_window);
+  EXPECT_DOUBLE_EQ(a.window_fraction, b.window_fraction);
+  ASSERT_EQ(a.moe.has_value(), b.moe.has_value());
+  if (a.moe) {
+    EXPECT_EQ(a.moe->experts, b.moe->experts);
+    EXPECT_EQ(a.moe->topk, b.moe->topk);
+    EXPECT_EQ(a.moe->ffn_hidden, b.moe->ffn_hidden);
+    EXPECT_EQ(a.moe->shared_experts, b.moe->shared_experts);
+    EXPECT_EQ(a.moe->first_k_dense, b.moe->first_k_dense);
+    EXPECT_DOUBLE_EQ(a.moe->capacity_factor, b.moe->capacity_factor);
+  }
+  ASSERT_EQ(a.mla.has_value(), b.mla.has_value());
+  if (a.mla) {
+    EXPECT_EQ(a.mla->q_lora_rank, b.mla->q_lora_rank);
+    EXPECT_EQ(a.mla->kv_lora_rank, b.mla->kv_lora_rank);
+    EXPECT_EQ(a.mla->qk_nope_head_dim, b.mla->qk_nope_head_dim);
+    EXPECT_EQ(a.mla->qk_rope_head_dim, b.mla->qk_rope_head_dim);
+    EXPECT_EQ(a.mla->v_head_dim, b.mla->v_head_dim);
+  }
+  const ParamCount pa = count_params(a);
+  const ParamCount pb = count_params(b);
+  EXPECT_DOUBLE_EQ(pa.total, pb.total);
+  EXPECT_DOUBLE_EQ(pa.active, pb.active);
+}
+
+// The published config.json copies under tests/workload/hf/ (see the README there).
+std::string hf_fixture(const std::string& model) {
+  return std::string(TAHOMA_SOURCE_DIR) + "/tests/workload/hf/" + model + "/config.json";
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// `text` with the one occurrence of `from` replaced by `to`.
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto pos = text.find(from);
+  EXPECT_NE(pos, std::string::npos) << from;
+  if (pos != std::string::npos) text.replace(pos, from.size(), to);
+  return text;
+}
+
+TEST(HfConfig, GptOssMatchesPresets) {
+  for (const char* name : {"gpt-oss-120b", "gpt-oss-20b"}) {
+    SCOPED_TRACE(name);
+    const Model m = load_model(hf_fixture(name));
+    EXPECT_EQ(m.name, name);  // the directory name
+    ASSERT_TRUE(m.is_moe());
+    EXPECT_EQ(m.moe->topk, 4);
+    EXPECT_EQ(m.moe->ffn_hidden, 2880);
+    EXPECT_EQ(m.head_dim, 64);
+    EXPECT_EQ(m.mlp, MlpType::kGated);
+    EXPECT_EQ(m.sliding_window, 128);
+    EXPECT_DOUBLE_EQ(m.window_fraction, 0.5);  // layer_types alternates sliding and full
+    expect_same_model(m, load_model(name));
+  }
+}
+
+TEST(HfConfig, Qwen3MoeMatchesPresets) {
+  for (const char* name : {"qwen3-30b-a3b", "qwen3-235b-a22b"}) {
+    SCOPED_TRACE(name);
+    const Model m = load_model(hf_fixture(name));
+    EXPECT_EQ(m.name, name);
+    ASSERT_TRUE(m.is_moe());
+    EXPECT_EQ(m.moe->experts, 128);
+    EXPECT_EQ(m.moe->topk, 8);
+    EXPECT_EQ(m.moe->first_k_dense, 0);  // decoder_sparse_step 1, mlp_only_layers []
+    // intermediate_size is unused when every layer is MoE: ffn_hidden repeats the expert width.
+    EXPECT_EQ(m.ffn_hidden, m.moe->ffn_hidden);
+    EXPECT_EQ(m.sliding_window, 0);  // use_sliding_window false
+    expect_same_model(m, load_model(name));
+  }
+}
+
+TEST(HfConfig, DeepSeekV3MatchesPreset) {
+  TempDir dir;
+  const std::string file = dir.write("DeepSeek-V3/config.json", R"({
+    "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3", "hidden_act": "silu",
+    "hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048,
+    "num_hidden_layers": 61, "num_attention_heads": 128, "num_key_value_heads": 128,
+    "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8,
+    "first_k_dense_replace": 3, "moe_layer_freq": 1, "q_lora_rank": 1536, "kv_lora_rank": 512,
+    "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "vocab_size": 129280,
+    "max_position_embeddings": 163840, "tie_word_embeddings": false, "num_nextn_predict_layers": 1})");
+  const Model m = load_model(file);
+  EXPECT_EQ(m.moe->first_k_dense, 3);
+  EXPECT_EQ(m.ffn_hidden, 18432);  // the dense layers keep intermediate_size
+  EXPECT_EQ(m.head_dim, 128);      // v_head_dim, not 7168 / 128
+  expect_same_model(m, load_model("deepseek-v3"));
+}
+
+TEST(HfConfig, LayerTypesGiveWindowFraction) {
+  TempDir dir;
+  const std::string base = R"({"model_type": "test", "num_hidden_layers": 4, "hidden_size": 64,
+                              "num_attention_heads": 4, "vocab_size": 100)";
+  auto load = [&](const std::string& name, const std::string& extra) {
+    return load_model(dir.write(name + "/config.json", base + extra + "}"));
+  };
+  Model m = load("three-of-four", R"(, "sliding_window": 512, "layer_types": ["sliding_attention",
+      "sliding_attention", "sliding_attention", "full_attention"])");
+  EXPECT_EQ(m.sliding_window, 512);
+  EXPECT_DOUBLE_EQ(m.window_fraction, 0.75);
+
+  m = load("all-full", R"(, "sliding_window": 512, "layer_types": ["full_attention", "full_attention",
+      "full_attention", "full_attention"])");
+  EXPECT_EQ(m.sliding_window, 0);
+  EXPECT_DOUBLE_EQ(m.window_fraction, 0.0);
+
+  // Mistral 7B v0.1: a window and no layer_types, so every layer is windowed.
+  m = load("mistral", R"(, "sliding_window": 4096)");
+  EXPECT_EQ(m.sliding_window, 4096);
+  EXPECT_DOUBLE_EQ(m.window_fraction, 1.0);
+
+  // Qwen2/3 ship a sliding_window they switch off; Mixtral ships a null one.
+  m = load("qwen", R"(, "sliding_window": 4096, "use_sliding_window": false)");
+  EXPECT_EQ(m.sliding_window, 0);
+  EXPECT_DOUBLE_EQ(m.window_fraction, 0.0);
+  m = load("mixtral", R"(, "sliding_window": null)");
+  EXPECT_EQ(m.sliding_window, 0);
+
+  std::string msg =
+      input_error([&] { (void)load("short", R"(, "sliding_window": 8, "layer_types": ["full_attention"])"); });
+  EXPECT_CONTAINS(msg, "short/config.json");
+  EXPECT_CONTAINS(msg, "layer_types");
+  EXPECT_CONTAINS(msg, "1 entries for 4 layers");
+
+  msg = input_error([&] {
+    (void)load("chunked", R"(, "sliding_window": 8, "layer_types": ["full_attention", "chunked_attention",
+        "full_attention", "full_attention"])");
+  });
+  EXPECT_CONTAINS(msg, "layer_types");
+  EXPECT_CONTAINS(msg, "chunked_attention");
+
+  msg = input_error([&] {
+    (void)load("nowindow", R"(, "layer_types": ["sliding_attention", "full_attention", "sliding_attention",
+        "full_attention"])");
+  });
+  EXPECT_CONTAINS(msg, "nowindow/config.json");
+  EXPECT_CONTAINS(msg, "sliding_window");
+  EXPECT_CONTAINS(msg, "missing");
+}
+
+TEST(HfConfig, Qwen3MoeDenseLayers) {
+  TempDir dir;
+  const std::string text = read_text(hf_fixture("qwen3-30b-a3b"));
+
+  // Only every 2nd layer sparse: not a leading block of dense layers.
+  const std::string step2 =
+      dir.write("step2/config.json", replaced(text, R"("decoder_sparse_step": 1)", R"("decoder_sparse_step": 2)"));
+  std::string msg = input_error([&] { (void)load_model(step2); });
+  EXPECT_CONTAINS(msg, "step2/config.json");
+  EXPECT_CONTAINS(msg, "decoder_sparse_step");
+  EXPECT_CONTAINS(msg, "first_k_dense");
+
+  // Dense layers 0..k-1 (in any order) become first_k_dense = k.
+  const Model m = load_model(
+      dir.write("prefix/config.json", replaced(text, R"("mlp_only_layers": [])", R"("mlp_only_layers": [1, 0])")));
+  EXPECT_EQ(m.moe->first_k_dense, 2);
+  EXPECT_EQ(moe_layers(m), 46);
+  EXPECT_EQ(m.ffn_hidden, 6144);  // the dense layers use intermediate_size
+  EXPECT_EQ(m.moe->ffn_hidden, 768);
+
+  // Dense layers elsewhere cannot be modelled.
+  const std::string gap =
+      dir.write("gap/config.json", replaced(text, R"("mlp_only_layers": [])", R"("mlp_only_layers": [0, 5])"));
+  msg = input_error([&] { (void)load_model(gap); });
+  EXPECT_CONTAINS(msg, "gap/config.json");
+  EXPECT_CONTAINS(msg, "mlp_only_layers");
+  EXPECT_CONTAINS(msg, "layer 5");
 }
 
 constexpr const char* kTinyModel =
