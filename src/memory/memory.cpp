@@ -100,8 +100,8 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
   if (moe_layer) {
     const auto& e = *model.moe;
     const double cf = e.capacity_factor > 0 ? e.capacity_factor : 1.0;
-    const double routed = s * e.topk * cf;
-    mlp += 4.0 * s * b * e.experts;   // router logits (fp32)
+    const double routed = s * e.topk * cf * training.moe_imbalance;  // on the busiest expert rank
+    mlp += 4.0 * s * b * e.experts;                                  // router logits (fp32)
     mlp += gemm_in * routed * b * h;  // dispatched expert inputs
     mlp += ffn_acts(routed, e.ffn_hidden);
     if (e.shared_experts > 0) mlp += ffn_acts(s, static_cast<double>(e.ffn_hidden) * e.shared_experts);
