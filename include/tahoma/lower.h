@@ -32,7 +32,8 @@ struct ComputeOp {
 enum class CollectiveKind { kAllReduce, kAllGather, kReduceScatter, kAllToAll, kSendRecv };
 const char* to_string(CollectiveKind k);
 
-enum class GroupKind { kTp, kCp, kPp, kDp, kDpCp, kEp, kEdp };  // kEdp: replicas of one expert
+// kEtp: expert tensor parallelism; kEdp: the replicas of one expert.
+enum class GroupKind { kTp, kCp, kPp, kDp, kDpCp, kEp, kEtp, kEdp };
 const char* to_string(GroupKind g);
 
 // A communication op. `bytes` is the full buffer: the reduced buffer for all-reduce, the gathered

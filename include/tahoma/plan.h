@@ -24,6 +24,10 @@ struct Plan {
   int dp = 0;   // 0 = derive as ranks / (tp*pp*cp)
   int cp = 1;
   int ep = 1;
+  // Expert tensor parallelism (Megatron's expert_tensor_parallel_size): the degree that splits each
+  // expert's FFN. 0 = the TP degree (Megatron's default). MoE layers regroup a stage's tp*cp*dp
+  // ranks as etp x ep x (expert data parallel) ("MoE parallel folding", Liu et al. 2025).
+  int etp = 0;
   int zero = 1;  // 0 none, 1 optimizer states, 2 + gradients, 3 + parameters
   Recompute recompute = Recompute::kSelective;
   int micro_batch = 1;
@@ -97,6 +101,8 @@ int num_microbatches(const Plan& plan, const Training& training);
 // CP, then the part of EP carved out of data parallelism (ep / cp when ep > cp), then PP, then the
 // rest of DP. Expert groups thereby stay inside a node or rack, as Megatron places them.
 int ep_from_dp(const Plan& plan);
+// The expert-TP degree in effect: plan.etp, or plan.tp when 0.
+int expert_tp(const Plan& plan);
 // Ranks between the same position on consecutive pipeline stages: tp * cp * ep_from_dp.
 long long stage_stride(const Plan& plan);
 

@@ -27,7 +27,7 @@ struct ScenarioInput {
   std::vector<std::string> overrides;
   std::optional<int> chips;
   std::optional<std::string> model;
-  std::optional<int> seq, global_batch, micro_batch, tp, pp, vpp, dp, cp, ep, zero;
+  std::optional<int> seq, global_batch, micro_batch, tp, pp, vpp, dp, cp, ep, etp, zero;
   std::optional<std::string> recompute;
   std::optional<std::string> precision;
   std::optional<bool> sequence_parallel;

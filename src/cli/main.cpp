@@ -55,6 +55,7 @@ void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
   cmd->add_option("--dp", in.dp, "data-parallel degree (default: ranks / (tp*pp*cp))");
   cmd->add_option("--cp", in.cp, "context-parallel degree");
   cmd->add_option("--ep", in.ep, "expert-parallel degree (MoE)");
+  cmd->add_option("--etp", in.etp, "expert tensor-parallel degree (MoE; default: the TP degree)");
   cmd->add_option("--zero", in.zero, "ZeRO stage 0-3 (1 = Megatron distributed optimizer, 3 = FSDP)");
   cmd->add_option("--recompute", in.recompute, "activation recomputation: none, selective, full");
   cmd->add_option("--precision", in.precision, "matmul precision: bf16, fp16, fp8, fp4, fp32");

@@ -26,6 +26,7 @@ const char* to_string(GroupKind g) {
     case GroupKind::kDp: return "dp";
     case GroupKind::kDpCp: return "dp";
     case GroupKind::kEp: return "ep";
+    case GroupKind::kEtp: return "etp";
     case GroupKind::kEdp: return "edp";
   }
   return "?";

@@ -172,34 +172,50 @@ void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const 
   lower_attention(bld, model, plan, d);
   if (moe) {
     const auto& e = *model.moe;
-    bld.linear("router", d.tokens, e.experts, d.h, d.full);
-    // Each EP rank holds experts/ep experts and computes every token routed to them from its EP
-    // group: with balanced routing as many (token, expert) pairs as its own tokens x top-k; the
-    // busiest rank `imbalance` times that; a capacity factor pads every expert to capacity (token
-    // dropping, or MaxText's dense matmul). The per-expert GEMMs are a grouped GEMM whose rows per
-    // expert, tokens x top-k x ep / experts, set its tile and wave efficiency.
+    // With TP, a rank routes its sequence-parallel shard of the tokens (Megatron's MoE layers run
+    // with SP); it holds experts/ep experts, each FFN split over the expert-TP group, whose ranks
+    // gather the tokens routed to them (MoE parallel folding: etp x ep x expert-DP).
+    const double et = expert_tp(plan);
+    const double local = d.tokens / d.t;
+    bld.linear("router", local, e.experts, d.h, d.full);
+    // With balanced routing a rank receives as many (token, expert) pairs as it sends, its tokens x
+    // top-k; the busiest rank `imbalance` times that; a capacity factor pads every expert to
+    // capacity (token dropping, or MaxText's dense matmul). The per-expert GEMMs are one grouped
+    // GEMM whose rows per expert, pairs x etp x ep / experts, set its tile and wave efficiency.
     const double cf = e.capacity_factor > 0 ? e.capacity_factor : 1.0;
-    const double routed = d.tokens * e.topk * cf * d.imbalance;
-    Dims ed = d;
-    ed.tokens = routed;
+    const double routed = local * e.topk * cf * d.imbalance;
+    const double rows = routed * et;
     // Permute before dispatch (each token's hidden state copied once per chosen expert, grouped by
     // expert) and unpermute after combine (the top-k outputs weighted and summed back): each reads
     // or writes the tokens once and the routed copies once; their backward is the same gather or
     // scatter (Megatron's fused permute kernels).
-    const double permute = (d.tokens + routed) * d.h * kActBytes;
+    const double permute = (local + routed) * d.h * kActBytes;
     bld.memory("moe.permute", permute, 0, d.full, 1.0);
-    bld.memory("moe.unpermute", permute, routed * d.h, d.full, 1.0);
+    Dims ed = d;
+    ed.tokens = rows;
+    ed.t = et;
     lower_mlp(bld, model, ed, e.ffn_hidden, static_cast<double>(e.experts) / plan.ep, "experts");
+    bld.memory("moe.unpermute", permute, routed * d.h, d.full, 1.0);
     if (e.shared_experts > 0)
       lower_mlp(bld, model, d, static_cast<double>(e.ffn_hidden) * e.shared_experts, 1, "shared");
     if (plan.ep > 1) {
       // Dispatch sends each token's hidden state to its top-k experts' ranks, combine brings the
       // outputs back (bf16); the busiest rank receives `imbalance` times the average.
-      const double a2a = d.tokens * e.topk * d.h * kActBytes * d.imbalance;
+      const double a2a = routed * d.h * kActBytes;
       for (const char* n : {"dispatch", "combine"}) {
         bld.comm(n, CollectiveKind::kAllToAll, GroupKind::kEp, Phase::kForward, a2a);
         bld.comm(std::string(n) + ".bwd", CollectiveKind::kAllToAll, GroupKind::kEp, Phase::kBackward, a2a);
         if (d.full) bld.comm(n, CollectiveKind::kAllToAll, GroupKind::kEp, Phase::kRecompute, a2a);
+      }
+    }
+    if (et > 1) {
+      // Expert TP: the routed tokens are all-gathered over the expert-TP group before the experts
+      // and their outputs reduce-scattered after (transposed in backward).
+      const double buf = rows * d.h * kActBytes;
+      for (Phase ph : {Phase::kForward, Phase::kBackward, Phase::kRecompute}) {
+        if (ph == Phase::kRecompute && !d.full) continue;
+        bld.comm("etp.all_gather", CollectiveKind::kAllGather, GroupKind::kEtp, ph, buf);
+        bld.comm("etp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kEtp, ph, buf);
       }
     }
   } else {

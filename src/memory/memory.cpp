@@ -33,7 +33,7 @@ StageParams stage_params(const Model& model, const Plan& plan, int stage) {
     const auto& e = *model.moe;
     const double expert = model.mlp_matrices() * static_cast<double>(model.hidden) * e.ffn_hidden;
     p.dense += moe * (expert * e.shared_experts / t + static_cast<double>(model.hidden) * e.experts);
-    p.expert = moe * expert * e.experts / (t * plan.ep);
+    p.expert = moe * expert * e.experts / (static_cast<double>(expert_tp(plan)) * plan.ep);
   }
   const double table = static_cast<double>(model.vocab) * model.hidden / t;
   if (stage == 0) p.dense += table;
@@ -100,10 +100,12 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
   if (moe_layer) {
     const auto& e = *model.moe;
     const double cf = e.capacity_factor > 0 ? e.capacity_factor : 1.0;
-    const double routed = s * e.topk * cf * training.moe_imbalance;  // on the busiest expert rank
-    mlp += 4.0 * s * b * e.experts;                                  // router logits (fp32)
-    mlp += gemm_in * routed * b * h;  // dispatched expert inputs
-    mlp += ffn_acts(routed, e.ffn_hidden);
+    // Rows of the local experts on the busiest rank: its tokens' share x top-k x expert-TP gather.
+    const double et = expert_tp(plan);
+    const double rows = s / t * e.topk * cf * training.moe_imbalance * et;
+    mlp += 4.0 * s / sp_div * b * e.experts;  // router logits (fp32)
+    mlp += gemm_in * rows * b * h;            // dispatched expert inputs
+    mlp += (kAct * (model.mlp == MlpType::kGated ? 2.0 : 1.0) + gemm_in) * rows * b * e.ffn_hidden / et;
     if (e.shared_experts > 0) mlp += ffn_acts(s, static_cast<double>(e.ffn_hidden) * e.shared_experts);
   } else {
     mlp += ffn_acts(s, model.ffn_hidden);

@@ -113,18 +113,25 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
     fail("vpp", fmt::format("interleaved 1F1B needs the {} micro-batches to be a multiple of pp = {}",
                             num_microbatches(plan, training), plan.pp));
   }
-  if (plan.ep > 1) {
-    if (!model.is_moe()) fail("ep", "expert parallelism needs a mixture-of-experts model");
+  if (plan.etp < 0) fail("etp", "must be positive (or 0 for the TP degree)");
+  if (plan.etp > 0 && !model.is_moe()) fail("etp", "expert tensor parallelism needs a mixture-of-experts model");
+  if (plan.ep > 1 && !model.is_moe()) fail("ep", "expert parallelism needs a mixture-of-experts model");
+  if (model.is_moe() && (plan.ep > 1 || plan.etp > 0)) {
     if (model.moe->experts % plan.ep != 0) {
       fail("ep", fmt::format("{} does not divide the {} experts", plan.ep, model.moe->experts));
     }
-    if (plan.ep > plan.cp ? plan.ep % plan.cp != 0 : plan.cp % plan.ep != 0) {
-      fail("ep", fmt::format("{} and cp {} must divide one another (expert groups fold over context ranks)", plan.ep,
-                             plan.cp));
+    // MoE parallel folding: the stage's tp*cp*dp ranks regroup as etp x ep x expert-DP, expert
+    // groups contiguous, so etp*ep and tp*cp must nest.
+    const long long moe = static_cast<long long>(expert_tp(plan)) * plan.ep;
+    const long long tc = static_cast<long long>(plan.tp) * plan.cp;
+    if (moe > tc ? moe % tc != 0 : tc % moe != 0) {
+      fail("ep", fmt::format("etp*ep = {}*{} and tp*cp = {}*{} must divide one another (expert groups fold over the "
+                             "tensor and context ranks)",
+                             expert_tp(plan), plan.ep, plan.tp, plan.cp));
     }
-    if ((static_cast<long long>(plan.dp) * plan.cp) % plan.ep != 0) {
-      fail("ep", fmt::format("{} must divide dp*cp = {} (experts are sharded within the data-parallel ranks)", plan.ep,
-                             static_cast<long long>(plan.dp) * plan.cp));
+    if ((tc * plan.dp) % moe != 0) {
+      fail("ep", fmt::format("etp*ep = {}*{} must divide tp*cp*dp = {} (experts are sharded within a stage's ranks)",
+                             expert_tp(plan), plan.ep, tc * plan.dp));
     }
   }
   if (!system.chip.peak(training.precision)) {
@@ -163,8 +170,16 @@ int recomputed_layers(const Model& model, const Plan& plan, int stage) {
   return plan.recompute_num_layers > 0 ? std::min(n, plan.recompute_num_layers) : n;
 }
 
+int expert_tp(const Plan& plan) {
+  return plan.etp > 0 ? plan.etp : plan.tp;
+}
+
 int ep_from_dp(const Plan& plan) {
-  return plan.ep > plan.cp ? plan.ep / plan.cp : 1;
+  // An expert group (etp x ep ranks) is contiguous: the data-parallel ranks it needs beyond the
+  // stage's tp x cp come next to them.
+  const long long moe = static_cast<long long>(expert_tp(plan)) * plan.ep;
+  const long long tc = static_cast<long long>(plan.tp) * plan.cp;
+  return moe > tc ? static_cast<int>(moe / tc) : 1;
 }
 
 long long stage_stride(const Plan& plan) {

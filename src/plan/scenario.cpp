@@ -55,7 +55,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     YamlMap pl = root.map("plan");
     pl.declare({"tp", "pp", "vpp", "dp", "cp", "ep", "zero", "micro_batch", "recompute", "sequence_parallel",
                 "flash_attention", "account_for_embedding_and_loss", "grad_reduce_dtype", "tp_comm_overlap",
-                "recompute_num_layers", "uneven_pipeline", "ep_comm_overlap", "cp_comm"});
+                "recompute_num_layers", "uneven_pipeline", "ep_comm_overlap", "cp_comm", "etp"});
     auto opt_int = [&](const char* key, int min) -> std::optional<int> {
       if (!pl.has(key)) return std::nullopt;
       return pl.integer(key, std::nullopt, min);
@@ -70,6 +70,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     if (pl.has("uneven_pipeline") && !v.uneven_pipeline) v.uneven_pipeline = pl.boolean("uneven_pipeline");
     if (pl.has("ep_comm_overlap") && !v.ep_comm_overlap) v.ep_comm_overlap = pl.boolean("ep_comm_overlap");
     if (pl.has("cp_comm") && !v.cp_comm) v.cp_comm = pl.string("cp_comm");
+    if (pl.has("etp") && !v.etp) v.etp = pl.integer("etp");
     std::optional<std::string> grad_dtype;
     if (pl.has("grad_reduce_dtype")) grad_dtype = pl.string("grad_reduce_dtype");
     if (pl.has("sequence_parallel")) sp = pl.boolean("sequence_parallel");
@@ -137,6 +138,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   if (v.dp) p.dp = *v.dp;
   if (v.cp) p.cp = *v.cp;
   if (v.ep) p.ep = *v.ep;
+  if (v.etp) p.etp = *v.etp;
   if (v.zero) p.zero = *v.zero;
   if (v.micro_batch) p.micro_batch = *v.micro_batch;
   if (v.recompute) p.recompute = parse_recompute_or_throw(*v.recompute, where, "recompute");

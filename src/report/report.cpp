@@ -138,6 +138,7 @@ json model_json(const Model& m) {
 
 json plan_json(const Plan& p) {
   return {{"tp", p.tp},
+          {"etp", expert_tp(p)},
           {"pp", p.pp},
           {"vpp", p.vpp},
           {"dp", p.dp},
@@ -572,6 +573,7 @@ namespace {
 
 json layout_json(const Plan& p) {
   return {{"tp", p.tp},
+          {"etp", expert_tp(p)},
           {"pp", p.pp},
           {"vpp", p.vpp},
           {"cp", p.cp},
@@ -644,6 +646,7 @@ std::string simulate_command(const Scenario& base, const Plan& p) {
     cmd += fmt::format(" --precision {}", to_string(base.training.precision));
   cmd += fmt::format(" --tp {} --pp {} --vpp {} --cp {} --ep {} --micro-batch {} --zero {} --recompute {}", p.tp, p.pp,
                      p.vpp, p.cp, p.ep, p.micro_batch, p.zero, to_string(p.recompute));
+  if (p.etp > 0 && p.etp != p.tp) cmd += fmt::format(" --etp {}", p.etp);
   if (p.account_for_embedding_and_loss) cmd += " --pp-embedding-split";
   if (p.uneven_pipeline) cmd += " --uneven-pipeline";
   if (base.training.moe_imbalance != 1.0) cmd += fmt::format(" --moe-imbalance {}", base.training.moe_imbalance);

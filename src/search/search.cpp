@@ -171,8 +171,8 @@ std::vector<T> restrict_to(std::vector<T> values, const std::optional<T>& only) 
 
 // A total order on plans, for deterministic tie-breaking: smaller degrees first.
 auto plan_tuple(const Plan& p) {
-  return std::tuple(p.tp, p.pp, p.vpp, p.cp, p.ep, p.dp, p.micro_batch, p.zero, static_cast<int>(p.recompute),
-                    p.account_for_embedding_and_loss);
+  return std::tuple(p.tp, p.pp, p.vpp, p.cp, p.ep, expert_tp(p), p.dp, p.micro_batch, p.zero,
+                    static_cast<int>(p.recompute), p.account_for_embedding_and_loss);
 }
 
 struct Entry {
@@ -239,8 +239,10 @@ struct Local {
 };
 
 std::string describe(const Plan& p) {
-  return fmt::format("tp {} pp {} vpp {} cp {} dp {}{} | mb {} | zero {} | recompute {}", p.tp, p.pp, p.vpp, p.cp, p.dp,
-                     p.ep > 1 ? fmt::format(" ep {}", p.ep) : "", p.micro_batch, p.zero, to_string(p.recompute));
+  return fmt::format("tp {} pp {} vpp {} cp {} dp {}{}{} | mb {} | zero {} | recompute {}", p.tp, p.pp, p.vpp, p.cp,
+                     p.dp, p.ep > 1 ? fmt::format(" ep {}", p.ep) : "",
+                     expert_tp(p) != p.tp ? fmt::format(" etp {}", expert_tp(p)) : "", p.micro_batch, p.zero,
+                     to_string(p.recompute));
 }
 
 // Why `a` beat `b`: the objective's margin and the parts of the step that moved most.
@@ -308,6 +310,7 @@ nlohmann::json layout_json(const Plan& p) {
           {"cp", p.cp},
           {"dp", p.dp},
           {"ep", p.ep},
+          {"etp", p.etp},
           {"micro_batch", p.micro_batch},
           {"zero", p.zero},
           {"recompute", to_string(p.recompute)},
@@ -321,6 +324,7 @@ Plan plan_from_json(const nlohmann::json& j, Plan p) {
   p.cp = j.at("cp");
   p.dp = j.at("dp");
   p.ep = j.at("ep");
+  p.etp = j.at("etp");
   p.micro_batch = j.at("micro_batch");
   p.zero = j.at("zero");
   p.recompute = *parse_recompute(j.at("recompute").get<std::string>());
@@ -355,7 +359,12 @@ SearchReport search(const Scenario& base, const SearchOptions& options) {
   const std::vector<int> zeros = restrict_to(std::vector<int>{0, 1, 2, 3}, sp.zero);
   const std::vector<Recompute> rcs =
       restrict_to(std::vector<Recompute>{Recompute::kNone, Recompute::kSelective, Recompute::kFull}, sp.recompute);
-  const long long inner = static_cast<long long>(eps.size() * mbs.size() * zeros.size() * rcs.size());
+  // Expert TP (MoE with TP > 1): the TP degree (Megatron's default) or none (the experts whole on
+  // each rank, EP spanning the TP ranks).
+  auto etps = [&](int tp) { return model.is_moe() && tp > 1 ? std::vector<int>{0, 1} : std::vector<int>{0}; };
+  auto inner_of = [&](int tp) {
+    return static_cast<long long>(eps.size() * etps(tp).size() * mbs.size() * zeros.size() * rcs.size());
+  };
 
   SearchReport report;
   Counts rejected{};
@@ -369,6 +378,7 @@ SearchReport search(const Scenario& base, const SearchOptions& options) {
       for (int pp : pps) {
         const std::vector<int> vpps = pp == 1 ? std::vector<int>{1} : restrict_to(divisors(8, 8), sp.vpp);
         for (int vpp : vpps) {
+          const long long inner = inner_of(tp);
           report.considered += inner;
           auto reject = [&](Reason r) { rejected[static_cast<size_t>(r)] += inner; };
           if (ranks % (tc * pp) != 0) {
@@ -417,66 +427,73 @@ SearchReport search(const Scenario& base, const SearchOptions& options) {
   const size_t keep = static_cast<size_t>(std::max(options.top, options.resimulate));
   tbb::enumerable_thread_specific<Local> locals([&] { return Local(base); });
   std::atomic<long long> done{0};
-  const long long total = static_cast<long long>(mine.size()) * inner;
+  long long total = 0;
+  for (const Shape& s : mine) total += inner_of(s.tp);
 
   auto evaluate_shape = [&](const Shape& s, Local& L) {
     for (int ep : eps) {
-      for (int mb : mbs) {
-        for (int zero : zeros) {
-          for (Recompute rc : rcs) {
-            Plan plan = base.plan;
-            plan.tp = s.tp;
-            plan.cp = s.cp;
-            plan.pp = s.pp;
-            plan.vpp = s.vpp;
-            plan.dp = s.dp;
-            plan.ep = ep;
-            plan.micro_batch = mb;
-            plan.zero = zero;
-            plan.recompute = rc;
-            plan.recompute_num_layers = 0;
-            plan.account_for_embedding_and_loss = s.split;
-            auto reject = [&](Reason r) { ++L.rejected[static_cast<size_t>(r)]; };
-            const long long per_step = static_cast<long long>(s.dp) * mb;
-            if (training.global_batch % per_step != 0) {
-              reject(Reason::kBatch);
-              continue;
-            }
-            if (s.vpp > 1 && (training.global_batch / per_step) % s.pp != 0) {
-              reject(Reason::kInterleave);
-              continue;
-            }
-            if (ep > 1 && (model.moe->experts % ep != 0 || (ep > s.cp ? ep % s.cp != 0 : s.cp % ep != 0) ||
-                           (static_cast<long long>(s.dp) * s.cp) % ep != 0)) {
-              reject(Reason::kExperts);
-              continue;
-            }
-            try {
-              validate_plan(plan, training, model, sys, "search");
-            } catch (const InputError&) {
-              reject(Reason::kOther);
-              continue;
-            }
-            const MemoryBreakdown mem = memory_per_chip(model, plan, training, sys);
-            if (!mem.fits) {
-              reject(Reason::kFit);
-              if (!L.smallest || mem.total.value() < L.smallest->first ||
-                  (mem.total.value() == L.smallest->first && plan_tuple(plan) < plan_tuple(L.smallest->second))) {
-                L.smallest = {mem.total.value(), plan};
+      for (int etp : etps(s.tp)) {
+        for (int mb : mbs) {
+          for (int zero : zeros) {
+            for (Recompute rc : rcs) {
+              Plan plan = base.plan;
+              plan.tp = s.tp;
+              plan.cp = s.cp;
+              plan.pp = s.pp;
+              plan.vpp = s.vpp;
+              plan.dp = s.dp;
+              plan.ep = ep;
+              plan.etp = etp;
+              plan.micro_batch = mb;
+              plan.zero = zero;
+              plan.recompute = rc;
+              plan.recompute_num_layers = 0;
+              plan.account_for_embedding_and_loss = s.split;
+              auto reject = [&](Reason r) { ++L.rejected[static_cast<size_t>(r)]; };
+              const long long per_step = static_cast<long long>(s.dp) * mb;
+              if (training.global_batch % per_step != 0) {
+                reject(Reason::kBatch);
+                continue;
               }
-              continue;
+              if (s.vpp > 1 && (training.global_batch / per_step) % s.pp != 0) {
+                reject(Reason::kInterleave);
+                continue;
+              }
+              const long long moe_ranks = static_cast<long long>(expert_tp(plan)) * ep;
+              const long long tc = static_cast<long long>(s.tp) * s.cp;
+              if (model.is_moe() &&
+                  (model.moe->experts % ep != 0 || (moe_ranks > tc ? moe_ranks % tc != 0 : tc % moe_ranks != 0) ||
+                   (tc * s.dp) % moe_ranks != 0)) {
+                reject(Reason::kExperts);
+                continue;
+              }
+              try {
+                validate_plan(plan, training, model, sys, "search");
+              } catch (const InputError&) {
+                reject(Reason::kOther);
+                continue;
+              }
+              const MemoryBreakdown mem = memory_per_chip(model, plan, training, sys);
+              if (!mem.fits) {
+                reject(Reason::kFit);
+                if (!L.smallest || mem.total.value() < L.smallest->first ||
+                    (mem.total.value() == L.smallest->first && plan_tuple(plan) < plan_tuple(L.smallest->second))) {
+                  L.smallest = {mem.total.value(), plan};
+                }
+                continue;
+              }
+              Entry e;
+              e.plan = plan;
+              e.result = L.eval->evaluate(plan);
+              e.objective = objective_of(options.objective, e.result);
+              ++L.priced;
+              keep_best(L.best, std::move(e), keep);
             }
-            Entry e;
-            e.plan = plan;
-            e.result = L.eval->evaluate(plan);
-            e.objective = objective_of(options.objective, e.result);
-            ++L.priced;
-            keep_best(L.best, std::move(e), keep);
           }
         }
       }
     }
-    done.fetch_add(inner, std::memory_order_relaxed);
+    done.fetch_add(inner_of(s.tp), std::memory_order_relaxed);
   };
 
   // Progress, from a watcher thread, only while the search runs.

@@ -35,14 +35,15 @@ inline GroupShape group_shape(GroupKind g, const Plan& p) {
     case GroupKind::kDp: return {{{e, t * c}, {d / e, stage * pp}}};
     case GroupKind::kDpCp: return {{{c, t}, {e, t * c}, {d / e, stage * pp}}};
     case GroupKind::kEp:
-      // EP is carved out of CP, then out of the data-parallel ranks next to it (Megatron's
-      // "parallel folding"): an expert group is contiguous in rank order.
-      if (p.ep <= c) return {{{p.ep, t}}};
-      return {{{c, t}, {e, t * c}}};
-    case GroupKind::kEdp:
-      // Expert data parallelism: the replicas of one expert, dp * cp / ep ranks.
-      if (p.ep <= c) return {{{c / p.ep, t * p.ep}, {d, stage * pp}}};
-      return {{{d / e, stage * pp}}};
+      // MoE parallel folding: the stage's ranks regroup as etp x ep x expert-DP with the expert
+      // groups contiguous in rank order; EP members are etp apart.
+      return {{{p.ep, expert_tp(p)}}};
+    case GroupKind::kEtp: return {{{expert_tp(p), 1}}};
+    case GroupKind::kEdp: {
+      // Expert data parallelism: the replicas of one expert, tp*cp*dp / (etp*ep) ranks.
+      const long long moe = static_cast<long long>(expert_tp(p)) * p.ep;
+      return {{{stage / moe, moe}, {d / e, stage * pp}}};
+    }
   }
   return {};
 }
@@ -128,7 +129,8 @@ class Pricer {
       const Seconds t = collective(op, 0);
       switch (op.group) {
         case GroupKind::kTp: pt.tp += t; break;
-        case GroupKind::kEp: pt.ep += t; break;
+        case GroupKind::kEp:
+        case GroupKind::kEtp: pt.ep += t; break;
         case GroupKind::kCp: {
           if (!op.overlapped) {  // the all-gather variant: before / after the attention
             pt.cp += t;

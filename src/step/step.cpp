@@ -272,13 +272,13 @@ struct StepEvaluator::Impl {
   explicit Impl(const Scenario& base)
       : sc(base), comm(base.system), rank_chip(per_rank(base.system.chip)), pricer(sc, rank_chip, nullptr, &comm) {}
   // What the layer prices depend on (see LayerPrices).
-  using Key = std::array<int, 8>;
+  using Key = std::array<int, 9>;
   Key key(const Plan& p) const {
     const bool ep_strides_pp = sc.model.is_moe() && p.ep > p.cp;
     return {p.tp, p.cp, p.ep, p.micro_batch, static_cast<int>(p.recompute), p.recompute_num_layers,
             (p.sequence_parallel ? 1 : 0) | (p.flash_attention ? 2 : 0) | (p.tp_comm_overlap ? 4 : 0),
             // the pipeline send exists only with pp > 1; the EP group strides over the stages
-            ep_strides_pp ? p.pp : (p.pp > 1 ? -1 : 0)};  // (lower() reads dp only in a precondition)
+            ep_strides_pp ? p.pp : (p.pp > 1 ? -1 : 0), expert_tp(p)};  // (lower() reads dp only in a precondition)
   }
   Scenario sc;  // its plan is the one being evaluated
   CollectiveModel comm;

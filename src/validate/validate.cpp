@@ -320,6 +320,15 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   plan.cp = layout("cp", 1, false);
   plan.dp = layout("dp", 0, false);
   plan.ep = layout("ep", 1, sc.model.is_moe());
+  if (sc.model.is_moe() && plan.tp > 1 && plan.ep > 1) {
+    // EP larger than the data-parallel ranks can hold only spans the tensor-parallel ranks too:
+    // the framework runs the experts without TP (expert_tensor_parallel_size 1, MoE folding).
+    const long long dpcp = static_cast<long long>(plan.dp > 0 ? plan.dp : 1) * plan.cp;
+    if (plan.dp > 0 && dpcp % plan.ep != 0) {
+      plan.etp = 1;
+      out.assumptions.push_back("expert TP 1 (ep spans the TP ranks)");
+    }
+  }
   const auto published_mb = int_cell(row, "micro_batch", where);
   plan.micro_batch = published_mb.value_or(1);
   const int chunks = plan.pp * plan.vpp;
