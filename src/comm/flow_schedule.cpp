@@ -159,11 +159,35 @@ std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::stri
     // of the inner levels), so the member that crosses each inner level boundary differs from
     // channel to channel and every boundary's traffic spreads over all links below it; and it
     // starts block k k places later in that order, so consecutive blocks are joined rail to rail.
-    const long long inner = aligned ? sp.back().inner : 1;
-    const long long blocks = n / inner;
+    const bool bidir = algorithm == "ring-bidir";
     std::vector<FlowSpec> flows;
     std::vector<long long> order(static_cast<size_t>(n));
-    const bool bidir = algorithm == "ring-bidir";
+    if (!aligned && sp.size() >= 2) {
+      // Blocks of unequal size (a stride that does not divide the outer level's blocks, or a
+      // partial last scale-up domain): one channel per member of the largest block; channel c
+      // starts each block c places in, so each boundary is crossed by a different member.
+      const long long block_ranks = levels_[static_cast<size_t>(sp[sp.size() - 2].level)].ranks;
+      std::vector<std::vector<long long>> by_block;
+      for (long long m : members) {
+        if (by_block.empty() || m / block_ranks != by_block.back().front() / block_ranks) by_block.emplace_back();
+        by_block.back().push_back(m);
+      }
+      size_t channels = 1;
+      for (const auto& b : by_block) channels = std::max(channels, b.size());
+      const double per = phases * r * S / static_cast<double>(channels) / (bidir ? 2.0 : 1.0);
+      for (size_t c = 0; c < channels; ++c) {
+        order.clear();
+        for (const auto& b : by_block) {
+          for (size_t j = 0; j < b.size(); ++j) order.push_back(b[(j + c) % b.size()]);
+        }
+        ring_flows(order, per, false, flows);
+        if (bidir) ring_flows(order, per, true, flows);
+      }
+      add_step(std::move(flows), phases * static_cast<double>(n - 1));
+      return steps;
+    }
+    const long long inner = aligned ? sp.back().inner : 1;
+    const long long blocks = n / inner;
     const double per_flow = phases * r * S / static_cast<double>(inner) / (bidir ? 2.0 : 1.0);
     for (long long c = 0; c < inner; ++c) {
       for (long long k = 0; k < blocks; ++k) {

@@ -28,7 +28,7 @@ struct StageCost {
   double params = 0;                           // parameters held by the stage's rank
   Seconds dp_reduce{0};                        // the stage's gradient all-reduce (ZeRO-0) or reduce-scatter, whole step
   Seconds dp_gather{0};                        // its parameter all-gather (ZeRO >= 1)
-  Bytes dp_reduce_bytes{0}, dp_gather_bytes{0};  // what those move, whole step
+  RankParams split;                            // dense and expert parameters (what those move)
   Seconds optimizer{0};
 };
 
@@ -324,9 +324,8 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
       const auto kind = plan.zero == 0 ? CollectiveKind::kAllReduce : CollectiveKind::kReduceScatter;
       const double buckets = std::max(1, n);  // one per layer, each paying its own latency
       c.dp_reduce = pricer.data_parallel("dp.grad", kind, Phase::kBackward, params, grad_bytes, buckets, 0);
-      c.dp_reduce_bytes = Bytes(c.params * grad_bytes);
+      c.split = params;
       if (plan.zero >= 1) {
-        c.dp_gather_bytes = Bytes(c.params * kParamGatherBytes);
         c.dp_gather = pricer.data_parallel("dp.all_gather", CollectiveKind::kAllGather, Phase::kForward, params,
                                            kParamGatherBytes, buckets, 0);
       }
@@ -345,16 +344,16 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
   eg::RunResult run;
   if (options.network == NetworkMode::kFlow) {
     // One bucket per layer, as the graph splits each stage's collectives.
-    std::vector<Bytes> reduce_bytes, gather_bytes;
+    std::vector<RankParams> bucket_params;
     for (int stage = 0; stage < p; ++stage) {
       const StageCost& c = costs[static_cast<size_t>(stage)];
       const double buckets = std::max(1, layers_on_stage(model, plan, stage));
-      reduce_bytes.push_back(c.dp_reduce_bytes / buckets);
-      gather_bytes.push_back(c.dp_gather_bytes / buckets);
+      bucket_params.push_back({c.split.dense / buckets, c.split.expert / buckets});
     }
     const CollectiveModel comm(sys);
     FlowAdapter adapter(sc, comm, plan.zero == 0 ? CollectiveKind::kAllReduce : CollectiveKind::kReduceScatter,
-                        reduce_bytes, gather_bytes, prog.pp_send.bytes);
+                        bucket_params, plan.grad_reduce_fp32 ? kGradReduceBytesFp32 : 2.0, kParamGatherBytes,
+                        prog.pp_send.bytes);
     run = eg::run(graph, &adapter);
   } else {
     run = eg::run(graph);

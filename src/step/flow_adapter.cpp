@@ -19,12 +19,14 @@ std::uint32_t message_tag(Message kind, int from_stage, int to_stage, int stages
 }
 
 FlowAdapter::FlowAdapter(const Scenario& sc, const CollectiveModel& comm, CollectiveKind reduce_kind,
-                         std::vector<Bytes> dp_bytes, std::vector<Bytes> gather_bytes, Bytes send_bytes)
+                         std::vector<RankParams> bucket_params, double grad_bytes, double gather_bytes,
+                         Bytes send_bytes)
     : sc_(sc),
       comm_(comm),
       reduce_kind_(reduce_kind),
-      dp_bytes_(std::move(dp_bytes)),
-      gather_bytes_(std::move(gather_bytes)),
+      bucket_params_(std::move(bucket_params)),
+      grad_bytes_(grad_bytes),
+      gather_bytes_(gather_bytes),
       send_bytes_(send_bytes),
       net_(comm.topology()) {
   const Plan& plan = sc.plan;
@@ -82,24 +84,34 @@ FlowAdapter::Template FlowAdapter::build(std::uint32_t tag) const {
 
   // A data-parallel bucket of stage `from`: the collective the analytical model chooses, as flows
   // of every group that has members in the window, keeping those the window's ranks send.
+  // The dense parameters' collective runs over DP x CP, then the routed experts' over the replicas
+  // of each expert (as Pricer::data_parallel prices them).
   const CollectiveKind ck = kind == Message::kDpReduce ? reduce_kind_ : CollectiveKind::kAllGather;
-  const Bytes bytes =
-      kind == Message::kDpReduce ? dp_bytes_[static_cast<size_t>(from)] : gather_bytes_[static_cast<size_t>(from)];
-  const GroupShape shape = group_shape(GroupKind::kDpCp, plan);
-  const std::string algorithm = comm_.cost(ck, bytes, shape).algorithm;
-  if (algorithm == "none") return tpl;
-  for (long long ti = 0; ti < plan.tp; ++ti) {  // group bases: CP, EP and DP digits zero
-    const auto steps = comm_.flow_steps(algorithm, ck, bytes, shape, from * tc + ti);
-    TAHOMA_ASSERT(steps.has_value() && "the chosen algorithm is valid for its group");
-    if (tpl.steps.empty()) tpl.steps.resize(steps->size());
-    TAHOMA_ASSERT(tpl.steps.size() == steps->size());
-    for (size_t i = 0; i < steps->size(); ++i) {
-      Step& st = tpl.steps[i];
-      st.latency = (*steps)[i].latency;
-      for (const auto& f : (*steps)[i].flows) {
-        if (f.src_rank < window_) add_flow(st, f.src_rank, f.dst_rank, f.bytes.value());
+  const RankParams& params = bucket_params_[static_cast<size_t>(from)];
+  const double per_param = kind == Message::kDpReduce ? grad_bytes_ : gather_bytes_;
+  auto append = [&](GroupKind group, double param_count, long long bases) {
+    const Bytes bytes(param_count * per_param);
+    const GroupShape shape = group_shape(group, plan);
+    const std::string algorithm = comm_.cost(ck, bytes, shape).algorithm;
+    if (algorithm == "none") return;
+    const size_t first = tpl.steps.size();
+    for (long long b = 0; b < bases; ++b) {  // group bases: every digit of the group's factors zero
+      const auto steps = comm_.flow_steps(algorithm, ck, bytes, shape, from * tc + b);
+      TAHOMA_ASSERT(steps.has_value() && "the chosen algorithm is valid for its group");
+      if (tpl.steps.size() == first) tpl.steps.resize(first + steps->size());
+      TAHOMA_ASSERT(tpl.steps.size() == first + steps->size());
+      for (size_t i = 0; i < steps->size(); ++i) {
+        Step& st = tpl.steps[first + i];
+        st.latency = (*steps)[i].latency;
+        for (const auto& f : (*steps)[i].flows) {
+          if (f.src_rank < window_) add_flow(st, f.src_rank, f.dst_rank, f.bytes.value());
+        }
       }
     }
+  };
+  append(GroupKind::kDpCp, params.dense, plan.tp);
+  if (params.expert > 0) {
+    append(GroupKind::kEdp, params.expert, static_cast<long long>(expert_tp(plan)) * plan.ep);
   }
   return tpl;
 }

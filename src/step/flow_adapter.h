@@ -30,10 +30,11 @@ std::uint32_t message_tag(Message kind, int from_stage, int to_stage, int stages
 class FlowAdapter final : public engine::Network {
  public:
   // `reduce_kind` is the data-parallel gradient collective (all-reduce for ZeRO-0, else
-  // reduce-scatter); `dp_bytes[s]` / `gather_bytes[s]` are one bucket's bytes on stage s;
-  // `send_bytes` one pipeline send.
-  FlowAdapter(const Scenario& sc, const CollectiveModel& comm, CollectiveKind reduce_kind, std::vector<Bytes> dp_bytes,
-              std::vector<Bytes> gather_bytes, Bytes send_bytes);
+  // reduce-scatter); `bucket_params[s]` the dense and expert parameters of one bucket on stage s,
+  // reduced at `grad_bytes` and gathered at `gather_bytes` per parameter; `send_bytes` one
+  // pipeline send.
+  FlowAdapter(const Scenario& sc, const CollectiveModel& comm, CollectiveKind reduce_kind,
+              std::vector<RankParams> bucket_params, double grad_bytes, double gather_bytes, Bytes send_bytes);
 
   void start(engine::TaskId task, std::uint32_t tag, engine::Picos now) override;
   std::optional<std::pair<engine::Picos, engine::TaskId>> next_completion() override;
@@ -67,7 +68,8 @@ class FlowAdapter final : public engine::Network {
   const Scenario& sc_;
   const CollectiveModel& comm_;
   CollectiveKind reduce_kind_;
-  std::vector<Bytes> dp_bytes_, gather_bytes_;
+  std::vector<RankParams> bucket_params_;
+  double grad_bytes_ = 4, gather_bytes_ = 2;
   Bytes send_bytes_;
   long long replica_ranks_ = 1;  // tp * cp * pp
   long long window_ = 1;         // ranks in one period of the traffic
