@@ -571,20 +571,6 @@ std::string collective_table(const System& system, const CollectiveRequest& req,
 
 namespace {
 
-json layout_json(const Plan& p) {
-  return {{"tp", p.tp},
-          {"etp", expert_tp(p)},
-          {"pp", p.pp},
-          {"vpp", p.vpp},
-          {"cp", p.cp},
-          {"dp", p.dp},
-          {"ep", p.ep},
-          {"micro_batch", p.micro_batch},
-          {"zero", p.zero},
-          {"recompute", to_string(p.recompute)},
-          {"account_for_embedding_and_loss", p.account_for_embedding_and_loss}};
-}
-
 double kwh_per_million_tokens(const Scenario& sc, const StepResult& r) {
   return r.energy_joules_per_step / 3.6e6 / (sc.training.global_batch * static_cast<double>(sc.training.seq)) * 1e6;
 }
@@ -592,7 +578,7 @@ double kwh_per_million_tokens(const Scenario& sc, const StepResult& r) {
 json search_result_json(const Scenario& base, const SearchResult& s) {
   const MemoryBreakdown& m = s.result.memory;
   const StepBreakdown& b = s.result.breakdown;
-  json j = {{"layout", layout_json(s.plan)},
+  json j = {{"layout", plan_json(s.plan)},
             {"step_time_s", s.result.step_time.value()},
             {"tokens_per_s", s.result.tokens_per_s},
             {"tokens_per_s_per_chip", s.result.tokens_per_s_per_chip},
