@@ -273,12 +273,19 @@ struct StepEvaluator::Impl {
       : sc(base), comm(base.system), rank_chip(per_rank(base.system.chip)), pricer(sc, rank_chip, nullptr, &comm) {}
   // What the layer prices depend on (see LayerPrices).
   using Key = std::array<int, 9>;
-  Key key(const Plan& p) const {
-    const bool ep_strides_pp = sc.model.is_moe() && p.ep > p.cp;
-    return {p.tp, p.cp, p.ep, p.micro_batch, static_cast<int>(p.recompute), p.recompute_num_layers,
-            (p.sequence_parallel ? 1 : 0) | (p.flash_attention ? 2 : 0) | (p.tp_comm_overlap ? 4 : 0),
-            // the pipeline send exists only with pp > 1; the EP group strides over the stages
-            ep_strides_pp ? p.pp : (p.pp > 1 ? -1 : 0), expert_tp(p)};  // (lower() reads dp only in a precondition)
+  // (lower() reads dp only in a precondition; the TP, CP, EP and expert-TP groups lie inside a
+  // stage, so neither pp nor dp changes a layer's price.)
+  static Key key(const Plan& p) {
+    return {p.tp,
+            p.cp,
+            p.ep,
+            p.micro_batch,
+            static_cast<int>(p.recompute),
+            p.recompute_num_layers,
+            (p.sequence_parallel ? 1 : 0) | (p.flash_attention ? 2 : 0) | (p.tp_comm_overlap ? 4 : 0) |
+                (p.ep_comm_overlap ? 8 : 0) | (p.cp_comm == Plan::CpComm::kAllGather ? 16 : 0),
+            p.pp > 1 ? 1 : 0,  // the pipeline send exists only with pp > 1
+            expert_tp(p)};
   }
   Scenario sc;  // its plan is the one being evaluated
   CollectiveModel comm;
