@@ -15,7 +15,6 @@ enum class Recompute { kNone, kSelective, kFull };
 const char* to_string(Recompute r);
 std::optional<Recompute> parse_recompute(std::string_view s);
 
-enum class PipelineSchedule { k1F1B, kInterleaved1F1B };
 
 struct Plan {
   int tp = 1;
