@@ -15,7 +15,6 @@ enum class Recompute { kNone, kSelective, kFull };
 const char* to_string(Recompute r);
 std::optional<Recompute> parse_recompute(std::string_view s);
 
-
 struct Plan {
   int tp = 1;
   int pp = 1;
