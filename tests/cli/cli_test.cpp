@@ -474,4 +474,30 @@ TEST(Cli, CompareThreeSystems) {
   EXPECT_CONTAINS(bad.err, "nope");
 }
 
+TEST(Cli, MoeAndContextFlags) {
+  const std::string args =
+      "simulate --system dgx-h100 --chips 64 --model mixtral-8x7b --seq 4096 --global-batch 64 --pp 2 --ep 8";
+  const CliRun ok = tahoma(args + " --etp 1 --ep-comm-overlap true --moe-imbalance 1.2 --format json");
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  const auto j = nlohmann::json::parse(ok.out);
+  EXPECT_EQ(j["config"]["plan"]["etp"], 1);
+  EXPECT_EQ(j["config"]["plan"]["ep_comm_overlap"], true);
+  EXPECT_EQ(j["config"]["training"]["moe_imbalance"], 1.2);
+  const CliRun low = tahoma(args + " --moe-imbalance 0.5");
+  EXPECT_EQ(low.code, 2);
+  EXPECT_CONTAINS(low.err, "moe_imbalance");
+  const CliRun cp = tahoma(args + " --cp-comm tree");
+  EXPECT_EQ(cp.code, 2);
+  EXPECT_CONTAINS(cp.err, "--cp-comm");
+  // 61 layers on 8 stages: the error says how to run it anyway.
+  const CliRun uneven =
+      tahoma("simulate --system dgx-h100 --chips 64 --model deepseek-v3 --seq 4096 --global-batch 64 --pp 8");
+  EXPECT_EQ(uneven.code, 2);
+  EXPECT_CONTAINS(uneven.err, "--uneven-pipeline");
+  EXPECT_EQ(tahoma("simulate --system dgx-h100 --chips 64 --model deepseek-v3 --seq 4096 --global-batch 64 --pp 8 "
+                   "--ep 8 --uneven-pipeline")
+                .code,
+            0);
+}
+
 }  // namespace tahoma
