@@ -104,7 +104,8 @@ class FlowNetwork {
   explicit FlowNetwork(const Topology& topology) : topology_(&topology) {}
 
   // Starts a flow of `bytes` on `path` at time `now` (>= the last event); its first byte leaves
-  // after the path latency. Returns its id.
+  // after the path latency. Returns its id, which stays its own until retire() returns it (the id
+  // of a retired flow is given to a later one).
   FlowId start(const Path& path, Bytes bytes, Seconds now);
   // Earliest completion among active flows: (time, flow), ties to the lower id; nullopt if idle.
   [[nodiscard]] std::optional<std::pair<Seconds, FlowId>> next_completion();
@@ -132,6 +133,7 @@ class FlowNetwork {
   const Topology* topology_;
   std::vector<Flow> flows_;
   std::vector<FlowId> active_;
+  std::vector<FlowId> free_;  // slots of retired flows
   double now_ = 0;
   bool dirty_ = true;
   std::unordered_map<std::uint64_t, double> link_bytes_;

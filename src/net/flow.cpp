@@ -13,8 +13,16 @@ FlowNetwork::FlowId FlowNetwork::start(const Path& path, Bytes bytes, Seconds no
   f.path = path;
   f.remaining = std::max(0.0, bytes.value());
   f.start_at = now.value() + path.latency.value();
-  flows_.push_back(f);
-  const auto id = static_cast<FlowId>(flows_.size() - 1);
+  // A retired flow's slot is reused, so the network holds as many flows as are ever in flight.
+  FlowId id = 0;
+  if (!free_.empty()) {
+    id = free_.back();
+    free_.pop_back();
+    flows_[id] = f;
+  } else {
+    flows_.push_back(f);
+    id = static_cast<FlowId>(flows_.size() - 1);
+  }
   active_.push_back(id);
   for (int h = 0; h < path.hops; ++h) link_bytes_[path.links[static_cast<size_t>(h)].packed] += f.remaining;
   dirty_ = true;
@@ -144,6 +152,7 @@ std::vector<FlowNetwork::FlowId> FlowNetwork::retire(Seconds now) {
   }
   if (!done.empty()) {
     std::erase_if(active_, [&](FlowId id) { return flows_[id].done; });
+    free_.insert(free_.end(), done.begin(), done.end());
     dirty_ = true;
   }
   return done;

@@ -177,8 +177,10 @@ void FlowAdapter::complete(eg::TaskId task, eg::Picos now) {
     ++running_[t].step;
     begin_step(t, now);
   }
-  for (const net::FlowNetwork::FlowId id : net_.retire(eg::to_seconds(now))) {
-    const eg::TaskId t = owner_[id];
+  // Owners first: starting a task's next step may reuse the ids just retired.
+  retired_owners_.clear();
+  for (const net::FlowNetwork::FlowId id : net_.retire(eg::to_seconds(now))) retired_owners_.push_back(owner_[id]);
+  for (const eg::TaskId t : retired_owners_) {
     Running& r = running_[t];
     TAHOMA_ASSERT(r.outstanding > 0);
     if (--r.outstanding == 0) {

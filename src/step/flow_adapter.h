@@ -76,9 +76,10 @@ class FlowAdapter final : public engine::Network {
   net::FlowNetwork net_;
   std::vector<std::uint32_t> tags_;  // tag of templates_[i]
   std::vector<Template> templates_;
-  std::vector<Running> running_;                                             // per task id (grown on demand)
-  std::vector<engine::TaskId> owner_;                                        // per flow id
-  std::priority_queue<Event, std::vector<Event>, std::greater<>> timers_;    // latency-only steps
+  std::vector<Running> running_;                                           // per task id (grown on demand)
+  std::vector<engine::TaskId> owner_;                                      // per flow id (ids are reused once retired)
+  std::vector<engine::TaskId> retired_owners_;                             // scratch of complete()
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> timers_;  // latency-only steps
   std::priority_queue<Event, std::vector<Event>, std::greater<>> finished_;  // tasks done, not yet retired
   engine::Picos now_ = 0;
   size_t flows_started_ = 0;
