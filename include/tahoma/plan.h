@@ -101,6 +101,8 @@ int num_microbatches(const Plan& plan, const Training& training);
 int ep_from_dp(const Plan& plan);
 // The expert-TP degree in effect: plan.etp, or plan.tp when 0.
 int expert_tp(const Plan& plan);
+// Ranks that hold the same slice of the same expert (expert data parallelism): tp*cp*dp / (etp*ep).
+double expert_replicas(const Plan& plan);
 // Ranks between the same position on consecutive pipeline stages: tp * cp * ep_from_dp.
 long long stage_stride(const Plan& plan);
 

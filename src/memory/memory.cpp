@@ -127,7 +127,7 @@ MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Trai
   const Bytes per_layer = activation_bytes_per_layer(model, plan, training, false);
   const Bytes per_layer_selective = activation_bytes_per_layer(model, without_full_recompute(plan), training, false);
   const double shard = static_cast<double>(plan.dp) * plan.cp;
-  const double expert_shard = std::max(1.0, shard / plan.ep);
+  const double expert_shard = std::max(1.0, expert_replicas(plan));
 
   MemoryBreakdown best;
   for (int stage : {0, p - 1}) {

@@ -174,6 +174,10 @@ int expert_tp(const Plan& plan) {
   return plan.etp > 0 ? plan.etp : plan.tp;
 }
 
+double expert_replicas(const Plan& plan) {
+  return static_cast<double>(plan.tp) * plan.cp * plan.dp / (static_cast<double>(expert_tp(plan)) * plan.ep);
+}
+
 int ep_from_dp(const Plan& plan) {
   // An expert group (etp x ep ranks) is contiguous: the data-parallel ranks it needs beyond the
   // stage's tp x cp come next to them.

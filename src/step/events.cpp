@@ -330,7 +330,7 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
                                            kParamGatherBytes, buckets, 0);
       }
     }
-    const double expert_shard = std::max(1.0, shard / plan.ep);
+    const double expert_shard = std::max(1.0, expert_replicas(plan));
     const double local_params =
         plan.zero >= 1 ? params.dense / shard + params.expert / expert_shard : params.dense + params.expert;
     c.optimizer = Seconds(local_params * kOptimizerBytesPerParam /

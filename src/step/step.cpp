@@ -147,7 +147,7 @@ StepResult step_internal::compose_closed_form(const Scenario& sc, const LayerPri
   const RankParams params = params_per_rank_split(model, plan, crit_stage);
   const double layers_per_rank = static_cast<double>(layers_on_stage(model, plan, crit_stage));
   const double shard = static_cast<double>(plan.dp) * plan.cp;
-  const double expert_shard = std::max(1.0, shard / plan.ep);
+  const double expert_shard = std::max(1.0, expert_replicas(plan));
   Seconds dp_exposed{0};
   Seconds dp_total{0};  // all data-parallel communication of the step, hidden or not
   if (shard > 1) {
