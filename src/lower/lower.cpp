@@ -179,11 +179,13 @@ void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const 
     const double local = d.tokens / d.t;
     bld.linear("router", local, e.experts, d.h, d.full);
     // With balanced routing a rank receives as many (token, expert) pairs as it sends, its tokens x
-    // top-k; the busiest rank `imbalance` times that; a capacity factor pads every expert to
-    // capacity (token dropping, or MaxText's dense matmul). The per-expert GEMMs are one grouped
+    // top-k; dropless, the busiest rank `imbalance` times that. A capacity factor instead caps every
+    // expert at capacity (tokens beyond it are dropped) and pads it to capacity (Megatron's
+    // pad-to-capacity, MaxText's dense matmul), so the experts compute, and the all-to-all moves,
+    // capacity-factor times the average whatever the imbalance. The per-expert GEMMs are one grouped
     // GEMM whose rows per expert, pairs x etp x ep / experts, set its tile and wave efficiency.
-    const double cf = e.capacity_factor > 0 ? e.capacity_factor : 1.0;
-    const double routed = local * e.topk * cf * d.imbalance;
+    const double load = e.capacity_factor > 0 ? e.capacity_factor : d.imbalance;
+    const double routed = local * e.topk * load;
     const double rows = routed * et;
     // Permute before dispatch (each token's hidden state copied once per chosen expert, grouped by
     // expert) and unpermute after combine (the top-k outputs weighted and summed back): each reads
@@ -200,7 +202,7 @@ void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const 
       lower_mlp(bld, model, d, static_cast<double>(e.ffn_hidden) * e.shared_experts, 1, "shared");
     if (plan.ep > 1) {
       // Dispatch sends each token's hidden state to its top-k experts' ranks, combine brings the
-      // outputs back (bf16); the busiest rank receives `imbalance` times the average.
+      // outputs back (bf16): the busiest rank's share, or the padded capacity.
       const double a2a = routed * d.h * kActBytes;
       for (const char* n : {"dispatch", "combine"}) {
         bld.comm(n, CollectiveKind::kAllToAll, GroupKind::kEp, Phase::kForward, a2a);

@@ -102,7 +102,8 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
     const double cf = e.capacity_factor > 0 ? e.capacity_factor : 1.0;
     // Rows of the local experts on the busiest rank: its tokens' share x top-k x expert-TP gather.
     const double et = expert_tp(plan);
-    const double rows = s / t * e.topk * cf * training.moe_imbalance * et;
+    const double load = e.capacity_factor > 0 ? cf : training.moe_imbalance;  // as lower.cpp
+    const double rows = s / t * e.topk * load * et;
     mlp += 4.0 * s / sp_div * b * e.experts;  // router logits (fp32)
     mlp += gemm_in * rows * b * h;            // dispatched expert inputs
     mlp += (kAct * (model.mlp == MlpType::kGated ? 2.0 : 1.0) + gemm_in) * rows * b * e.ffn_hidden / et;

@@ -596,6 +596,23 @@ TEST(StepMoe, ImbalanceIsNeverFasterAndOverlapNeverSlower) {
   EXPECT_THROW(resolve_scenario(below), InputError);
 }
 
+// A capacity factor caps and pads every expert at capacity: the busiest rank's imbalance no longer
+// changes the work (tokens beyond capacity are dropped), while dropless routing pays for it.
+TEST(StepMoe, CapacityFactorBoundsTheImbalance) {
+  ScenarioInput in = input("dgx-h100", 64, "mixtral-8x7b", 4096, 64, 1, 4);
+  in.ep = 8;
+  Scenario dropless = resolve_scenario(in);
+  Scenario capped = dropless;
+  capped.model.moe->capacity_factor = 1.25;
+  Scenario capped_skewed = capped;
+  capped_skewed.training.moe_imbalance = 1.2;
+  Scenario dropless_skewed = dropless;
+  dropless_skewed.training.moe_imbalance = 1.2;
+  EXPECT_EQ(simulate_step(capped_skewed).step_time, simulate_step(capped).step_time);
+  EXPECT_GT(simulate_step(capped).step_time, simulate_step(dropless).step_time);  // padding costs
+  EXPECT_GT(simulate_step(dropless_skewed).step_time, simulate_step(dropless).step_time);
+}
+
 // Sliding-window layers attend to w keys instead of half the sequence: the attention work of a
 // model whose every layer is windowed falls by about (w - w^2/2s) / (s/2).
 TEST(StepMoe, SlidingWindowCutsAttention) {
