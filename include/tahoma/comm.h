@@ -26,8 +26,12 @@ struct GroupShape {
   std::vector<Factor> factors;
 
   [[nodiscard]] long long size() const;
-  // Members that share one aligned block of `block_ranks` consecutive ranks.
+  // Members that share one aligned block of `block_ranks` consecutive ranks (the first block).
   [[nodiscard]] long long members_within(long long block_ranks) const;
+  // Whether every block of `block_ranks` the group touches holds the same number of its members: a
+  // stride that neither divides nor is a multiple of the block (64 on 72-GPU racks) spreads the
+  // members unevenly, so some blocks hold one member that all of the group's crossings must use.
+  [[nodiscard]] bool fills_blocks_evenly(long long block_ranks) const;
 };
 
 // One level of the communication hierarchy, in ranks. Bandwidths are per rank, per direction,
@@ -101,6 +105,7 @@ class CollectiveModel {
     int level = 0;
     long long factor = 1;         // members of one level block / members of one inner block
     long long inner = 1;          // members of one inner block
+    bool even = true;             // every inner block holds `inner` members (else one fewer)
     BytesPerSecond bandwidth{0};  // per rank; on a torus both directions of every spanned dimension
     BytesPerSecond one_way{0};    // what one unidirectional ring gets (one link out of each member)
     BytesPerSecond two_way{0};    // two counter-rotating rings (twice one_way where the ring wraps)

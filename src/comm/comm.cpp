@@ -45,6 +45,18 @@ long long GroupShape::members_within(long long block_ranks) const {
   return n;
 }
 
+bool GroupShape::fills_blocks_evenly(long long block_ranks) const {
+  for (const auto& f : factors) {
+    if (f.size <= 1) continue;
+    const long long extent = f.size * f.stride;
+    const bool one_block = extent <= block_ranks && block_ranks % extent == 0;
+    const bool even = block_ranks % f.stride == 0 && extent % block_ranks == 0;
+    const bool one_per_block = f.stride % block_ranks == 0;
+    if (!one_block && !even && !one_per_block) return false;
+  }
+  return true;
+}
+
 double bus_factor(CollectiveKind kind, long long n) {
   if (n <= 1) return 0.0;
   const double r = static_cast<double>(n - 1) / static_cast<double>(n);
@@ -171,6 +183,7 @@ std::vector<CollectiveModel::Span> CollectiveModel::spans(const GroupShape& grou
       s.level = static_cast<int>(l);
       s.factor = members / inner;
       s.inner = inner;
+      s.even = l == 0 || group.fills_blocks_evenly(levels_[l - 1].ranks);
       s.bandwidth = levels_[l].bandwidth;
       s.one_way = levels_[l].bandwidth;
       s.two_way = levels_[l].bandwidth;
@@ -196,7 +209,10 @@ std::pair<double, double> CollectiveModel::bottleneck(const std::vector<Span>& s
     // a level's block, the one leaving it belongs to the level above: a fraction 1 - 1/factor of
     // the traffic stays on this level (all of it on the outermost, where the ring closes).
     const double share = i + 1 == sp.size() ? 1.0 : 1.0 - 1.0 / static_cast<double>(s.factor);
-    bw = std::min(bw, link.value() * static_cast<double>(s.inner) / share);
+    // Unevenly filled blocks hold one member fewer than the first one (a stride's blocks hold the
+    // floor or the ceiling of block / stride members); the channels crossing them share those.
+    const double crossers = s.even ? static_cast<double>(s.inner) : std::max(1.0, static_cast<double>(s.inner) - 1.0);
+    bw = std::min(bw, link.value() * crossers / share);
     alpha = std::max(alpha, levels_[s.level].latency.value());
   }
   return {bw, alpha};
@@ -260,7 +276,8 @@ CollectiveCost CollectiveModel::cost_with_spans(const std::string& algorithm, Co
     const auto [bw, alpha] = bottleneck(sp, algorithm == "ring" ? RingKind::kOneWay : RingKind::kTwoWay);
     const double r = static_cast<double>(n - 1) / static_cast<double>(n);
     t = phases * (static_cast<double>(n - 1) * alpha + r * S / bw);
-  } else if (algorithm == "hierarchical" && sp.size() >= 2 && sp.back().inner * sp.back().factor == n) {
+  } else if (algorithm == "hierarchical" && sp.size() >= 2 && sp.back().inner * sp.back().factor == n &&
+             std::all_of(sp.begin(), sp.end(), [](const Span& s) { return s.even; })) {
     // (Only where every block of a level holds the same number of members: a group whose stride
     // does not divide the level blocks has no clean level-by-level split.)
     t = 0.0;

@@ -480,8 +480,11 @@ TEST(StepFlow, SharingLinksIsNeverFasterThanMessagesAlone) {
   ScenarioInput trn3 = input("trn3-ultraserver", 16384, "llama3.1-405b", 8192, 2048, 8, 16);
   trn3.account_for_embedding_and_loss = true;
   bool slower = false;
+  // 1,024 GB200s on 72-GPU racks: replicas of 16 straddle racks, so pipeline sends and the DP rings
+  // meet on the NICs, which only the flow network sees (2.7% slower).
   for (const ScenarioInput& in :
-       {trn3, input("dgx-h100", 64, "llama3-70b", 8192, 128, 8, 4), input("dgx-h100", 64, "llama3-8b", 4096, 64, 2, 1),
+       {trn3, input("gb200-nvl72", 1024, "llama3-70b", 8192, 256, 4, 4),
+        input("dgx-h100", 64, "llama3-70b", 8192, 128, 8, 4), input("dgx-h100", 64, "llama3-8b", 4096, 64, 2, 1),
         input("trn2-ultraserver", 512, "llama3-70b", 8192, 128, 16, 4)}) {
     const Scenario sc = resolve_scenario(in);
     const StepResult a = simulate_step(sc);
