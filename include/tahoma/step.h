@@ -88,7 +88,6 @@ class StepEvaluator {
 
   // `plan` must be valid for the base scenario (validate_plan accepted it; dp set).
   StepResult evaluate(const Plan& plan);
-  [[nodiscard]] const Scenario& base() const;
   [[nodiscard]] size_t cached_layer_prices() const;
 
  private:

@@ -248,7 +248,8 @@ std::string describe(const Plan& p) {
 // Why `a` beat `b`: the objective's margin and the parts of the step that moved most.
 std::string explain(Objective o, const SearchResult& a, const SearchResult& b) {
   const StepBreakdown &x = a.result.breakdown, &y = b.result.breakdown;
-  const std::array<std::pair<const char*, double>, 9> parts = {{
+  // Seconds the winner saves on each part of the step (negative: spends more).
+  std::array<std::pair<const char*, double>, 8> moved = {{
       {"compute", (y.compute - x.compute).value()},
       {"exposed TP communication", (y.tp_comm - x.tp_comm).value()},
       {"exposed CP communication", (y.cp_comm - x.cp_comm).value()},
@@ -257,10 +258,9 @@ std::string explain(Objective o, const SearchResult& a, const SearchResult& b) {
       {"exposed DP communication", (y.dp_comm - x.dp_comm).value()},
       {"pipeline bubble", (y.bubble - x.bubble).value()},
       {"optimizer", (y.optimizer - x.optimizer).value()},
-      {"", 0},
   }};
-  std::vector<std::pair<const char*, double>> moved(parts.begin(), parts.end() - 1);
-  std::sort(moved.begin(), moved.end(), [](auto& l, auto& r) { return std::abs(l.second) > std::abs(r.second); });
+  std::stable_sort(moved.begin(), moved.end(),
+                   [](const auto& l, const auto& r) { return std::abs(l.second) > std::abs(r.second); });
   std::string gains, losses;
   for (const auto& [name, saved] : moved) {
     if (std::abs(saved) < 1e-4 * a.result.step_time.value()) continue;

@@ -25,10 +25,9 @@ namespace eg = tahoma::engine;
 struct StageCost {
   std::vector<PhaseTime> fwd, bwd;
   PhaseTime first_f, first_b, last_f, last_b;  // embedding (stage 0) and LM head + loss (last stage)
-  double params = 0;                           // parameters held by the stage's rank
+  RankParams params;                           // dense and expert parameters held by the stage's rank
   Seconds dp_reduce{0};                        // the stage's gradient all-reduce (ZeRO-0) or reduce-scatter, whole step
   Seconds dp_gather{0};                        // its parameter all-gather (ZeRO >= 1)
-  RankParams split;                            // dense and expert parameters (what those move)
   Seconds optimizer{0};
 };
 
@@ -318,13 +317,12 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
       c.last_b = pricer.layer(prog.last_stage_extra, {Phase::kBackward});
     }
     const RankParams params = params_per_rank_split(model, plan, stage);
-    c.params = params.dense + params.expert;
+    c.params = params;
     if (shard > 1) {
-      const double grad_bytes = plan.grad_reduce_fp32 ? kGradReduceBytesFp32 : 2.0;
+      const double grad_bytes = grad_reduce_bytes(plan);
       const auto kind = plan.zero == 0 ? CollectiveKind::kAllReduce : CollectiveKind::kReduceScatter;
       const double buckets = std::max(1, n);  // one per layer, each paying its own latency
       c.dp_reduce = pricer.data_parallel("dp.grad", kind, Phase::kBackward, params, grad_bytes, buckets, 0);
-      c.split = params;
       if (plan.zero >= 1) {
         c.dp_gather = pricer.data_parallel("dp.all_gather", CollectiveKind::kAllGather, Phase::kForward, params,
                                            kParamGatherBytes, buckets, 0);
@@ -348,12 +346,11 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
     for (int stage = 0; stage < p; ++stage) {
       const StageCost& c = costs[static_cast<size_t>(stage)];
       const double buckets = std::max(1, layers_on_stage(model, plan, stage));
-      bucket_params.push_back({c.split.dense / buckets, c.split.expert / buckets});
+      bucket_params.push_back({c.params.dense / buckets, c.params.expert / buckets});
     }
     const CollectiveModel comm(sys);
     FlowAdapter adapter(sc, comm, plan.zero == 0 ? CollectiveKind::kAllReduce : CollectiveKind::kReduceScatter,
-                        bucket_params, plan.grad_reduce_fp32 ? kGradReduceBytesFp32 : 2.0, kParamGatherBytes,
-                        prog.pp_send.bytes);
+                        bucket_params, grad_reduce_bytes(plan), kParamGatherBytes, prog.pp_send.bytes);
     run = eg::run(graph, &adapter);
   } else {
     run = eg::run(graph);

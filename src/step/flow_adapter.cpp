@@ -142,7 +142,6 @@ void FlowAdapter::begin_step(eg::TaskId task, eg::Picos now) {
       if (owner_.size() <= id) owner_.resize(static_cast<size_t>(id) + 1, eg::kNoTask);
       owner_[id] = task;
     }
-    flows_started_ += st.paths.size();
     r.outstanding = static_cast<std::uint32_t>(st.paths.size());
     return;
   }

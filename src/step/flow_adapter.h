@@ -40,9 +40,6 @@ class FlowAdapter final : public engine::Network {
   std::optional<std::pair<engine::Picos, engine::TaskId>> next_completion() override;
   void complete(engine::TaskId task, engine::Picos now) override;
 
-  [[nodiscard]] long long window_ranks() const { return window_; }
-  [[nodiscard]] size_t flows_started() const { return flows_started_; }
-
  private:
   struct Step {
     std::vector<net::Path> paths;  // folded; each path's latency is the step's alpha term
@@ -82,7 +79,6 @@ class FlowAdapter final : public engine::Network {
   std::priority_queue<Event, std::vector<Event>, std::greater<>> timers_;  // latency-only steps
   std::priority_queue<Event, std::vector<Event>, std::greater<>> finished_;  // tasks done, not yet retired
   engine::Picos now_ = 0;
-  size_t flows_started_ = 0;
 };
 
 }  // namespace tahoma::step_internal

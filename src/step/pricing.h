@@ -20,6 +20,9 @@ namespace tahoma::step_internal {
 // parameters are gathered in bf16.
 constexpr double kGradReduceBytesFp32 = 4.0;
 constexpr double kParamGatherBytes = 2.0;
+inline double grad_reduce_bytes(const Plan& plan) {
+  return plan.grad_reduce_fp32 ? kGradReduceBytesFp32 : 2.0;
+}
 // Adam step per local parameter: fp32 master, m and v read and written (24 B), fp32 gradient read
 // twice (norm for clipping, then update: 8 B), bf16 parameter written (2 B).
 constexpr double kOptimizerBytesPerParam = 34.0;

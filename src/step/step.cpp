@@ -151,7 +151,7 @@ StepResult step_internal::compose_closed_form(const Scenario& sc, const LayerPri
   Seconds dp_exposed{0};
   Seconds dp_total{0};  // all data-parallel communication of the step, hidden or not
   if (shard > 1) {
-    const double grad_bytes = plan.grad_reduce_fp32 ? kGradReduceBytesFp32 : 2.0;
+    const double grad_bytes = grad_reduce_bytes(plan);
     const Seconds f_mb = busy(crit_f);
     const Seconds b_mb = busy(crit_b);
     // The last bucket (about one layer of gradients) cannot overlap anything.
@@ -296,10 +296,6 @@ struct StepEvaluator::Impl {
 
 StepEvaluator::StepEvaluator(const Scenario& base) : impl_(std::make_unique<Impl>(base)) {}
 StepEvaluator::~StepEvaluator() = default;
-
-const Scenario& StepEvaluator::base() const {
-  return impl_->sc;
-}
 
 size_t StepEvaluator::cached_layer_prices() const {
   return impl_->cache.size();
