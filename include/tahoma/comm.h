@@ -112,6 +112,9 @@ class CollectiveModel {
   };
   enum class RingKind { kOneWay, kTwoWay, kAllLinks };
   [[nodiscard]] std::vector<Span> spans(const GroupShape& group) const;
+  // Whether a group of `n` members nests evenly in its spans (two or more levels, every block of
+  // each level holding the same number of members): where level-by-level algorithms apply.
+  static bool nests(const std::vector<Span>& sp, long long n);
   [[nodiscard]] CollectiveCost cost_with_spans(const std::string& algorithm, CollectiveKind kind, Bytes bytes,
                                                const GroupShape& group, const std::vector<Span>& sp) const;
   // Per-rank bandwidth (bytes/s) of the slowest crossing and the largest per-step latency (s) of a

@@ -173,6 +173,11 @@ BytesPerSecond CollectiveModel::torus_bandwidth(const CommLevel& level, const Gr
   return bw;
 }
 
+bool CollectiveModel::nests(const std::vector<Span>& sp, long long n) {
+  return sp.size() >= 2 && sp.back().inner * sp.back().factor == n &&
+         std::all_of(sp.begin(), sp.end(), [](const Span& s) { return s.even; });
+}
+
 std::vector<CollectiveModel::Span> CollectiveModel::spans(const GroupShape& group) const {
   std::vector<Span> out;
   long long inner = 1;
@@ -276,8 +281,7 @@ CollectiveCost CollectiveModel::cost_with_spans(const std::string& algorithm, Co
     const auto [bw, alpha] = bottleneck(sp, algorithm == "ring" ? RingKind::kOneWay : RingKind::kTwoWay);
     const double r = static_cast<double>(n - 1) / static_cast<double>(n);
     t = phases * (static_cast<double>(n - 1) * alpha + r * S / bw);
-  } else if (algorithm == "hierarchical" && sp.size() >= 2 && sp.back().inner * sp.back().factor == n &&
-             std::all_of(sp.begin(), sp.end(), [](const Span& s) { return s.even; })) {
+  } else if (algorithm == "hierarchical" && nests(sp, n)) {
     // (Only where every block of a level holds the same number of members: a group whose stride
     // does not divide the level blocks has no clean level-by-level split.)
     t = 0.0;

@@ -78,8 +78,7 @@ std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::stri
   const auto sp = spans(group);
   // Channels follow the level blocks only where every block holds the same number of members; a
   // group whose stride does not divide the blocks runs one flat ring (or tree) in member order.
-  const bool aligned = sp.size() >= 2 && sp.back().inner * sp.back().factor == n &&
-                       std::all_of(sp.begin(), sp.end(), [](const auto& s) { return s.even; });
+  const bool aligned = nests(sp, n);
   // The per-step latency is the analytical formula's (the slowest spanned level's), so the two
   // modes differ only in how bandwidth is shared.
   double alpha = 0.0;
