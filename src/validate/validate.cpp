@@ -144,29 +144,21 @@ std::optional<std::string> apply_arch_overrides(Model& m, const std::string& tex
     if (eq == std::string::npos) throw InputError(where, "arch_overrides", fmt::format("'{}' is not key=value", item));
     kv[item.substr(0, eq)] = item.substr(eq + 1);
   }
-  auto integer = [&](const std::string& key) {
-    const auto it = kv.find(key);
-    if (it == kv.end()) throw InputError(where, "arch_overrides", fmt::format("{} is missing", key));
-    try {
-      size_t used = 0;
-      const int v = std::stoi(it->second, &used);
-      if (used != it->second.size() || v < 0) throw std::invalid_argument("x");
-      return v;
-    } catch (const std::exception&) {
-      throw InputError(where, "arch_overrides", fmt::format("{}='{}' is not a non-negative integer", key, it->second));
-    }
-  };
   std::set<std::string> used;
   auto take = [&](const std::string& key) {
     used.insert(key);
     return kv.count(key) > 0;
   };
+  // The pairs are parsed like the row's own cells (int_cell names the pair's key).
+  auto integer = [&](const std::string& key) {
+    used.insert(key);
+    const auto v = int_cell(kv, key, where);
+    if (!v) throw InputError(where, "arch_overrides", fmt::format("{} is missing", key));
+    return *v;
+  };
   if (take("attn")) {
     if (kv["attn"] == "mla") {
       MlaConfig a;
-      for (const char* k : {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"}) {
-        used.insert(k);
-      }
       a.q_lora_rank = integer("q_lora_rank");
       a.kv_lora_rank = integer("kv_lora_rank");
       a.qk_nope_head_dim = integer("qk_nope_head_dim");
@@ -174,7 +166,6 @@ std::optional<std::string> apply_arch_overrides(Model& m, const std::string& tex
       a.v_head_dim = integer("v_head_dim");
       m.mla = a;
     } else if (kv["attn"] == "alternating_sliding_window") {
-      used.insert("sliding_window");
       used.insert("attention_sinks");  // one learned logit per head: negligible work
       m.sliding_window = integer("sliding_window");
       m.window_fraction = 0.5;
