@@ -103,6 +103,10 @@ int ep_from_dp(const Plan& plan);
 int expert_tp(const Plan& plan);
 // Ranks that hold the same slice of the same expert (expert data parallelism): tp*cp*dp / (etp*ep).
 double expert_replicas(const Plan& plan);
+// MoE: (token, expert) pairs the busiest expert rank computes, over its own tokens x top-k. A
+// capacity factor caps and pads every expert at capacity (tokens beyond it are dropped; Megatron's
+// pad-to-capacity, MaxText's dense matmul); dropless, the busiest rank's load imbalance.
+double expert_load(const Model& model, const Training& training);
 // Ranks between the same position on consecutive pipeline stages: tp * cp * ep_from_dp.
 long long stage_stride(const Plan& plan);
 

@@ -107,7 +107,7 @@ class Builder {
 struct Dims {
   double b, s, sq, tokens, tokens_sp, h, t;
   bool full, sp;
-  double imbalance;  // MoE: busiest rank's routed tokens over the average
+  double expert_load;  // MoE: pairs on the busiest expert rank over the balanced count (expert_load)
 };
 
 void lower_attention(Builder& bld, const Model& model, const Plan& plan, const Dims& d) {
@@ -184,8 +184,7 @@ void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const 
     // pad-to-capacity, MaxText's dense matmul), so the experts compute, and the all-to-all moves,
     // capacity-factor times the average whatever the imbalance. The per-expert GEMMs are one grouped
     // GEMM whose rows per expert, pairs x etp x ep / experts, set its tile and wave efficiency.
-    const double load = e.capacity_factor > 0 ? e.capacity_factor : d.imbalance;
-    const double routed = local * e.topk * load;
+    const double routed = local * e.topk * d.expert_load;
     const double rows = routed * et;
     // Permute before dispatch (each token's hidden state copied once per chosen expert, grouped by
     // expert) and unpermute after combine (the top-k outputs weighted and summed back): each reads
@@ -286,7 +285,7 @@ StageProgram lower(const Model& model, const Plan& plan, const Training& trainin
   d.tokens_sp = d.sp ? d.tokens / d.t : d.tokens;
   d.h = model.hidden;
   d.full = plan.recompute == Recompute::kFull;
-  d.imbalance = training.moe_imbalance;
+  d.expert_load = expert_load(model, training);
   lower_layer(prog.dense_layer, model, plan, training, d, false);
   if (model.is_moe()) lower_layer(prog.moe_layer, model, plan, training, d, true);
 

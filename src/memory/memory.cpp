@@ -99,11 +99,9 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
   const bool moe_layer = model.is_moe();
   if (moe_layer) {
     const auto& e = *model.moe;
-    const double cf = e.capacity_factor > 0 ? e.capacity_factor : 1.0;
     // Rows of the local experts on the busiest rank: its tokens' share x top-k x expert-TP gather.
     const double et = expert_tp(plan);
-    const double load = e.capacity_factor > 0 ? cf : training.moe_imbalance;  // as lower.cpp
-    const double rows = s / t * e.topk * load * et;
+    const double rows = s / t * e.topk * expert_load(model, training) * et;
     mlp += 4.0 * s / sp_div * b * e.experts;  // router logits (fp32)
     mlp += gemm_in * rows * b * h;            // dispatched expert inputs
     mlp += (kAct * (model.mlp == MlpType::kGated ? 2.0 : 1.0) + gemm_in) * rows * b * e.ffn_hidden / et;

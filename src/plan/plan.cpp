@@ -174,6 +174,10 @@ int expert_tp(const Plan& plan) {
   return plan.etp > 0 ? plan.etp : plan.tp;
 }
 
+double expert_load(const Model& model, const Training& training) {
+  return model.moe && model.moe->capacity_factor > 0 ? model.moe->capacity_factor : training.moe_imbalance;
+}
+
 double expert_replicas(const Plan& plan) {
   return static_cast<double>(plan.tp) * plan.cp * plan.dp / (static_cast<double>(expert_tp(plan)) * plan.ep);
 }
