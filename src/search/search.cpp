@@ -228,14 +228,22 @@ void keep_best(std::vector<Entry>& best, Entry e, size_t n) {
   if (best.size() > n) best.pop_back();
 }
 
+// The layout that came closest to fitting: the smallest footprint, ties to the smaller layout.
+using Smallest = std::optional<std::pair<double, Plan>>;
+void keep_smallest(Smallest& kept, const Smallest& candidate) {
+  if (candidate && (!kept || candidate->first < kept->first ||
+                    (candidate->first == kept->first && plan_tuple(candidate->second) < plan_tuple(kept->second)))) {
+    kept = candidate;
+  }
+}
+
 struct Local {
   explicit Local(const Scenario& base) : eval(std::make_unique<StepEvaluator>(base)) {}
   std::unique_ptr<StepEvaluator> eval;
   std::vector<Entry> best;
   Counts rejected{};
   long long priced = 0;
-  // The layout that came closest to fitting, for the answer when none fits.
-  std::optional<std::pair<double, Plan>> smallest;
+  Smallest smallest;  // for the answer when none fits
 };
 
 std::string describe(const Plan& p) {
@@ -476,10 +484,7 @@ SearchReport search(const Scenario& base, const SearchOptions& options) {
               const MemoryBreakdown mem = memory_per_chip(model, plan, training, sys);
               if (!mem.fits) {
                 reject(Reason::kFit);
-                if (!L.smallest || mem.total.value() < L.smallest->first ||
-                    (mem.total.value() == L.smallest->first && plan_tuple(plan) < plan_tuple(L.smallest->second))) {
-                  L.smallest = {mem.total.value(), plan};
-                }
+                keep_smallest(L.smallest, std::pair{mem.total.value(), plan});
                 continue;
               }
               Entry e;
@@ -528,13 +533,8 @@ SearchReport search(const Scenario& base, const SearchOptions& options) {
 
   // Merge the workers (a total order: the same answer whatever the thread count).
   std::vector<Entry> best;
-  std::optional<std::pair<double, Plan>> smallest;
-  auto merge_smallest = [&](const std::optional<std::pair<double, Plan>>& s) {
-    if (s && (!smallest || s->first < smallest->first ||
-              (s->first == smallest->first && plan_tuple(s->second) < plan_tuple(smallest->second)))) {
-      smallest = s;
-    }
-  };
+  Smallest smallest;
+  auto merge_smallest = [&](const Smallest& s) { keep_smallest(smallest, s); };
   for (Local& L : locals) {
     for (Entry& e : L.best) keep_best(best, std::move(e), keep);
     for (size_t i = 0; i < rejected.size(); ++i) rejected[i] += L.rejected[i];
