@@ -45,6 +45,10 @@ struct Chip {
   int ranks_per_chip = 1;          // framework ranks (devices) per chip
   double comm_interference = 0.0;  // compute lost while an overlapped collective holds SMs (NCCL)
   Seconds kernel_overhead{0};      // fixed cost per launched op
+  // Host (CPU) time to issue one GEMM of a grouped GEMM that the framework launches GEMM by GEMM:
+  // Transformer Engine's GroupedLinear runs MoE experts as one cuBLASLt call per expert over a few
+  // streams. 0 = the stack runs a grouped GEMM as one kernel (XLA's ragged dot on TPU).
+  Seconds grouped_gemm_dispatch{0};
 
   [[nodiscard]] std::optional<FlopsPerSecond> peak(Precision p) const { return peak_flops[static_cast<size_t>(p)]; }
   // Sustained clock under a power cap as a fraction of the rated clock: f/f0 = cap/TDP. Under

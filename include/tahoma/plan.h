@@ -53,6 +53,11 @@ struct Plan {
   // compute (DeepSeek-V3 report Sec. 3.2.1); Megatron-Core's --overlap-moe-expert-parallel-comm
   // does the same in 1F1B. Off by default.
   bool ep_comm_overlap = false;
+  // How the MoE experts' GEMMs are launched: one GEMM per local expert (Transformer Engine's
+  // GroupedLinear, Megatron's default TEGroupedMLP), each issued by the host, or one grouped kernel
+  // for all of them (CUTLASS / cuBLAS grouped GEMM, XLA's ragged dot).
+  enum class GroupedGemm : std::uint8_t { kPerGemm, kSingleLaunch };
+  GroupedGemm grouped_gemm = GroupedGemm::kPerGemm;
   // How context parallelism moves the KV: "ring" (Megatron's p2p: KV blocks passed around the CP
   // group, overlapped with attention on the previous block; Liu et al. 2023) or "all-gather"
   // (Megatron's cp_comm_type=all_gather: the whole sequence's KV gathered before attention, not

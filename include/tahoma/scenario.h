@@ -40,6 +40,7 @@ struct ScenarioInput {
   std::optional<bool> uneven_pipeline;
   std::optional<bool> ep_comm_overlap;
   std::optional<std::string> cp_comm;
+  std::optional<std::string> grouped_gemm;  // per-gemm | single-launch
 };
 
 // Loads, merges and validates. Throws InputError naming the file or flag at fault. Without

@@ -71,6 +71,10 @@ void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
                   "MoE: overlap the all-to-all with another micro-batch's compute (DualPipe; true/false)");
   cmd->add_option("--cp-comm", in.cp_comm, "context-parallel KV exchange: ring (default) or all-gather")
       ->check(CLI::IsMember({"ring", "all-gather"}));
+  cmd->add_option("--grouped-gemm", in.grouped_gemm,
+                  "MoE expert GEMMs: per-gemm (one host-issued GEMM per expert, Transformer Engine; default) or "
+                  "single-launch (one grouped kernel)")
+      ->check(CLI::IsMember({"per-gemm", "single-launch"}));
   cmd->add_option("--grad-reduce-dtype", in.grad_reduce_dtype, "gradient buffers and their reduction: fp32 or bf16")
       ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_flag_callback(

@@ -125,7 +125,7 @@ FlopsPerSecond flops(YamlMap& m, const std::string& key) {
 Chip parse_chip(YamlMap m) {
   m.declare({"name", "peak_flops", "matmul_efficiency", "matrix_unit", "vector_flops", "hbm_capacity", "hbm_bandwidth",
              "memory_efficiency", "sram", "tdp", "idle_power", "power_limit", "ranks_per_chip", "kernel_overhead",
-             "comm_interference"});
+             "comm_interference", "grouped_gemm_dispatch"});
   Chip c;
   c.name = m.string("name");
   YamlMap peaks = m.map("peak_flops");
@@ -162,6 +162,8 @@ Chip parse_chip(YamlMap m) {
   c.ranks_per_chip = m.integer("ranks_per_chip", 1);
   c.comm_interference = m.number("comm_interference", 0.0, 0.0, 0.9);
   c.kernel_overhead = Seconds(m.quantity("kernel_overhead", Dimension::kSeconds, 0.0));
+  c.grouped_gemm_dispatch = Seconds(m.quantity("grouped_gemm_dispatch", Dimension::kSeconds, 0.0));
+  if (c.grouped_gemm_dispatch.value() < 0) throw m.error("grouped_gemm_dispatch", "must not be negative");
   m.finish();
   return c;
 }

@@ -53,9 +53,26 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     if (tr.has("precision")) prec = tr.string("precision");
     tr.finish();
     YamlMap pl = root.map("plan");
-    pl.declare({"tp", "pp", "vpp", "dp", "cp", "ep", "zero", "micro_batch", "recompute", "sequence_parallel",
-                "flash_attention", "account_for_embedding_and_loss", "grad_reduce_dtype", "tp_comm_overlap",
-                "recompute_num_layers", "uneven_pipeline", "ep_comm_overlap", "cp_comm", "etp"});
+    pl.declare({"tp",
+                "pp",
+                "vpp",
+                "dp",
+                "cp",
+                "ep",
+                "zero",
+                "micro_batch",
+                "recompute",
+                "sequence_parallel",
+                "flash_attention",
+                "account_for_embedding_and_loss",
+                "grad_reduce_dtype",
+                "tp_comm_overlap",
+                "recompute_num_layers",
+                "uneven_pipeline",
+                "ep_comm_overlap",
+                "cp_comm",
+                "etp",
+                "grouped_gemm"});
     auto opt_int = [&](const char* key, int min) -> std::optional<int> {
       if (!pl.has(key)) return std::nullopt;
       return pl.integer(key, std::nullopt, min);
@@ -70,6 +87,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     if (pl.has("uneven_pipeline") && !v.uneven_pipeline) v.uneven_pipeline = pl.boolean("uneven_pipeline");
     if (pl.has("ep_comm_overlap") && !v.ep_comm_overlap) v.ep_comm_overlap = pl.boolean("ep_comm_overlap");
     if (pl.has("cp_comm") && !v.cp_comm) v.cp_comm = pl.string("cp_comm");
+    if (pl.has("grouped_gemm") && !v.grouped_gemm) v.grouped_gemm = pl.string("grouped_gemm");
     if (pl.has("etp") && !v.etp) v.etp = pl.integer("etp");
     std::optional<std::string> grad_dtype;
     if (pl.has("grad_reduce_dtype")) grad_dtype = pl.string("grad_reduce_dtype");
@@ -155,6 +173,15 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
       p.cp_comm = Plan::CpComm::kAllGather;
     } else {
       throw InputError(where, "cp_comm", fmt::format("'{}' is not ring or all-gather", *v.cp_comm));
+    }
+  }
+  if (v.grouped_gemm) {
+    if (*v.grouped_gemm == "per-gemm") {
+      p.grouped_gemm = Plan::GroupedGemm::kPerGemm;
+    } else if (*v.grouped_gemm == "single-launch") {
+      p.grouped_gemm = Plan::GroupedGemm::kSingleLaunch;
+    } else {
+      throw InputError(where, "grouped_gemm", fmt::format("'{}' is not per-gemm or single-launch", *v.grouped_gemm));
     }
   }
   if (v.recompute_num_layers) p.recompute_num_layers = *v.recompute_num_layers;

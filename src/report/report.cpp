@@ -155,6 +155,7 @@ json plan_json(const Plan& p) {
           {"tp_comm_overlap", p.tp_comm_overlap},
           {"ep_comm_overlap", p.ep_comm_overlap},
           {"cp_comm", p.cp_comm == Plan::CpComm::kRing ? "ring" : "all-gather"},
+          {"grouped_gemm", p.grouped_gemm == Plan::GroupedGemm::kPerGemm ? "per-gemm" : "single-launch"},
           {"recompute_num_layers", p.recompute_num_layers},
           {"schedule", p.vpp > 1 ? "interleaved-1f1b" : "1f1b"},
           {"placement", "tp, cp, pp, dp (tp innermost)"}};
@@ -216,6 +217,7 @@ json result_json(const Scenario& sc, const StepResult& r) {
               {"peak_stage", m.stage}}},
             {"breakdown",
              {{"compute_s", b.compute.value()},
+              {"host_bound_s", b.host_bound.value()},
               {"exposed_comm_s", b.exposed_comm.value()},
               {"bubble_s", b.bubble.value()},
               {"optimizer_s", b.optimizer.value()},
@@ -299,11 +301,13 @@ std::string result_table(const Scenario& sc, const StepResult& r) {
   out += fmt::format("  tokens/s         {:.4g}  ({:.1f} per chip)\n", r.tokens_per_s, r.tokens_per_s_per_chip);
   out += fmt::format("  MFU / HFU        {:.1f}% / {:.1f}%\n", r.mfu * 100, r.hfu * 100);
   out += fmt::format(
-      "  breakdown        compute {:.3f} s | exposed comm {:.3f} s (tp {:.3f}, cp {:.3f}, pp {:.3f}, dp {:.3f}, ep "
+      "  breakdown        compute {:.3f} s{} | exposed comm {:.3f} s (tp {:.3f}, cp {:.3f}, pp {:.3f}, dp {:.3f}, ep "
       "{:.3f}) | "
       "bubble {:.3f} s | optimizer {:.3f} s\n",
-      b.compute.value(), b.exposed_comm.value(), b.tp_comm.value(), b.cp_comm.value(), b.pp_comm.value(),
-      b.dp_comm.value(), b.ep_comm.value(), b.bubble.value(), b.optimizer.value());
+      b.compute.value(),
+      b.host_bound > Seconds(0) ? fmt::format(" (host-bound {:.3f} s)", b.host_bound.value()) : std::string(),
+      b.exposed_comm.value(), b.tp_comm.value(), b.cp_comm.value(), b.pp_comm.value(), b.dp_comm.value(),
+      b.ep_comm.value(), b.bubble.value(), b.optimizer.value());
   out += fmt::format("  memory per chip  {} of {} -> {}\n", gb(m.total), gb(m.capacity),
                      m.fits ? "fits" : fmt::format("DOES NOT FIT (needs {} of {})", gb(m.total), gb(m.capacity)));
   out += fmt::format(
@@ -641,6 +645,7 @@ std::string simulate_command(const Scenario& base, const Plan& p) {
   if (p.tp_comm_overlap) cmd += " --tp-comm-overlap true";
   if (p.ep_comm_overlap) cmd += " --ep-comm-overlap true";
   if (p.cp_comm == Plan::CpComm::kAllGather) cmd += " --cp-comm all-gather";
+  if (p.grouped_gemm == Plan::GroupedGemm::kSingleLaunch) cmd += " --grouped-gemm single-launch";
   if (!p.grad_reduce_fp32) cmd += " --grad-reduce-dtype bf16";
   return cmd;
 }

@@ -55,9 +55,14 @@ inline GroupShape group_shape(GroupKind g, const Plan& p) {
 struct PhaseTime {
   Seconds compute{0};
   Seconds attention{0};  // part of compute: the fused attention kernels
+  Seconds host{0};       // part of compute: the chip waiting between expert GEMMs launched one by one
   Seconds tp{0}, cp{0}, ep{0};
   Flops flops{0};
 };
+
+inline Seconds busy(const PhaseTime& p) {
+  return p.compute + p.tp + p.cp + p.ep;
+}
 
 class Pricer {
  public:
@@ -118,11 +123,15 @@ class Pricer {
     PhaseTime pt;
     auto in = [&](Phase ph) { return std::find(phases.begin(), phases.end(), ph) != phases.end(); };
     Seconds attention_fwd{0}, attention_bwd{0}, gemm{0};
+    double host_gemms = 0;  // GEMMs the host launches one by one (the experts of a grouped GEMM)
+    const Seconds dispatch =
+        sc_.plan.grouped_gemm == Plan::GroupedGemm::kPerGemm ? chip_.grouped_gemm_dispatch : Seconds(0);
     for (const auto& op : prog.compute) {
       if (!in(op.phase)) continue;
       const OpCost c = compute_.cost(op);
       pt.compute += c.time;
       pt.flops += op.flops;
+      if (op.kind == OpKind::kGroupedGemm) host_gemms += op.count;
       if (op.kind == OpKind::kGemm || op.kind == OpKind::kGroupedGemm) gemm += c.time;
       if (op.kind == OpKind::kAttention) (op.phase == Phase::kBackward ? attention_bwd : attention_fwd) += c.time;
     }
@@ -162,6 +171,16 @@ class Pricer {
       const Seconds hidden = min(pt.tp, gemm);
       pt.tp = pt.tp - hidden + hidden * sc_.system.chip.comm_interference;
     }
+    // Expert GEMMs launched one by one. Transformer Engine's GroupedLinear (Megatron's default
+    // experts) runs a grouped GEMM as one cuBLASLt call per local expert over a few streams; TE's
+    // benchmark times 8 such GEMMs of 128x2048x2048 at 0.267 ms against 0.069 ms for one CUTLASS
+    // grouped kernel on SM100 (TE PR #3134): ~33 us per GEMM (Chip::grouped_gemm_dispatch) that
+    // the GPU spends waiting, not computing. The wait is not hidden: in the forward pass the token
+    // dispatcher has just synchronized with the host (Megatron's alltoall and flex dispatchers copy
+    // the tokens-per-expert counts to the host; Megatron-LM PR #1920), and each GEMM waits on the
+    // one before it in its stream. So every expert GEMM of a phase adds its dispatch time.
+    pt.host = dispatch * host_gemms;
+    pt.compute += pt.host;
     return pt;
   }
 
@@ -182,6 +201,7 @@ class Pricer {
 inline PhaseTime scaled(PhaseTime a, double k) {
   a.compute *= k;
   a.attention *= k;
+  a.host *= k;
   a.tp *= k;
   a.cp *= k;
   a.ep *= k;
@@ -192,15 +212,12 @@ inline PhaseTime scaled(PhaseTime a, double k) {
 inline PhaseTime add(PhaseTime a, const PhaseTime& b) {
   a.compute += b.compute;
   a.attention += b.attention;
+  a.host += b.host;
   a.tp += b.tp;
   a.cp += b.cp;
   a.ep += b.ep;
   a.flops += b.flops;
   return a;
-}
-
-inline Seconds busy(const PhaseTime& p) {
-  return p.compute + p.tp + p.cp + p.ep;
 }
 
 // The per-layer prices of a layout: everything the closed form needs from the lowered program. They

@@ -481,6 +481,22 @@ TEST(Cli, MoeAndContextFlags) {
   ASSERT_EQ(ok.code, 0) << ok.err;
   const auto j = nlohmann::json::parse(ok.out);
   EXPECT_EQ(j["config"]["plan"]["etp"], 1);
+  EXPECT_EQ(j["config"]["plan"]["grouped_gemm"], "per-gemm");
+  EXPECT_EQ(j["breakdown"]["host_bound_s"].get<double>(), 0.0);  // one local expert: a plain GEMM
+  // At ep 2 each rank holds 4 of the 8 experts, launched one GEMM each unless grouped in one kernel.
+  const std::string ep2 =
+      "simulate --system dgx-h100 --chips 64 --model mixtral-8x7b --seq 4096 --global-batch 64 --ep 2";
+  const auto per_gemm = nlohmann::json::parse(tahoma(ep2 + " --format json").out);
+  EXPECT_GT(per_gemm["breakdown"]["host_bound_s"].get<double>(), 0.0);
+  const CliRun single = tahoma(ep2 + " --grouped-gemm single-launch --format json");
+  ASSERT_EQ(single.code, 0) << single.err;
+  const auto js = nlohmann::json::parse(single.out);
+  EXPECT_EQ(js["config"]["plan"]["grouped_gemm"], "single-launch");
+  EXPECT_EQ(js["breakdown"]["host_bound_s"].get<double>(), 0.0);
+  EXPECT_CONTAINS(tahoma(ep2).out, "host-bound");
+  const CliRun fused = tahoma(ep2 + " --grouped-gemm fused");
+  EXPECT_EQ(fused.code, 2);
+  EXPECT_CONTAINS(fused.err, "grouped-gemm");
   EXPECT_EQ(j["config"]["plan"]["ep_comm_overlap"], true);
   EXPECT_EQ(j["config"]["training"]["moe_imbalance"], 1.2);
   const CliRun low = tahoma(args + " --moe-imbalance 0.5");

@@ -599,6 +599,48 @@ TEST(StepMoe, ImbalanceIsNeverFasterAndOverlapNeverSlower) {
   EXPECT_THROW(resolve_scenario(below), InputError);
 }
 
+// Transformer Engine runs a grouped GEMM as one GEMM per local expert, each costing the chip's
+// dispatch time: Qwen3-30B-A3B at ep 8 has 16 local experts, so each MoE layer of a micro-batch
+// launches 16 x (2 forward + 4 backward) GEMMs. One grouped kernel pays none of it, and more expert
+// parallelism (fewer local experts) pays proportionally less.
+TEST(StepMoe, ExpertGemmsLaunchedOneByOnePayTheirDispatch) {
+  ScenarioInput in = input("dgx-b200", 8, "qwen3-30b-a3b", 4096, 64);
+  in.ep = 8;
+  in.micro_batch = 1;
+  in.precision = "fp8";
+  const Scenario sc = resolve_scenario(in);
+  const StepResult r = simulate_step(sc);
+  const double gemms = 16.0 * 6.0 * sc.model.layers * r.microbatches;
+  EXPECT_NEAR(r.breakdown.host_bound.value(), gemms * sc.system.chip.grouped_gemm_dispatch.value(), 1e-9);
+  EXPECT_GT(sc.system.chip.grouped_gemm_dispatch.value(), 0.0);
+  EXPECT_LE(r.breakdown.host_bound.value(), r.breakdown.compute.value());
+
+  ScenarioInput single = in;
+  single.grouped_gemm = "single-launch";
+  const StepResult s = simulate_step(resolve_scenario(single));
+  EXPECT_EQ(s.breakdown.host_bound.value(), 0.0);
+  EXPECT_LT(s.step_time.value(), r.step_time.value());
+
+  ScenarioInput wider = input("dgx-b200", 16, "qwen3-30b-a3b", 4096, 128);
+  wider.ep = 16;
+  wider.micro_batch = 1;
+  wider.precision = "fp8";
+  const StepResult w = simulate_step(resolve_scenario(wider));
+  EXPECT_NEAR(w.breakdown.host_bound.value(), r.breakdown.host_bound.value() / 2, 1e-9);
+
+  ScenarioInput bad = in;
+  bad.grouped_gemm = "fused";
+  EXPECT_THROW(resolve_scenario(bad), InputError);
+}
+
+// XLA compiles an MoE layer's experts into one ragged-dot kernel: a TPU pays no per-GEMM dispatch.
+TEST(StepMoe, CompiledStacksPayNoPerGemmDispatch) {
+  ScenarioInput in = input("tpu-v5p", 64, "mixtral-8x7b", 4096, 64);
+  in.ep = 4;
+  const StepResult r = simulate_step(resolve_scenario(in));
+  EXPECT_EQ(r.breakdown.host_bound.value(), 0.0);
+}
+
 // A capacity factor caps and pads every expert at capacity: the busiest rank's imbalance no longer
 // changes the work (tokens beyond capacity are dropped), while dropless routing pays for it.
 TEST(StepMoe, CapacityFactorBoundsTheImbalance) {

@@ -32,8 +32,8 @@ constexpr double kMapeGuardPct = 10.0;
 constexpr double kMinSimulatedFraction = 0.95;
 // Issue 6's target is the same 10% over every row, MoE included; it is not met yet (the MoE rows
 // are over-predicted, docs/validation.md). Until it is, this guards the all-rows error from
-// regressing past what it was when the MoE rows were first simulated (18.3%).
-constexpr double kAllRowsMapeGuardPct = 19.0;
+// regressing past what it was once expert GEMMs paid their per-GEMM dispatch (12.5%; 18.2% before).
+constexpr double kAllRowsMapeGuardPct = 13.0;
 
 TEST(Csv, QuotedFieldsAndEscapes) {
   TempDir dir;
