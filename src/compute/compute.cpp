@@ -31,11 +31,13 @@ OpCost ComputeModel::cost(const ComputeOp& op) const {
     // Attention kernels stay in 16-bit even in fp8 training (Transformer Engine default).
     Precision p = precision_;
     if (op.kind == OpKind::kAttention && (p == Precision::kFp8 || p == Precision::kFp4)) p = Precision::kBf16;
-    const auto rate = chip_.peak(p) ? chip_.peak(p) : chip_.peak(Precision::kBf16);
+    if (!chip_.peak(p)) p = Precision::kBf16;  // no tensor-core rate for it: runs in bf16
+    const auto rate = chip_.peak(p);
     peak = rate ? rate->value() : 1.0;
     const MatrixUnit& mu = chip_.matrix_unit;
     const double tiles = std::ceil(op.m / mu.tile_m) * std::ceil(op.n / mu.tile_n) * op.count;
-    double eff = chip_.matmul_efficiency * tile_efficiency(op.m, op.n, op.k, mu) * wave_efficiency(tiles, mu.units);
+    double eff = chip_.matmul_efficiency * chip_.efficiency_at(p) * tile_efficiency(op.m, op.n, op.k, mu) *
+                 wave_efficiency(tiles, mu.units);
     if (op.kind == OpKind::kAttention) {
       eff *= op.phase == Phase::kBackward ? kAttentionBackwardEfficiency : kAttentionEfficiency;
     }

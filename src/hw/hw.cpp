@@ -125,7 +125,7 @@ FlopsPerSecond flops(YamlMap& m, const std::string& key) {
 Chip parse_chip(YamlMap m) {
   m.declare({"name", "peak_flops", "matmul_efficiency", "matrix_unit", "vector_flops", "hbm_capacity", "hbm_bandwidth",
              "memory_efficiency", "sram", "tdp", "idle_power", "power_limit", "ranks_per_chip", "kernel_overhead",
-             "comm_interference", "grouped_gemm_dispatch"});
+             "comm_interference", "grouped_gemm_dispatch", "precision_efficiency"});
   Chip c;
   c.name = m.string("name");
   YamlMap peaks = m.map("peak_flops");
@@ -142,6 +142,15 @@ Chip parse_chip(YamlMap m) {
   peaks.finish();
   if (!any) throw m.error("peak_flops", "needs at least one datatype (fp32, bf16, fp16, fp8, fp4)");
   c.matmul_efficiency = m.number("matmul_efficiency", 0.8, 0.01, 1.0);
+  if (m.has("precision_efficiency")) {
+    YamlMap pe = m.map("precision_efficiency");
+    pe.declare({"fp32", "bf16", "fp16", "fp8", "fp4"});
+    for (Precision p : kAllPrecisions) {
+      if (pe.has(to_string(p)))
+        c.precision_efficiency[static_cast<size_t>(p)] = pe.number(to_string(p), 1.0, 0.05, 1.0);
+    }
+    pe.finish();
+  }
   YamlMap mu = m.map("matrix_unit");
   mu.declare({"tile_m", "tile_n", "tile_k", "units"});
   c.matrix_unit.tile_m = mu.integer("tile_m", 128);

@@ -10,12 +10,27 @@ namespace {
 // Activations, gradients and attention inputs stay in 16-bit (bf16) whatever the matmul precision.
 constexpr double kActBytes = 2.0;
 
+// HBM traffic per element of a 16-bit GEMM input (or output gradient) quantized for the low-precision
+// GEMMs, a row-wise copy for fprop/dgrad and a column-wise one for wgrad.
+// FP8 (Transformer Engine cast_transpose; MXFP8's 1-per-32 scales are negligible): read 2 B, write
+// 1 + 1 B.
+constexpr double kFp8CastBytes = 4.0;
+// NVFP4 (TE NVFP4BlockScaling; Abecassis et al. 2025, arXiv:2509.25149, App. B.1): the per-tensor
+// FP32 scale needs the tensor's amax before it is cast, "an extra pass through device memory", and
+// the column-wise copy for wgrad goes through a 16-point random Hadamard transform first, so it has
+// its own amax. Reads: amax 2 + amax of the transformed copy 2 + row-wise cast 2 + column-wise cast 2;
+// writes: two 4-bit copies 0.5 + 0.5 and their E4M3 scales, one byte per 16 elements each. 9.1 B is
+// 2.25x FP8's 4 B, as TE's GEMM benchmark measures (B300, 5B-model layer: quantization 2.69 ms for
+// NVFP4 against 1.18 ms for MXFP8, autocast minus pre-quantized time).
+constexpr double kNvfp4CastBytes = 2.0 * 4 + 2 * (0.5 + 1.0 / 16);
+
 class Builder {
  public:
   Builder(LayerProgram& out, Precision precision)
       : out_(out),
         bpe_(bytes_per_element(precision)),
-        low_precision_(precision == Precision::kFp8 || precision == Precision::kFp4) {}
+        low_precision_(precision == Precision::kFp8 || precision == Precision::kFp4),
+        cast_bytes_(precision == Precision::kFp4 ? kNvfp4CastBytes : kFp8CastBytes) {}
 
   // A linear layer y[m,n] = x[m,k] w[k,n] in the forward pass, its input-gradient and
   // weight-gradient GEMMs in the backward pass, and a recompute copy when `recompute`.
@@ -26,11 +41,11 @@ class Builder {
     add(name + ".dgrad", kind, Phase::kBackward, m, k, n, count);
     add(name + ".wgrad", kind, Phase::kBackward, k, n, m, count);
     if (low_precision_) {
-      // Transformer Engine casts each 16-bit GEMM input to fp8 and writes a transposed copy for
-      // the backward GEMMs (cast_transpose): read 2 B, write 1 + 1 B per element; the same for
-      // the output gradient in backward. Weights are cast once per step and not counted.
-      const double in = m * k * count * 4.0;
-      const double grad = m * n * count * 4.0;
+      // Transformer Engine quantizes each 16-bit GEMM input with a transposed (column-wise) copy
+      // for the backward GEMMs, and the output gradient in backward (cast_bytes_ per element).
+      // Weights are cast once per step and not counted.
+      const double in = m * k * count * cast_bytes_;
+      const double grad = m * n * count * cast_bytes_;
       out_.compute.push_back({name + ".cast", OpKind::kMemory, Phase::kForward, 0, 0, 0, 1, Flops(0), Bytes(in)});
       if (recompute)
         out_.compute.push_back({name + ".cast", OpKind::kMemory, Phase::kRecompute, 0, 0, 0, 1, Flops(0), Bytes(in)});
@@ -102,6 +117,7 @@ class Builder {
   LayerProgram& out_;
   double bpe_;
   bool low_precision_;
+  double cast_bytes_;  // HBM bytes per quantized element (kFp8CastBytes, kNvfp4CastBytes)
 };
 
 struct Dims {

@@ -391,7 +391,7 @@ std::string likely_cause(const ValidationRow& r) {
     cause += "Micro-batch 1 MoE layers: launch gaps beyond the expert GEMMs' dispatch are not charged. ";
   }
   if (sc.training.precision == Precision::kFp4) {
-    cause += "NVFP4: its quantization passes and FP4 GEMM efficiency are priced as FP8's. ";
+    cause += "NVFP4: GEMM efficiency and cast traffic come from kernel benchmarks, not from training runs. ";
   }
   if (!cause.empty()) cause.pop_back();
   return cause;
@@ -534,8 +534,9 @@ std::string validation_markdown(const ValidationReport& report, const std::strin
       "- **Launch gaps of eager MoE layers**: only the per-GEMM dispatch of experts launched one by one is "
       "charged (docs/model.md 7.1); the router, permutation and per-expert quantization launches, and the CUDA "
       "graphs that hide some of them, are not modelled, so micro-batch-1 MoE rows are optimistic.\n"
-      "- **Low-precision recipes** are priced by their tensor-core rate and cast traffic; NVFP4's extra "
-      "quantization work and its GEMMs' achieved fraction of peak are priced as for FP8.\n"
+      "- **Low-precision recipes**: NVFP4's GEMM efficiency (relative to FP8) and its quantization traffic "
+      "(amax passes, Hadamard-transformed wgrad copies) come from kernel benchmarks; the layers a recipe keeps "
+      "in BF16 are not modelled (Megatron-Bridge's NVFP4 performance recipes keep none).\n"
       "- **Traffic inside a layer** (TP, CP, EP) is priced analytically even with `--network flow`; only "
       "pipeline and data-parallel traffic share links in the flow model.\n";
   return out;

@@ -357,9 +357,10 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
       notes.find("framework='Megatron-Bridge") != std::string::npos) {
     plan.grad_reduce_fp32 = false;
     out.assumptions.push_back("bf16 gradient reduction (the framework's performance recipes)");
-    if (plan.tp > 1) {
+    if (plan.tp > 1 && sc.training.precision != Precision::kFp4) {
       // The same scripts enable TP communication overlap (MegatronCommOverlapCallback /
-      // CommOverlapConfig with tp_comm_overlap=True and tuned userbuffers).
+      // CommOverlapConfig with tp_comm_overlap=True and tuned userbuffers), except for NVFP4
+      // (Megatron-Bridge scripts/performance: tp_comm_overlap = False if precision == "nvfp4").
       plan.tp_comm_overlap = true;
       out.assumptions.push_back("TP communication overlapped with GEMMs (the framework's performance recipes)");
     }

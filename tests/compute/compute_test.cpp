@@ -2,6 +2,8 @@
 // max(flops / (peak * eff), bytes / (bw * eff_mem)) + overhead, and small GEMMs being slow.
 #include "tahoma/compute.h"
 
+#include "tahoma/error.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -127,6 +129,33 @@ TEST_F(ComputeTest, PrecisionPicksThePeak) {
   const double t8 = ComputeModel(s.chip, Precision::kFp8).cost(op).time.value() - 4e-6;
   const double t16 = ComputeModel(s.chip, Precision::kBf16).cost(op16).time.value() - 4e-6;
   EXPECT_NEAR(t16 / t8, 1979.0 / 989.0, 1e-9);
+}
+
+// precision_efficiency scales the GEMM rate of its datatype only: on GB300 (FP4 at 3x the FP8 peak,
+// precision_efficiency fp4 0.65) an NVFP4 GEMM runs 3 x 0.65 = 1.95x an FP8 one, and attention in
+// fp4 training stays in bf16 at bf16's efficiency.
+TEST_F(ComputeTest, PrecisionEfficiencyScalesItsDatatypeOnly) {
+  const System s = load_system("gb300-nvl72");
+  ASSERT_EQ(s.chip.efficiency_at(Precision::kFp4), 0.65);
+  ASSERT_EQ(s.chip.efficiency_at(Precision::kFp8), 1.0);
+  const double overhead = s.chip.kernel_overhead.value();
+  const double t8 =
+      ComputeModel(s.chip, Precision::kFp8).cost(gemm(8192, 8192, 8192, Precision::kFp8)).time.value() - overhead;
+  const double t4 =
+      ComputeModel(s.chip, Precision::kFp4).cost(gemm(8192, 8192, 8192, Precision::kFp4)).time.value() - overhead;
+  EXPECT_NEAR(t8 / t4, 3.0 * 0.65, 1e-9);
+  ComputeOp attn = gemm(4096, 4096, 128);
+  attn.kind = OpKind::kAttention;
+  EXPECT_EQ(ComputeModel(s.chip, Precision::kFp4).cost(attn).time,
+            ComputeModel(s.chip, Precision::kBf16).cost(attn).time);
+  // Out-of-range or unknown datatypes are refused with the field named.
+  EXPECT_THROW(load_system("gb300-nvl72", {"chip.precision_efficiency.fp4=1.5"}), InputError);
+  try {
+    load_system("gb300-nvl72", {"chip.precision_efficiency.fp6=0.5"});
+    ADD_FAILURE() << "fp6 accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("precision_efficiency"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(ComputeTest, AttentionRunsAtAFractionOfTheGemmRateAndStaysIn16Bit) {

@@ -599,6 +599,26 @@ TEST(StepMoe, ImbalanceIsNeverFasterAndOverlapNeverSlower) {
   EXPECT_THROW(resolve_scenario(below), InputError);
 }
 
+// NVFP4 quantization reads each 16-bit GEMM input four times (amax, amax of the Hadamard-transformed
+// copy, row-wise and column-wise casts) and writes two 4-bit copies with their scales: 9.125 B per
+// element against FP8's 4 B, in the same cast ops.
+TEST(StepPrecision, Nvfp4CastsMoveMoreBytesThanFp8) {
+  ScenarioInput in = input("gb200-nvl72", 8, "llama3-8b", 4096, 8);
+  in.precision = "fp8";
+  const Scenario s8 = resolve_scenario(in);
+  in.precision = "fp4";
+  const Scenario s4 = resolve_scenario(in);
+  auto cast_bytes = [](const Scenario& sc) {
+    double b = 0;
+    for (const auto& op : lower(sc.model, sc.plan, sc.training).dense_layer.compute) {
+      if (op.name.ends_with(".cast") || op.name.ends_with(".grad_cast")) b += op.bytes.value();
+    }
+    return b;
+  };
+  ASSERT_GT(cast_bytes(s8), 0.0);
+  EXPECT_NEAR(cast_bytes(s4) / cast_bytes(s8), 9.125 / 4.0, 1e-12);
+}
+
 // Transformer Engine runs a grouped GEMM as one GEMM per local expert, each costing the chip's
 // dispatch time: Qwen3-30B-A3B at ep 8 has 16 local experts, so each MoE layer of a micro-batch
 // launches 16 x (2 forward + 4 backward) GEMMs. One grouped kernel pays none of it, and more expert

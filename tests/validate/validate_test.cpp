@@ -32,8 +32,9 @@ constexpr double kMapeGuardPct = 10.0;
 constexpr double kMinSimulatedFraction = 0.95;
 // Issue 6's target is the same 10% over every row, MoE included; it is not met yet (the MoE rows
 // are over-predicted, docs/validation.md). Until it is, this guards the all-rows error from
-// regressing past what it was once expert GEMMs paid their per-GEMM dispatch (12.5%; 18.2% before).
-constexpr double kAllRowsMapeGuardPct = 13.0;
+// regressing past its current value (11.8%: expert GEMMs pay their per-GEMM dispatch, NVFP4 its
+// GEMM efficiency and quantization traffic; 18.2% before).
+constexpr double kAllRowsMapeGuardPct = 12.5;
 
 TEST(Csv, QuotedFieldsAndEscapes) {
   TempDir dir;
@@ -94,6 +95,23 @@ TEST(Validate, UnpublishedSettingsAreSearchedAndSaid) {
   EXPECT_CONTAINS(said, "recompute=");
   EXPECT_CONTAINS(said, "zero=");
   EXPECT_TRUE(r.fits);
+}
+
+// Megatron-Bridge's performance scripts reduce gradients in bf16 and overlap TP communication with
+// the GEMMs, except in NVFP4 runs (tp_comm_overlap = False if precision == "nvfp4").
+TEST(Validate, FrameworkRecipesOverlapTpExceptInNvfp4) {
+  TempDir dir;
+  auto line = [](const std::string& id, const std::string& precision) {
+    return id + ",gb200-nvl72,,8,1,m,dense,32,4096,32,8,128,14336,128256,8192,64,1,2,1,,4,1,1,selective," +
+           precision + ",5000,yes,gated,,framework='Megatron-Bridge / Megatron-Core'\n";
+  };
+  const ValidationReport rep =
+      validate_file(dir.write("f.csv", std::string(kHeader) + line("fp8", "fp8") + line("fp4", "fp4")));
+  ASSERT_EQ(rep.rows.size(), 2u);
+  ASSERT_TRUE(rep.rows[0].simulated && rep.rows[1].simulated);
+  EXPECT_TRUE(rep.rows[0].scenario->plan.tp_comm_overlap);
+  EXPECT_FALSE(rep.rows[1].scenario->plan.tp_comm_overlap);
+  EXPECT_FALSE(rep.rows[1].scenario->plan.grad_reduce_fp32);
 }
 
 TEST(Validate, SkipsWhatItCannotSimulateWithAReason) {
