@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <initializer_list>
+#include <utility>
+
 #include "internal/yaml_reader.h"
 #include "tahoma/error.h"
 
@@ -25,6 +28,18 @@ Precision parse_precision_or_throw(const std::string& s, const std::string& wher
   throw InputError(where, key,
                    fmt::format("'{}' is not one of: fp32, bf16, fp16, fp8, fp4{}", s,
                                hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+}
+
+// The value named `text` among `options`, or an InputError at `key` naming the accepted names.
+template <typename E>
+E parse_choice(const std::string& text, std::initializer_list<std::pair<const char*, E>> options,
+               const std::string& where, const std::string& key) {
+  std::string names;
+  for (const auto& [name, value] : options) {
+    if (text == name) return value;
+    names += (names.empty() ? "" : " or ") + std::string(name);
+  }
+  throw InputError(where, key, fmt::format("'{}' is not {}", text, names));
 }
 
 }  // namespace
@@ -167,22 +182,14 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   if (v.uneven_pipeline) p.uneven_pipeline = *v.uneven_pipeline;
   if (v.ep_comm_overlap) p.ep_comm_overlap = *v.ep_comm_overlap;
   if (v.cp_comm) {
-    if (*v.cp_comm == "ring") {
-      p.cp_comm = Plan::CpComm::kRing;
-    } else if (*v.cp_comm == "all-gather") {
-      p.cp_comm = Plan::CpComm::kAllGather;
-    } else {
-      throw InputError(where, "cp_comm", fmt::format("'{}' is not ring or all-gather", *v.cp_comm));
-    }
+    p.cp_comm = parse_choice<Plan::CpComm>(
+        *v.cp_comm, {{"ring", Plan::CpComm::kRing}, {"all-gather", Plan::CpComm::kAllGather}}, where, "cp_comm");
   }
   if (v.grouped_gemm) {
-    if (*v.grouped_gemm == "per-gemm") {
-      p.grouped_gemm = Plan::GroupedGemm::kPerGemm;
-    } else if (*v.grouped_gemm == "single-launch") {
-      p.grouped_gemm = Plan::GroupedGemm::kSingleLaunch;
-    } else {
-      throw InputError(where, "grouped_gemm", fmt::format("'{}' is not per-gemm or single-launch", *v.grouped_gemm));
-    }
+    p.grouped_gemm = parse_choice<Plan::GroupedGemm>(
+        *v.grouped_gemm,
+        {{"per-gemm", Plan::GroupedGemm::kPerGemm}, {"single-launch", Plan::GroupedGemm::kSingleLaunch}}, where,
+        "grouped_gemm");
   }
   if (v.recompute_num_layers) p.recompute_num_layers = *v.recompute_num_layers;
   if (v.grad_reduce_dtype) {
