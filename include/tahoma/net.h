@@ -145,6 +145,7 @@ class FlowNetwork {
     int unfrozen = 0;
     std::uint32_t first = 0;  // its flows are link_flows_[first, first + count)
     std::uint32_t count = 0;
+    bool touched = false;  // its share changed while the current bottleneck's flows froze
   };
   std::unordered_map<std::uint64_t, std::uint32_t> link_index_;
   std::vector<LinkState> links_;
@@ -152,6 +153,7 @@ class FlowNetwork {
   std::vector<std::uint32_t> hop_link_;   // per active flow in order, per hop: its dense link index
   std::vector<std::uint32_t> first_hop_;  // per flow id: where its hops start in hop_link_
   std::vector<std::pair<double, std::uint32_t>> heap_;
+  std::vector<std::uint32_t> touched_;  // links whose share changed in the current freezing round
 };
 
 // Runs a set of flows that all start together to completion on an otherwise idle network and

@@ -110,12 +110,23 @@ void FlowNetwork::recompute_rates() {
         LinkState& os = links_[other];
         os.remaining -= f.rate;
         os.unfrozen--;
-        if (other != li && os.unfrozen > 0) {
-          heap_.emplace_back(os.remaining / os.unfrozen, other);
-          std::push_heap(heap_.begin(), heap_.end(), std::greater<Entry>{});
+        if (other != li && !os.touched) {
+          os.touched = true;
+          touched_.push_back(other);
         }
       }
     }
+    // One heap entry per link whose share changed, with its share after the whole round (the
+    // entries a per-flow push would add before it are stale by then, or equal to it).
+    for (const std::uint32_t other : touched_) {
+      LinkState& os = links_[other];
+      os.touched = false;
+      if (os.unfrozen > 0) {
+        heap_.emplace_back(os.remaining / os.unfrozen, other);
+        std::push_heap(heap_.begin(), heap_.end(), std::greater<Entry>{});
+      }
+    }
+    touched_.clear();
   }
 }
 
