@@ -147,7 +147,17 @@ class FlowNetwork {
     std::uint32_t count = 0;
     bool touched = false;  // its share changed while the current bottleneck's flows froze
   };
-  std::unordered_map<std::uint64_t, std::uint32_t> link_index_;
+  // Dense index of each link the active flows cross: open addressing on the packed link id, kept
+  // between calls; a slot is empty unless its stamp is the current call's, so nothing is cleared.
+  struct LinkSlot {
+    std::uint64_t key = 0;
+    std::uint32_t index = 0;
+    std::uint32_t stamp = 0;
+  };
+  std::vector<LinkSlot> link_slots_;
+  std::uint32_t stamp_ = 0;
+  // The dense index of link `packed`, adding it (with `capacity`) when this call has not seen it.
+  std::uint32_t dense_link(std::uint64_t packed, double capacity);
   std::vector<LinkState> links_;
   std::vector<FlowId> link_flows_;
   std::vector<std::uint32_t> hop_link_;   // per active flow in order, per hop: its dense link index

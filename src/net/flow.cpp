@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <bit>
 #include <limits>
 
 #include "tahoma/error.h"
@@ -40,26 +41,53 @@ void FlowNetwork::advance(double now) {
   now_ = now;
 }
 
+std::uint32_t FlowNetwork::dense_link(std::uint64_t packed, double capacity) {
+  // splitmix64's finalizer spreads the packed ids (dense in their low bits) over the table.
+  std::uint64_t h = packed + 0x9e3779b97f4a7c15ULL;
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  const size_t mask = link_slots_.size() - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    LinkSlot& s = link_slots_[i];
+    if (s.stamp != stamp_) {
+      s = {packed, static_cast<std::uint32_t>(links_.size()), stamp_};
+      links_.push_back({capacity, 0, 0, 0});
+      return s.index;
+    }
+    if (s.key == packed) return s.index;
+  }
+}
+
 // Max-min fair rates by progressive filling: repeatedly take the link whose remaining capacity per
 // unfrozen flow is smallest, give each of its unfrozen flows that share, and remove them. A heap
 // with lazy invalidation keeps it O((flows * hops + links) log links).
 void FlowNetwork::recompute_rates() {
   dirty_ = false;
-  link_index_.clear();
   links_.clear();
   hop_link_.clear();
+  size_t hops = 0;
+  for (FlowId id : active_) hops += static_cast<size_t>(flows_[id].path.hops);
+  // At most half full: probes stay short.
+  if (link_slots_.size() < 2 * hops) {
+    link_slots_.assign(std::bit_ceil(std::max<size_t>(2 * hops, 64)), LinkSlot{});
+    stamp_ = 0;
+  }
+  if (++stamp_ == 0) {  // the stamp wrapped: every slot must read as empty again
+    for (LinkSlot& s : link_slots_) s.stamp = 0;
+    stamp_ = 1;
+  }
   for (FlowId id : active_) {
     Flow& f = flows_[id];
     f.rate = std::numeric_limits<double>::infinity();  // a flow with no links (same rank) is instant
     f.frozen = false;
     for (int h = 0; h < f.path.hops; ++h) {
       const LinkId l = f.path.links[static_cast<size_t>(h)];
-      const auto [it, fresh] = link_index_.try_emplace(l.packed, static_cast<std::uint32_t>(links_.size()));
-      if (fresh) links_.push_back({topology_->capacity(l).value(), 0, 0, 0});
-      LinkState& ls = links_[it->second];
+      const std::uint32_t index = dense_link(l.packed, topology_->capacity(l).value());
+      LinkState& ls = links_[index];
       ++ls.unfrozen;
       ++ls.count;
-      hop_link_.push_back(it->second);
+      hop_link_.push_back(index);
     }
   }
   std::uint32_t offset = 0;
