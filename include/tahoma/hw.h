@@ -32,15 +32,13 @@ struct MatrixUnit {
 struct Chip {
   std::string name;
   std::array<std::optional<FlopsPerSecond>, 5> peak_flops{};  // dense, indexed by Precision
-  double matmul_efficiency = 0.8;
+  double matmul_efficiency = 0.8;                             // achievable fraction of peak on large, well-shaped GEMMs
   // Achieved GEMM rate at a datatype relative to what matmul_efficiency gives the other datatypes
   // (1 = the same fraction of that datatype's peak), indexed by Precision. Below 1 where a faster
   // tensor-core rate leaves the per-tile epilogue and scale-factor handling, which do not speed up,
   // a larger share of each GEMM (Blackwell's FP4).
   std::array<double, 5> precision_efficiency{1.0, 1.0, 1.0, 1.0, 1.0};
-  [[nodiscard]] double efficiency_at(Precision p) const {
-    return precision_efficiency[static_cast<size_t>(p)];
-  }  // achievable fraction of peak on large, well-shaped GEMMs
+  [[nodiscard]] double efficiency_at(Precision p) const { return precision_efficiency[static_cast<size_t>(p)]; }
   MatrixUnit matrix_unit;
   FlopsPerSecond vector_flops{0};  // non-matrix (elementwise) throughput, fp32
   Bytes hbm_capacity{0};

@@ -60,10 +60,6 @@ struct PhaseTime {
   Flops flops{0};
 };
 
-inline Seconds busy(const PhaseTime& p) {
-  return p.compute + p.tp + p.cp + p.ep;
-}
-
 class Pricer {
  public:
   // `summary` (may be null: nothing recorded) collects the per-step communication; `shared` (may be
@@ -218,6 +214,10 @@ inline PhaseTime add(PhaseTime a, const PhaseTime& b) {
   a.ep += b.ep;
   a.flops += b.flops;
   return a;
+}
+
+inline Seconds busy(const PhaseTime& p) {
+  return p.compute + p.tp + p.cp + p.ep;
 }
 
 // The per-layer prices of a layout: everything the closed form needs from the lowered program. They
