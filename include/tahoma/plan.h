@@ -70,6 +70,10 @@ struct Plan {
   int recompute_num_layers = 0;
 };
 
+// The names the CLI, scenario files and reports use for a plan's choices.
+const char* to_string(Plan::CpComm c);       // ring | all-gather
+const char* to_string(Plan::GroupedGemm g);  // per-gemm | single-launch
+
 struct Training {
   int seq = 4096;
   int global_batch = 1024;  // sequences per optimizer step

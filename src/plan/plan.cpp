@@ -19,6 +19,14 @@ const char* to_string(Recompute r) {
   return "?";
 }
 
+const char* to_string(Plan::CpComm c) {
+  return c == Plan::CpComm::kRing ? "ring" : "all-gather";
+}
+
+const char* to_string(Plan::GroupedGemm g) {
+  return g == Plan::GroupedGemm::kPerGemm ? "per-gemm" : "single-launch";
+}
+
 std::optional<Recompute> parse_recompute(std::string_view s) {
   for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
     if (s == to_string(r)) return r;

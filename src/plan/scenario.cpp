@@ -182,14 +182,15 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   if (v.uneven_pipeline) p.uneven_pipeline = *v.uneven_pipeline;
   if (v.ep_comm_overlap) p.ep_comm_overlap = *v.ep_comm_overlap;
   if (v.cp_comm) {
-    p.cp_comm = parse_choice<Plan::CpComm>(
-        *v.cp_comm, {{"ring", Plan::CpComm::kRing}, {"all-gather", Plan::CpComm::kAllGather}}, where, "cp_comm");
+    using C = Plan::CpComm;
+    p.cp_comm = parse_choice<C>(
+        *v.cp_comm, {{to_string(C::kRing), C::kRing}, {to_string(C::kAllGather), C::kAllGather}}, where, "cp_comm");
   }
   if (v.grouped_gemm) {
-    p.grouped_gemm = parse_choice<Plan::GroupedGemm>(
-        *v.grouped_gemm,
-        {{"per-gemm", Plan::GroupedGemm::kPerGemm}, {"single-launch", Plan::GroupedGemm::kSingleLaunch}}, where,
-        "grouped_gemm");
+    using G = Plan::GroupedGemm;
+    p.grouped_gemm = parse_choice<G>(
+        *v.grouped_gemm, {{to_string(G::kPerGemm), G::kPerGemm}, {to_string(G::kSingleLaunch), G::kSingleLaunch}},
+        where, "grouped_gemm");
   }
   if (v.recompute_num_layers) p.recompute_num_layers = *v.recompute_num_layers;
   if (v.grad_reduce_dtype) {

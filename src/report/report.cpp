@@ -154,8 +154,8 @@ json plan_json(const Plan& p) {
           {"grad_reduce_dtype", p.grad_reduce_fp32 ? "fp32" : "bf16"},
           {"tp_comm_overlap", p.tp_comm_overlap},
           {"ep_comm_overlap", p.ep_comm_overlap},
-          {"cp_comm", p.cp_comm == Plan::CpComm::kRing ? "ring" : "all-gather"},
-          {"grouped_gemm", p.grouped_gemm == Plan::GroupedGemm::kPerGemm ? "per-gemm" : "single-launch"},
+          {"cp_comm", to_string(p.cp_comm)},
+          {"grouped_gemm", to_string(p.grouped_gemm)},
           {"recompute_num_layers", p.recompute_num_layers},
           {"schedule", p.vpp > 1 ? "interleaved-1f1b" : "1f1b"},
           {"placement", "tp, cp, pp, dp (tp innermost)"}};
@@ -660,8 +660,8 @@ std::string simulate_command(const Scenario& base, const Plan& p) {
   if (!p.flash_attention) cmd += " --flash-attention false";
   if (p.tp_comm_overlap) cmd += " --tp-comm-overlap true";
   if (p.ep_comm_overlap) cmd += " --ep-comm-overlap true";
-  if (p.cp_comm == Plan::CpComm::kAllGather) cmd += " --cp-comm all-gather";
-  if (p.grouped_gemm == Plan::GroupedGemm::kSingleLaunch) cmd += " --grouped-gemm single-launch";
+  if (p.cp_comm != Plan{}.cp_comm) cmd += fmt::format(" --cp-comm {}", to_string(p.cp_comm));
+  if (p.grouped_gemm != Plan{}.grouped_gemm) cmd += fmt::format(" --grouped-gemm {}", to_string(p.grouped_gemm));
   if (!p.grad_reduce_fp32) cmd += " --grad-reduce-dtype bf16";
   return cmd;
 }
