@@ -45,6 +45,10 @@ struct Chip {
   BytesPerSecond hbm_bandwidth{0};
   double memory_efficiency = 0.8;  // achievable fraction of HBM bandwidth in streaming kernels
   Bytes sram{0};
+  // The chip's link to its host's DRAM, per direction (PCIe, NVLink-C2C), and the host DRAM per
+  // chip: where offloaded activations go. 0 = not in the preset (offloading is then refused).
+  BytesPerSecond host_bandwidth{0};
+  Bytes host_memory{0};
   Watts tdp{0};
   Watts idle_power{0};
   Watts power_limit{0};            // configured cap below the TDP (0 = none), e.g. a 500 W H100

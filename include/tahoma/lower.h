@@ -52,6 +52,9 @@ struct CommOp {
 struct LayerProgram {
   std::vector<ComputeOp> compute;
   std::vector<CommOp> comm;
+  // Host offload: the layer's checkpoint copied to host memory in the forward pass and back before
+  // the backward pass (plan.offload_activations), bytes per micro-batch each way.
+  Bytes offload{0};
 };
 
 struct StageProgram {

@@ -16,8 +16,12 @@ struct MemoryBreakdown {
   Bytes workspace{0};
   Bytes total{0};     // per chip (all ranks of the chip)
   Bytes capacity{0};  // per chip
-  bool fits = false;
-  int stage = 0;  // the pipeline stage with the largest footprint
+  // Offloaded activation checkpoints in host memory, and the host memory per chip (0 = unknown);
+  // neither is part of `total`.
+  Bytes host_offload{0};
+  Bytes host_capacity{0};
+  bool fits = false;  // HBM, and host memory when it is known
+  int stage = 0;      // the pipeline stage with the largest footprint
 };
 
 // Activation bytes one transformer layer keeps for backward for one micro-batch on one rank,

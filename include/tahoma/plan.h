@@ -68,6 +68,11 @@ struct Plan {
   // --recompute-method block --recompute-num-layers N), the rest keep selective activations;
   // 0 = every layer.
   int recompute_num_layers = 0;
+  // With full recompute: the layer-input checkpoints live in host DRAM, not HBM. Each is copied out
+  // over the chip's host link as its layer's forward pass runs and prefetched back ahead of its
+  // backward pass (MaxText's remat_policy custom with decoder_layer_input: offload and XLA host
+  // offloading; Megatron-Core's activation offloading), so HBM holds about two layers' checkpoints.
+  bool offload_activations = false;
 };
 
 // The names the CLI, scenario files and reports use for a plan's choices.

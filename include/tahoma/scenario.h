@@ -41,6 +41,7 @@ struct ScenarioInput {
   std::optional<bool> ep_comm_overlap;
   std::optional<std::string> cp_comm;
   std::optional<std::string> grouped_gemm;  // per-gemm | single-launch
+  std::optional<bool> offload_activations;
 };
 
 // Loads, merges and validates. Throws InputError naming the file or flag at fault. Without

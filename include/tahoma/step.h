@@ -27,11 +27,12 @@ struct CommSummary {
 };
 
 struct StepBreakdown {
-  Seconds compute{0};       // matrix and memory-bound kernels on the critical rank
-  Seconds host_bound{0};    // part of compute: the chip waiting for the host to issue expert GEMMs
-  Seconds exposed_comm{0};  // communication not hidden behind compute
-  Seconds bubble{0};        // pipeline fill and drain
-  Seconds optimizer{0};     // optimizer step (memory-bound Adam update)
+  Seconds compute{0};        // matrix and memory-bound kernels on the critical rank
+  Seconds host_bound{0};     // part of compute: the chip waiting for the host to issue expert GEMMs
+  Seconds offload_bound{0};  // part of compute: the chip waiting for offloaded checkpoints (host link)
+  Seconds exposed_comm{0};   // communication not hidden behind compute
+  Seconds bubble{0};         // pipeline fill and drain
+  Seconds optimizer{0};      // optimizer step (memory-bound Adam update)
   Seconds tp_comm{0}, cp_comm{0}, pp_comm{0}, dp_comm{0}, ep_comm{0};  // exposed, by group
 };
 

@@ -69,6 +69,9 @@ void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
   cmd->add_option("--tp-comm-overlap", in.tp_comm_overlap, "overlap TP collectives with GEMMs (true/false)");
   cmd->add_option("--ep-comm-overlap", in.ep_comm_overlap,
                   "MoE: overlap the all-to-all with another micro-batch's compute (DualPipe; true/false)");
+  cmd->add_option("--offload-activations", in.offload_activations,
+                  "with --recompute full: keep the layer-input checkpoints in host memory, copied over the "
+                  "chip's host link (true/false)");
   cmd->add_option("--cp-comm", in.cp_comm, "context-parallel KV exchange: ring (default) or all-gather")
       ->check(CLI::IsMember({"ring", "all-gather"}));
   cmd->add_option("--grouped-gemm", in.grouped_gemm,

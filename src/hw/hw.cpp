@@ -124,8 +124,9 @@ FlopsPerSecond flops(YamlMap& m, const std::string& key) {
 
 Chip parse_chip(YamlMap m) {
   m.declare({"name", "peak_flops", "matmul_efficiency", "matrix_unit", "vector_flops", "hbm_capacity", "hbm_bandwidth",
-             "memory_efficiency", "sram", "tdp", "idle_power", "power_limit", "ranks_per_chip", "kernel_overhead",
-             "comm_interference", "grouped_gemm_dispatch", "precision_efficiency"});
+             "memory_efficiency", "sram", "host_bandwidth", "host_memory", "tdp", "idle_power", "power_limit",
+             "ranks_per_chip", "kernel_overhead", "comm_interference", "grouped_gemm_dispatch",
+             "precision_efficiency"});
   Chip c;
   c.name = m.string("name");
   YamlMap peaks = m.map("peak_flops");
@@ -165,6 +166,10 @@ Chip parse_chip(YamlMap m) {
   if (c.hbm_bandwidth.value() <= 0) throw m.error("hbm_bandwidth", "must be positive");
   c.memory_efficiency = m.number("memory_efficiency", 0.8, 0.01, 1.0);
   c.sram = Bytes(m.quantity("sram", Dimension::kBytes, 0.0));
+  c.host_bandwidth = BytesPerSecond(m.quantity("host_bandwidth", Dimension::kBytesPerSecond, 0.0));
+  if (c.host_bandwidth.value() < 0) throw m.error("host_bandwidth", "must not be negative");
+  c.host_memory = Bytes(m.quantity("host_memory", Dimension::kBytes, 0.0));
+  if (c.host_memory.value() < 0) throw m.error("host_memory", "must not be negative");
   c.tdp = Watts(m.quantity("tdp", Dimension::kWatts, 0.0));
   c.idle_power = Watts(m.quantity("idle_power", Dimension::kWatts, c.tdp.value() * 0.25));
   c.power_limit = Watts(m.quantity("power_limit", Dimension::kWatts, 0.0));
@@ -306,6 +311,8 @@ Chip per_rank(const Chip& chip) {
   r.hbm_bandwidth = chip.hbm_bandwidth / n;
   r.hbm_capacity = chip.hbm_capacity / n;
   r.sram = chip.sram / n;
+  r.host_bandwidth = chip.host_bandwidth / n;
+  r.host_memory = chip.host_memory / n;
   r.matrix_unit.units = std::max(1, chip.matrix_unit.units / chip.ranks_per_chip);
   r.ranks_per_chip = 1;
   return r;

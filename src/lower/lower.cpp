@@ -304,6 +304,12 @@ StageProgram lower(const Model& model, const Plan& plan, const Training& trainin
   d.expert_load = expert_load(model, training);
   lower_layer(prog.dense_layer, model, plan, training, d, false);
   if (model.is_moe()) lower_layer(prog.moe_layer, model, plan, training, d, true);
+  if (plan.offload_activations && d.full) {
+    // The checkpoint of full recompute is the layer input (sequence-parallel shard with SP).
+    const Bytes checkpoint(kActBytes * d.tokens_sp * d.h);
+    prog.dense_layer.offload = checkpoint;
+    if (model.is_moe()) prog.moe_layer.offload = checkpoint;
+  }
 
   // Embedding lookup: write the activations; backward scatters their gradient into the table.
   {

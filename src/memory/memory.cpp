@@ -148,7 +148,13 @@ MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Trai
     const double n_layers = layers_per_rank_of(stage);
     const double recomputed = recomputed_layers(model, plan, stage);
     const double full_share = n_layers > 0 ? recomputed / n_layers : 0.0;
-    mb.activations = (per_layer * full_share + per_layer_selective * (1.0 - full_share)) * in_flight;
+    // Full recompute keeps each layer's input as its checkpoint. Offloaded, the checkpoints sit in
+    // host memory, and HBM holds at most two: the one being copied out (or prefetched back) and the
+    // one in use.
+    const double checkpoints = full_share * in_flight;
+    const double on_device = plan.offload_activations ? std::min(checkpoints, 2.0) : checkpoints;
+    mb.host_offload = per_layer * (checkpoints - on_device);
+    mb.activations = per_layer * on_device + per_layer_selective * (1.0 - full_share) * in_flight;
     if (recomputed > 0) {
       // Backward recomputes one layer at a time, which then holds its full activations.
       mb.activations += per_layer_selective;
@@ -163,10 +169,12 @@ MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Trai
     mb.optimizer *= rpc;
     mb.activations *= rpc;
     mb.logits *= rpc;
+    mb.host_offload *= rpc;
     mb.workspace = Bytes(kWorkspaceBytes);
     mb.total = mb.weights + mb.gradients + mb.optimizer + mb.activations + mb.logits + mb.workspace;
     mb.capacity = system.chip.hbm_capacity;
-    mb.fits = mb.total <= mb.capacity;
+    mb.host_capacity = system.chip.host_memory;
+    mb.fits = mb.total <= mb.capacity && (mb.host_capacity.value() <= 0 || mb.host_offload <= mb.host_capacity);
     if (stage == 0 || mb.total > best.total) best = mb;
   }
   return best;

@@ -59,6 +59,15 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
   if (plan.recompute_num_layers > 0 && plan.recompute != Recompute::kFull) {
     fail("recompute_num_layers", "only applies to recompute: full");
   }
+  if (plan.offload_activations && plan.recompute != Recompute::kFull) {
+    fail("offload_activations",
+         "moves full recomputation's layer-input checkpoints to host memory; set recompute: full with it");
+  }
+  if (plan.offload_activations && system.chip.host_bandwidth.value() <= 0) {
+    fail("offload_activations", fmt::format("system '{}' gives no chip.host_bandwidth (the link to host memory); "
+                                            "add it to the system file or --set chip.host_bandwidth=32GB/s",
+                                            system.name));
+  }
   if (plan.zero < 0 || plan.zero > 3)
     fail("zero", fmt::format("stage {} does not exist (expected 0, 1, 2 or 3)", plan.zero));
   if (training.seq < 1) fail("seq", "must be a positive number of tokens");

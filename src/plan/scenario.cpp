@@ -87,7 +87,8 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
                 "ep_comm_overlap",
                 "cp_comm",
                 "etp",
-                "grouped_gemm"});
+                "grouped_gemm",
+                "offload_activations"});
     auto opt_int = [&](const char* key, int min) -> std::optional<int> {
       if (!pl.has(key)) return std::nullopt;
       return pl.integer(key, std::nullopt, min);
@@ -104,6 +105,8 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     if (pl.has("cp_comm") && !v.cp_comm) v.cp_comm = pl.string("cp_comm");
     if (pl.has("grouped_gemm") && !v.grouped_gemm) v.grouped_gemm = pl.string("grouped_gemm");
     if (pl.has("etp") && !v.etp) v.etp = pl.integer("etp");
+    if (pl.has("offload_activations") && !v.offload_activations)
+      v.offload_activations = pl.boolean("offload_activations");
     std::optional<std::string> grad_dtype;
     if (pl.has("grad_reduce_dtype")) grad_dtype = pl.string("grad_reduce_dtype");
     if (pl.has("sequence_parallel")) sp = pl.boolean("sequence_parallel");
@@ -193,6 +196,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
         where, "grouped_gemm");
   }
   if (v.recompute_num_layers) p.recompute_num_layers = *v.recompute_num_layers;
+  if (v.offload_activations) p.offload_activations = *v.offload_activations;
   if (v.grad_reduce_dtype) {
     if (*v.grad_reduce_dtype != "fp32" && *v.grad_reduce_dtype != "bf16") {
       throw InputError(where, "grad_reduce_dtype", fmt::format("'{}' is not fp32 or bf16", *v.grad_reduce_dtype));

@@ -26,6 +26,15 @@ json peaks_json(const std::array<std::optional<FlopsPerSecond>, 5>& peaks) {
   return j;
 }
 
+// What the compute time includes besides kernels: " (host-bound X s, offload-bound Y s)" or "".
+std::string compute_detail(const StepBreakdown& b) {
+  std::string parts;
+  if (b.host_bound > Seconds(0)) parts = fmt::format("host-bound {:.3f} s", b.host_bound.value());
+  if (b.offload_bound > Seconds(0))
+    parts += fmt::format("{}offload-bound {:.3f} s", parts.empty() ? "" : ", ", b.offload_bound.value());
+  return parts.empty() ? parts : " (" + parts + ")";
+}
+
 std::string gb(Bytes b) {
   return fmt::format("{:.1f} GB", b.value() / 1e9);
 }
@@ -157,6 +166,7 @@ json plan_json(const Plan& p) {
           {"cp_comm", to_string(p.cp_comm)},
           {"grouped_gemm", to_string(p.grouped_gemm)},
           {"recompute_num_layers", p.recompute_num_layers},
+          {"offload_activations", p.offload_activations},
           {"schedule", p.vpp > 1 ? "interleaved-1f1b" : "1f1b"},
           {"placement", "tp, cp, pp, dp (tp innermost)"}};
 }
@@ -214,10 +224,13 @@ json result_json(const Scenario& sc, const StepResult& r) {
               {"activations_bytes", m.activations.value()},
               {"logits_bytes", m.logits.value()},
               {"workspace_bytes", m.workspace.value()},
+              {"host_offload_bytes", m.host_offload.value()},
+              {"host_capacity_bytes_per_chip", m.host_capacity.value()},
               {"peak_stage", m.stage}}},
             {"breakdown",
              {{"compute_s", b.compute.value()},
               {"host_bound_s", b.host_bound.value()},
+              {"offload_bound_s", b.offload_bound.value()},
               {"exposed_comm_s", b.exposed_comm.value()},
               {"bubble_s", b.bubble.value()},
               {"optimizer_s", b.optimizer.value()},
@@ -304,15 +317,21 @@ std::string result_table(const Scenario& sc, const StepResult& r) {
       "  breakdown        compute {:.3f} s{} | exposed comm {:.3f} s (tp {:.3f}, cp {:.3f}, pp {:.3f}, dp {:.3f}, ep "
       "{:.3f}) | "
       "bubble {:.3f} s | optimizer {:.3f} s\n",
-      b.compute.value(),
-      b.host_bound > Seconds(0) ? fmt::format(" (host-bound {:.3f} s)", b.host_bound.value()) : std::string(),
-      b.exposed_comm.value(), b.tp_comm.value(), b.cp_comm.value(), b.pp_comm.value(), b.dp_comm.value(),
-      b.ep_comm.value(), b.bubble.value(), b.optimizer.value());
+      b.compute.value(), compute_detail(b), b.exposed_comm.value(), b.tp_comm.value(), b.cp_comm.value(),
+      b.pp_comm.value(), b.dp_comm.value(), b.ep_comm.value(), b.bubble.value(), b.optimizer.value());
+  const bool hbm_fits = m.total <= m.capacity;
   out += fmt::format("  memory per chip  {} of {} -> {}\n", gb(m.total), gb(m.capacity),
-                     m.fits ? "fits" : fmt::format("DOES NOT FIT (needs {} of {})", gb(m.total), gb(m.capacity)));
+                     m.fits     ? "fits"
+                     : hbm_fits ? fmt::format("DOES NOT FIT (host memory: needs {} of {} for offloaded activations)",
+                                              gb(m.host_offload), gb(m.host_capacity))
+                                : fmt::format("DOES NOT FIT (needs {} of {})", gb(m.total), gb(m.capacity)));
   out += fmt::format(
       "                   weights {} | grads {} | optimizer {} | activations {} | logits {} | workspace {}\n",
       gb(m.weights), gb(m.gradients), gb(m.optimizer), gb(m.activations), gb(m.logits), gb(m.workspace));
+  if (m.host_offload > Bytes(0)) {
+    out += fmt::format("                   offloaded to host memory {}{}\n", gb(m.host_offload),
+                       m.host_capacity > Bytes(0) ? fmt::format(" of {}", gb(m.host_capacity)) : std::string());
+  }
   out += "  communication per step (representative rank):\n";
   for (const auto& c : r.comm) {
     out += fmt::format("    {:<20} {:<15} group {:>7}  x{:<6} {:>10}  {:>9.4f} s  [{}]\n", c.name, c.collective,
@@ -660,6 +679,7 @@ std::string simulate_command(const Scenario& base, const Plan& p) {
   if (!p.flash_attention) cmd += " --flash-attention false";
   if (p.tp_comm_overlap) cmd += " --tp-comm-overlap true";
   if (p.ep_comm_overlap) cmd += " --ep-comm-overlap true";
+  if (p.offload_activations) cmd += " --offload-activations true";
   if (p.cp_comm != Plan{}.cp_comm) cmd += fmt::format(" --cp-comm {}", to_string(p.cp_comm));
   if (p.grouped_gemm != Plan{}.grouped_gemm) cmd += fmt::format(" --grouped-gemm {}", to_string(p.grouped_gemm));
   if (!p.grad_reduce_fp32) cmd += " --grad-reduce-dtype bf16";

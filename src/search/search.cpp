@@ -456,6 +456,8 @@ SearchReport search(const Scenario& base, const SearchOptions& options) {
               plan.zero = zero;
               plan.recompute = rc;
               plan.recompute_num_layers = 0;
+              // Offloading (a flag the search does not explore) applies to full recompute's checkpoints.
+              plan.offload_activations = base.plan.offload_activations && rc == Recompute::kFull;
               plan.account_for_embedding_and_loss = s.split;
               auto reject = [&](Reason r) { ++L.rejected[static_cast<size_t>(r)]; };
               const long long per_step = static_cast<long long>(s.dp) * mb;

@@ -434,9 +434,10 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
   b.dp_comm = waited_dp + penalty[static_cast<size_t>(crit)];
   b.exposed_comm = b.tp_comm + b.cp_comm + b.ep_comm + b.pp_comm + b.dp_comm;
   b.bubble = bubble;
-  // The host-bound part of compute is inside the compute tasks' durations; the closed form (`r`)
-  // measured it on the same layer prices.
+  // The host-bound and offload-bound parts of compute are inside the compute tasks' durations; the
+  // closed form (`r`) measured them on the same layer prices.
   b.host_bound = min(r.breakdown.host_bound, b.compute);
+  b.offload_bound = min(r.breakdown.offload_bound, b.compute - b.host_bound);
   r.breakdown = b;
   r.engine = "events";
   r.network = to_string(options.network);

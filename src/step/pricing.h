@@ -56,6 +56,7 @@ struct PhaseTime {
   Seconds compute{0};
   Seconds attention{0};  // part of compute: the fused attention kernels
   Seconds host{0};       // part of compute: the chip waiting between expert GEMMs launched one by one
+  Seconds offload{0};    // part of compute: the chip waiting for offloaded checkpoints on the host link
   Seconds tp{0}, cp{0}, ep{0};
   Flops flops{0};
 };
@@ -177,6 +178,17 @@ class Pricer {
     // one before it in its stream. So every expert GEMM of a phase adds its dispatch time.
     pt.host = dispatch * host_gemms;
     pt.compute += pt.host;
+    // Offloaded checkpoints: the forward pass copies the layer input out over the host link and the
+    // backward pass prefetches it back (XLA host offloading; Megatron-Core activation offloading),
+    // on DMA engines that run beside the compute, so the copy hides behind the layer's own compute
+    // and only the excess stalls the chip: exposed = max(0, bytes / host_bandwidth - compute).
+    if (prog.offload.value() > 0 && chip_.host_bandwidth.value() > 0) {
+      Seconds copy{0};
+      if (in(Phase::kForward)) copy += prog.offload / chip_.host_bandwidth;
+      if (in(Phase::kBackward)) copy += prog.offload / chip_.host_bandwidth;
+      pt.offload = max(Seconds(0), copy - pt.compute);
+      pt.compute += pt.offload;
+    }
     return pt;
   }
 
@@ -198,6 +210,7 @@ inline PhaseTime scaled(PhaseTime a, double k) {
   a.compute *= k;
   a.attention *= k;
   a.host *= k;
+  a.offload *= k;
   a.tp *= k;
   a.cp *= k;
   a.ep *= k;
@@ -209,6 +222,7 @@ inline PhaseTime add(PhaseTime a, const PhaseTime& b) {
   a.compute += b.compute;
   a.attention += b.attention;
   a.host += b.host;
+  a.offload += b.offload;
   a.tp += b.tp;
   a.cp += b.cp;
   a.ep += b.ep;

@@ -201,6 +201,7 @@ StepResult step_internal::compose_closed_form(const Scenario& sc, const LayerPri
   StepBreakdown& b = r.breakdown;
   b.compute = (crit_f.compute + crit_b.compute) * m;
   b.host_bound = (crit_f.host + crit_b.host) * m;
+  b.offload_bound = (crit_f.offload + crit_b.offload) * m;
   b.tp_comm = (crit_f.tp + crit_b.tp) * m;
   b.cp_comm = (crit_f.cp + crit_b.cp) * m;
   b.ep_comm = (crit_f.ep + crit_b.ep) * m;
@@ -285,7 +286,7 @@ struct StepEvaluator::Impl {
             p.recompute_num_layers,
             (p.sequence_parallel ? 1 : 0) | (p.flash_attention ? 2 : 0) | (p.tp_comm_overlap ? 4 : 0) |
                 (p.ep_comm_overlap ? 8 : 0) | (p.cp_comm == Plan::CpComm::kAllGather ? 16 : 0) |
-                (p.grouped_gemm == Plan::GroupedGemm::kSingleLaunch ? 32 : 0),
+                (p.grouped_gemm == Plan::GroupedGemm::kSingleLaunch ? 32 : 0) | (p.offload_activations ? 64 : 0),
             p.pp > 1 ? 1 : 0,  // the pipeline send exists only with pp > 1
             expert_tp(p)};
   }

@@ -365,6 +365,19 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
       out.assumptions.push_back("TP communication overlapped with GEMMs (the framework's performance recipes)");
     }
   }
+  // MaxText's host-offload recipes (remat_policy custom with decoder_layer_input and the Q/K/V/output
+  // projections set to "offload", or qkv_proj_offloaded; tpu-recipes READMEs and
+  // benchmarks/maxtext_trillium_model_configs.py) recompute everything they do not offload and keep
+  // the offloaded tensors in host DRAM. Tahoma offloads full recompute's layer-input checkpoints and
+  // recomputes the projections too (slightly more compute, less host traffic than the recipes).
+  const std::string derivation = cell(row, "derivation");
+  if (notes.find("host offload") != std::string::npos || derivation.find("remat offload") != std::string::npos) {
+    plan.recompute = Recompute::kFull;
+    plan.recompute_num_layers = 0;
+    plan.offload_activations = true;
+    out.assumptions.push_back(
+        "recompute=full with the layer inputs offloaded to host memory (the recipe's host-offload remat policy)");
+  }
   // Unpublished settings are chosen as validation/README.md prescribes: the least recompute that
   // fits (none, selective, then full recompute of 1, 2, ... layers per pipeline rank as Megatron's
   // block method does, then all), then the lowest ZeRO stage that fits.
