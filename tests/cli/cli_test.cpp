@@ -474,6 +474,32 @@ TEST(Cli, CompareThreeSystems) {
   EXPECT_CONTAINS(bad.err, "nope");
 }
 
+TEST(Cli, OffloadActivationsFlag) {
+  const std::string args =
+      "simulate --system tpu-v6e --chips 256 --model llama3.1-8b --seq 8192 --global-batch 1024 --micro-batch 4 "
+      "--zero 3 --recompute full";
+  const CliRun off = tahoma(args + " --offload-activations true");
+  ASSERT_EQ(off.code, 0) << off.err;
+  EXPECT_CONTAINS(off.out, "offloaded to host memory");
+  EXPECT_CONTAINS(off.out, "-> fits");
+  const auto j = nlohmann::json::parse(tahoma(args + " --offload-activations true --format json").out);
+  const auto kept = nlohmann::json::parse(tahoma(args + " --format json").out);
+  EXPECT_LT(j["memory"]["peak_bytes_per_chip"].get<double>(), kept["memory"]["peak_bytes_per_chip"].get<double>());
+  EXPECT_EQ(j["config"]["plan"]["offload_activations"], true);
+  EXPECT_GT(j["memory"]["host_offload_bytes"].get<double>(), 0.0);
+  EXPECT_EQ(j["breakdown"]["offload_bound_s"].get<double>(), 0.0);
+  const CliRun sel = tahoma(
+      "simulate --system tpu-v6e --chips 256 --model llama3.1-8b --seq 8192 --global-batch 1024 --recompute selective "
+      "--offload-activations true");
+  EXPECT_EQ(sel.code, 2);
+  EXPECT_CONTAINS(sel.err, "recompute: full");
+  const CliRun nolink = tahoma(
+      "simulate --system gb200-nvl72 --chips 72 --model llama3.1-8b --seq 8192 --global-batch 72 --recompute full "
+      "--offload-activations true");
+  EXPECT_EQ(nolink.code, 2);
+  EXPECT_CONTAINS(nolink.err, "host_bandwidth");
+}
+
 TEST(Cli, MoeAndContextFlags) {
   const std::string args =
       "simulate --system dgx-h100 --chips 64 --model mixtral-8x7b --seq 4096 --global-batch 64 --pp 2 --ep 8";

@@ -240,6 +240,35 @@ TEST_F(MemoryTest, FullRecomputeAddsOneRecomputedLayer) {
   EXPECT_LT(full.activations.value(), memory_per_chip(m, sel, t, s).activations.value());
 }
 
+// Offloaded checkpoints: HBM keeps two layer inputs (the one in transit and the one in use), host
+// memory the other layers' inputs; nothing is lost or double counted.
+TEST_F(MemoryTest, OffloadMovesAllButTwoCheckpointsToHostMemory) {
+  const Model m = load_model("llama3-8b");
+  System s = chips("dgx-h100", 8);
+  Training t;
+  t.seq = 4096;
+  t.global_batch = 8;
+  Plan p;
+  p.dp = 8;
+  p.recompute = Recompute::kFull;
+  const MemoryBreakdown kept = memory_per_chip(m, p, t, s);
+  Plan off = p;
+  off.offload_activations = true;
+  const MemoryBreakdown moved = memory_per_chip(m, off, t, s);
+  const double input = activation_bytes_per_layer(m, p, t, false).value();
+  EXPECT_DOUBLE_EQ(moved.host_offload.value(), input * (32 - 2));
+  EXPECT_NEAR(moved.activations.value() + moved.host_offload.value(), kept.activations.value(), 1e-3);
+  EXPECT_DOUBLE_EQ(kept.host_offload.value(), 0.0);
+  EXPECT_DOUBLE_EQ(moved.total.value(), kept.total.value() - moved.host_offload.value());
+  EXPECT_DOUBLE_EQ(moved.host_capacity.value(), s.chip.host_memory.value());
+  EXPECT_TRUE(moved.fits);
+  // Host memory is a limit too, when the preset knows it.
+  s.chip.host_memory = Bytes(moved.host_offload.value() / 2);
+  EXPECT_FALSE(memory_per_chip(m, off, t, s).fits);
+  s.chip.host_memory = Bytes(0);  // unknown: not checked
+  EXPECT_TRUE(memory_per_chip(m, off, t, s).fits);
+}
+
 TEST_F(MemoryTest, RanksPerChipMultiplyTheRankFootprint) {
   const Model m = load_model("llama2-7b");
   Training t;

@@ -653,6 +653,62 @@ TEST(StepMoe, ExpertGemmsLaunchedOneByOnePayTheirDispatch) {
   EXPECT_THROW(resolve_scenario(bad), InputError);
 }
 
+// Offloaded checkpoints cross the host link beside the compute: hidden while the link keeps up,
+// and past that the chip waits max(0, 2 x checkpoint / bandwidth - layer compute) per layer and
+// micro-batch (out in the forward pass, back in the backward pass).
+TEST(StepOffload, TheHostLinkHidesBehindComputeUntilItIsTheBottleneck) {
+  ScenarioInput in = input("tpu-v6e", 256, "llama3.1-8b", 8192, 1024);
+  in.micro_batch = 4;
+  in.zero = 3;
+  in.recompute = "full";
+  const StepResult kept = simulate_step(resolve_scenario(in));
+  in.offload_activations = true;
+  const Scenario sc = resolve_scenario(in);
+  const StepResult fast = simulate_step(sc);
+  EXPECT_EQ(fast.breakdown.offload_bound.value(), 0.0);  // 32 GB/s moves 0.27 GB per layer in ~8 ms
+  EXPECT_NEAR(fast.step_time.value(), kept.step_time.value(), 1e-9);
+  EXPECT_LT(fast.memory.total.value(), kept.memory.total.value());
+  EXPECT_GT(fast.memory.host_offload.value(), 0.0);
+
+  // A link 1000x slower: the copy dominates. Compute is the same kernels plus the exposed copy, and
+  // the exposed copy is the whole copy less at most the kernels it ran beside.
+  ScenarioInput slow = in;
+  slow.overrides = {"chip.host_bandwidth=32MB/s"};
+  StepOptions closed;
+  closed.engine = StepEngine::kClosedForm;
+  const StepResult s = simulate_step(resolve_scenario(slow), closed);
+  const StepResult k = simulate_step(resolve_scenario(in), closed);
+  const double checkpoint = 2.0 * 4 * 8192 * 4096;  // bf16 layer input of the micro-batch
+  const double copy = 2.0 * checkpoint / 32e6 * sc.model.layers * s.microbatches;
+  EXPECT_NEAR(s.breakdown.compute.value() - s.breakdown.offload_bound.value(), k.breakdown.compute.value(), 1e-6);
+  EXPECT_LE(s.breakdown.offload_bound.value(), copy * (1 + 1e-12));
+  EXPECT_GE(s.breakdown.offload_bound.value(), copy - k.breakdown.compute.value());
+  EXPECT_GT(s.step_time.value(), copy);
+
+  // More host bandwidth is never slower.
+  double previous = 1e300;
+  for (const char* bw : {"8MB/s", "64MB/s", "1GB/s", "32GB/s", "1TB/s"}) {
+    ScenarioInput b = in;
+    b.overrides = {std::string("chip.host_bandwidth=") + bw};
+    const double t = simulate_step(resolve_scenario(b)).step_time.value();
+    EXPECT_LE(t, previous * (1 + 1e-12)) << bw;
+    previous = t;
+  }
+}
+
+TEST(StepOffload, NeedsFullRecomputeAndAHostLink) {
+  ScenarioInput in = input("tpu-v6e", 256, "llama3.1-8b", 8192, 1024);
+  in.offload_activations = true;
+  in.recompute = "selective";
+  EXPECT_THROW(resolve_scenario(in), InputError);
+  ScenarioInput gb = input("gb200-nvl72", 72, "llama3.1-8b", 8192, 72);
+  gb.offload_activations = true;
+  gb.recompute = "full";
+  EXPECT_THROW(resolve_scenario(gb), InputError);  // the preset gives no host_bandwidth
+  gb.overrides = {"chip.host_bandwidth=450GB/s"};
+  EXPECT_NO_THROW(resolve_scenario(gb));
+}
+
 // XLA compiles an MoE layer's experts into one ragged-dot kernel: a TPU pays no per-GEMM dispatch.
 TEST(StepMoe, CompiledStacksPayNoPerGemmDispatch) {
   ScenarioInput in = input("tpu-v5p", 64, "mixtral-8x7b", 4096, 64);

@@ -102,8 +102,8 @@ TEST(Validate, UnpublishedSettingsAreSearchedAndSaid) {
 TEST(Validate, FrameworkRecipesOverlapTpExceptInNvfp4) {
   TempDir dir;
   auto line = [](const std::string& id, const std::string& precision) {
-    return id + ",gb200-nvl72,,8,1,m,dense,32,4096,32,8,128,14336,128256,8192,64,1,2,1,,4,1,1,selective," +
-           precision + ",5000,yes,gated,,framework='Megatron-Bridge / Megatron-Core'\n";
+    return id + ",gb200-nvl72,,8,1,m,dense,32,4096,32,8,128,14336,128256,8192,64,1,2,1,,4,1,1,selective," + precision +
+           ",5000,yes,gated,,framework='Megatron-Bridge / Megatron-Core'\n";
   };
   const ValidationReport rep =
       validate_file(dir.write("f.csv", std::string(kHeader) + line("fp8", "fp8") + line("fp4", "fp4")));
@@ -112,6 +112,22 @@ TEST(Validate, FrameworkRecipesOverlapTpExceptInNvfp4) {
   EXPECT_TRUE(rep.rows[0].scenario->plan.tp_comm_overlap);
   EXPECT_FALSE(rep.rows[1].scenario->plan.tp_comm_overlap);
   EXPECT_FALSE(rep.rows[1].scenario->plan.grad_reduce_fp32);
+}
+
+// MaxText's host-offload remat recipes run full recompute with checkpoints in host DRAM: the row
+// gets offloading and fits in a v6e's 32 GB, as the published run did.
+TEST(Validate, HostOffloadRecipesOffloadTheCheckpoints) {
+  TempDir dir;
+  const std::string row =
+      "offload,tpu-v6e,,256,1,m,dense,32,4096,32,8,128,14336,128256,8192,1024,4,1,1,,256,1,3,selective,bf16,"
+      "7207,yes,gated,,recompute='custom remat with host offload'\n";
+  const ValidationReport rep = validate_file(dir.write("f.csv", std::string(kHeader) + row));
+  ASSERT_EQ(rep.rows.size(), 1u);
+  ASSERT_TRUE(rep.rows[0].simulated);
+  EXPECT_TRUE(rep.rows[0].scenario->plan.offload_activations);
+  EXPECT_EQ(rep.rows[0].scenario->plan.recompute, Recompute::kFull);
+  EXPECT_TRUE(rep.rows[0].result->memory.fits);
+  EXPECT_GT(rep.rows[0].result->memory.host_offload.value(), 0.0);
 }
 
 TEST(Validate, SkipsWhatItCannotSimulateWithAReason) {
@@ -180,7 +196,7 @@ TEST(ShippedSet, AccuracyDoesNotRegress) {
   EXPECT_GE(dense_simulated, kMinSimulatedFraction * dense_simulable);
   EXPECT_LE(dense_abs / dense_simulated, kMapeGuardPct) << "dense validation error regressed; see docs/validation.md";
   // Every simulable row, MoE included: coverage (issue 6: >= 95%) and the all-rows error.
-  EXPECT_GE(simulated, 0.85 * simulable);
+  EXPECT_GE(simulated, 0.95 * simulable);
   EXPECT_LE(rep.summary.mape_pct, kAllRowsMapeGuardPct) << "validation error regressed; see docs/validation.md";
   EXPECT_GT(rep.summary.mape_pct, 0.0);
 }
