@@ -63,6 +63,9 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
     fail("offload_activations",
          "moves full recomputation's layer-input checkpoints to host memory; set recompute: full with it");
   }
+  if (plan.offload_activations && plan.recompute_num_layers > 0) {
+    fail("offload_activations", "offloads every layer's checkpoint; it does not combine with recompute_num_layers");
+  }
   if (plan.offload_activations && system.chip.host_bandwidth.value() <= 0) {
     fail("offload_activations", fmt::format("system '{}' gives no chip.host_bandwidth (the link to host memory); "
                                             "add it to the system file or --set chip.host_bandwidth=32GB/s",

@@ -701,6 +701,9 @@ TEST(StepOffload, NeedsFullRecomputeAndAHostLink) {
   in.offload_activations = true;
   in.recompute = "selective";
   EXPECT_THROW(resolve_scenario(in), InputError);
+  in.recompute = "full";
+  in.recompute_num_layers = 4;  // the other layers would keep selective activations on the chip
+  EXPECT_THROW(resolve_scenario(in), InputError);
   ScenarioInput gb = input("gb200-nvl72", 72, "llama3.1-8b", 8192, 72);
   gb.offload_activations = true;
   gb.recompute = "full";
