@@ -127,6 +127,21 @@ class MemoryTest : public ::testing::Test {
     s.chips = n;
     return s;
   }
+  // Llama 3 8B at 4,096 tokens, data parallel over one DGX H100, with full recompute.
+  struct Setup {
+    Model m;
+    System s;
+    Training t;
+    Plan p;
+  };
+  static Setup full_recompute_on_one_node() {
+    Setup x{load_model("llama3-8b"), chips("dgx-h100", 8), Training{}, Plan{}};
+    x.t.seq = 4096;
+    x.t.global_batch = 8;
+    x.p.dp = 8;
+    x.p.recompute = Recompute::kFull;
+    return x;
+  }
 };
 
 TEST_F(MemoryTest, ParamsPerRankOfAnUnpipelinedUntiedModelIsTotalOverTp) {
@@ -224,14 +239,7 @@ TEST_F(MemoryTest, FirstPipelineStageHoldsPMicrobatches) {
 }
 
 TEST_F(MemoryTest, FullRecomputeAddsOneRecomputedLayer) {
-  const Model m = load_model("llama3-8b");
-  const System s = chips("dgx-h100", 8);
-  Training t;
-  t.seq = 4096;
-  t.global_batch = 8;
-  Plan p;
-  p.dp = 8;
-  p.recompute = Recompute::kFull;
+  const auto [m, s, t, p] = full_recompute_on_one_node();
   const MemoryBreakdown full = memory_per_chip(m, p, t, s);
   Plan sel = p;
   sel.recompute = Recompute::kSelective;
@@ -243,14 +251,7 @@ TEST_F(MemoryTest, FullRecomputeAddsOneRecomputedLayer) {
 // Offloaded checkpoints: HBM keeps two layer inputs (the one in transit and the one in use), host
 // memory the other layers' inputs; nothing is lost or double counted.
 TEST_F(MemoryTest, OffloadMovesAllButTwoCheckpointsToHostMemory) {
-  const Model m = load_model("llama3-8b");
-  System s = chips("dgx-h100", 8);
-  Training t;
-  t.seq = 4096;
-  t.global_batch = 8;
-  Plan p;
-  p.dp = 8;
-  p.recompute = Recompute::kFull;
+  auto [m, s, t, p] = full_recompute_on_one_node();
   const MemoryBreakdown kept = memory_per_chip(m, p, t, s);
   Plan off = p;
   off.offload_activations = true;
