@@ -6,14 +6,19 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <iostream>
 #include <sstream>
 
+#include <tbb/global_control.h>
+
 #include "internal/yaml_reader.h"
+#include "output.h"
 #include "tahoma/error.h"
 #include "tahoma/report.h"
 
@@ -23,21 +28,17 @@ using namespace tahoma;
 
 constexpr int kExitInput = 2;
 
-// Writes to `path` atomically (temporary file + rename), or to stdout when path is empty, so a
-// failed run never leaves a partial output file behind.
-void emit(const std::string& text, const std::string& path) {
-  if (path.empty()) {
-    std::cout << text;
-    return;
-  }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    if (!out) throw InputError(path, "", "cannot write output file");
-    out << text;
-    if (!out) throw InputError(path, "", "cannot write output file");
-  }
-  std::filesystem::rename(tmp, path);
+// Largest number of rows a `collective` size sweep prints (nccl-tests' default sweep has about 30).
+constexpr int kMaxSweepRows = 1000;
+// Largest buffer a `collective` sweep prices: 1 EB, far beyond any chip's memory.
+constexpr double kMaxCollectiveBytes = 1e18;
+
+// --set KEY=VALUE, repeatable; each takes exactly one value, so `--set k=v SCENARIO.yaml` leaves the
+// scenario to the positional argument.
+void add_set_option(CLI::App* cmd, std::vector<std::string>& overrides) {
+  cmd->add_option("--set", overrides, "override a system field, e.g. --set chip.hbm_capacity=288GB (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }
 
 void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
@@ -85,7 +86,7 @@ void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
       "let stages differ by one layer when the layers do not divide by pp*vpp (DeepSeek-V3 recipes)");
   cmd->add_option("--moe-imbalance", in.moe_imbalance,
                   "MoE: tokens on the busiest expert-parallel rank over the average (default 1 = balanced)");
-  cmd->add_option("--set", in.overrides, "override a system field, e.g. --set chip.hbm_capacity=288GB");
+  add_set_option(cmd, in.overrides);
 }
 
 std::string render_list(const std::vector<PresetInfo>& items, const std::string& format) {
@@ -176,6 +177,8 @@ void add_search_options(CLI::App* cmd, SearchOptions& opts, std::string& objecti
 int main(int argc, char** argv) {
   CLI::App app{"Tahoma: a simulator of AI supercomputers (training steps of dense and MoE transformers)", "tahoma"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("tahoma ") + TAHOMA_VERSION);
+  app.option_defaults()->always_capture_default();
   std::string format = "table";
   std::string output;
   auto add_format = [&](CLI::App* cmd) {
@@ -194,7 +197,7 @@ int main(int argc, char** argv) {
   std::optional<int> show_chips;
   show->add_option("what", show_what, "system or model")->required()->check(CLI::IsMember({"system", "model"}));
   show->add_option("name", show_name, "preset name or file path")->required();
-  show->add_option("--set", show_set, "override a system field, e.g. --set chip.hbm_capacity=288GB");
+  add_set_option(show, show_set);
   show->add_option("--chips", show_chips, "number of chips (default: one scale-up domain)");
   add_format(show);
 
@@ -253,7 +256,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"analytical", "flow"}));
   collective->add_flag("--all-groups", coll.all_groups,
                        "flow mode: every group of this shape in the system runs at once and shares links");
-  collective->add_option("--set", coll_set, "override a system field, e.g. --set scale_out.bandwidth=800Gb/s");
+  add_set_option(collective, coll_set);
   add_format(collective);
 
   auto* search_cmd = app.add_subcommand(
@@ -294,6 +297,8 @@ int main(int argc, char** argv) {
     return kExitInput;
   }
 
+  // --threads N raises oneTBB's worker limit to N (otherwise it caps at the core count and warns).
+  std::optional<tbb::global_control> threads;
   try {
     std::string text;
     if (*list) {
@@ -322,7 +327,7 @@ int main(int argc, char** argv) {
       if (!sim_trace.empty()) opts.trace = &trace;
       const StepResult r = simulate_step(sc, opts);
       text = format == "json" ? result_json(sc, r).dump(2) + "\n" : result_table(sc, r);
-      if (!sim_trace.empty()) emit(trace.str(), sim_trace);
+      if (!sim_trace.empty()) cli::write_output(trace.str(), sim_trace, "--trace");
     } else if (*demo) {
       text = run_demo(format);
     } else if (*collective) {
@@ -341,11 +346,24 @@ int main(int argc, char** argv) {
         }
       };
       const double lo = size(coll_min, "--min-bytes"), hi = size(coll_max, "--max-bytes");
-      if (lo <= 0 || hi < lo) throw InputError("--max-bytes", "", "needs 0 < --min-bytes <= --max-bytes");
+      if (!(lo > 0) || !(hi >= lo)) throw InputError("--max-bytes", "", "needs 0 < --min-bytes <= --max-bytes");
+      if (hi > kMaxCollectiveBytes) {
+        throw InputError("--max-bytes", "", fmt::format("{} B is beyond the largest buffer priced, {:g} B (1 EB)", hi,
+                                                        kMaxCollectiveBytes));
+      }
+      // Rows in the sweep: lo * f^k <= hi, counted before any is made.
+      const double sweep_rows = std::floor(std::log(hi / lo) / std::log(coll_factor) + 1e-9) + 1;
+      if (sweep_rows > kMaxSweepRows) {
+        throw InputError("--step-factor", "",
+                         fmt::format("the sweep from {} B to {} B by x{} has {:.0f} rows, more than {} (raise -f or "
+                                     "narrow -b/-e)",
+                                     lo, hi, coll_factor, sweep_rows, kMaxSweepRows));
+      }
       for (double b = lo; b <= hi * (1 + 1e-12); b *= coll_factor) coll.sizes.emplace_back(b);
       const auto rows = run_collective(s, coll);
       text = format == "json" ? collective_json(s, coll, rows).dump(2) + "\n" : collective_table(s, coll, rows);
     } else if (*search_cmd) {
+      if (search_opts.threads > 0) threads.emplace(tbb::global_control::max_allowed_parallelism, search_opts.threads);
       search_opts.space = space_from(search_in);
       search_opts.objective = *parse_objective(search_objective);
       const Scenario base = resolve_scenario(search_in, false);
@@ -355,6 +373,7 @@ int main(int argc, char** argv) {
       text = format == "json" ? search_json(base, search_opts, report).dump(2) + "\n"
                               : search_table(base, search_opts, report);
     } else if (*compare_cmd) {
+      if (compare_opts.threads > 0) threads.emplace(tbb::global_control::max_allowed_parallelism, compare_opts.threads);
       compare_opts.objective = *parse_objective(compare_objective);
       std::vector<Scenario> bases;
       for (const auto& name : compare_systems) {
@@ -379,7 +398,7 @@ int main(int argc, char** argv) {
         text = validation_table(report);
       }
     }
-    emit(text, output);
+    cli::write_output(text, output, "--output");
     return 0;
   } catch (const InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
