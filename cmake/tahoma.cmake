@@ -7,6 +7,11 @@ function(tahoma_target_defaults target)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)
   endif()
+  if(TAHOMA_FUZZ)  # coverage for libFuzzer in every library, plus the sanitizers that turn bugs into findings
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=all)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
 endfunction()
 
 # tahoma_add_library(NAME SOURCES a.cpp ... DEPS other_target ...)

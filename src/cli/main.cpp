@@ -292,8 +292,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    const std::string cmd = argc > 1 && argv[1][0] != '-' ? std::string(argv[1]) + " " : "";
+    std::cerr << "error: command line: " << e.what() << " (see tahoma " << cmd << "--help)\n";
     return kExitInput;
   }
 
