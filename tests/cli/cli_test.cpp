@@ -542,4 +542,74 @@ TEST(Cli, MoeAndContextFlags) {
             0);
 }
 
+// Issue 13, item 8: the small things a user expects of a command.
+TEST(Cli, VersionExitsZero) {
+  const CliRun r = tahoma("--version");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "tahoma ");
+}
+
+TEST(Cli, HelpShowsDefaults) {
+  const CliRun r = tahoma("simulate --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_CONTAINS(r.out, "=events");
+  EXPECT_CONTAINS(r.out, "=analytical");
+  EXPECT_CONTAINS(tahoma("search --help").out, "=5");
+}
+
+TEST(Cli, SetBeforeTheScenarioDoesNotSwallowIt) {
+  const std::string scenario = std::string(TAHOMA_SOURCE_DIR) + "/data/scenarios/demo-llama3.1-405b-trn3-ultraserver.yaml";
+  const CliRun r =
+      tahoma("simulate --set chip.hbm_capacity=288GB --set chip.hbm_bandwidth=8TB/s '" + scenario +
+             "' --engine closed-form --format json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = parse_json(r);
+  EXPECT_EQ(j["config"]["system_overrides"].size(), 2u);
+  EXPECT_EQ(j["config"]["model"]["name"], "llama3.1-405b");
+}
+
+TEST(Cli, ParseErrorsAreInputErrors) {
+  const CliRun r = tahoma("show system dgx-h100 --chips 1e20");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "error: ");
+  EXPECT_CONTAINS(r.err, "--chips");
+  const CliRun none = tahoma("");
+  EXPECT_EQ(none.code, 2);
+  EXPECT_CONTAINS(none.err, "error: ");
+}
+
+TEST(Cli, OutputToADirectoryLeavesNothingBehind) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path() / "out");
+  const CliRun r = tahoma("list models -o '" + (dir.path() / "out").string() + "'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "is a directory");
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "out"));
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+  }
+}
+
+TEST(Cli, OutputDashIsStdout) {
+  const CliRun r = tahoma("list models -o -");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_CONTAINS(r.out, "llama3-8b");
+}
+
+TEST(Cli, MoreThreadsThanCoresDoNotWarn) {
+  const CliRun r = tahoma(
+      "search --system dgx-h100 --chips 16 --model llama3-8b --seq 2048 --global-batch 32 --threads 64 --top 1");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err.find("TBB"), std::string::npos) << r.err;
+}
+
+TEST(Cli, CollectiveSweepIsBounded) {
+  const CliRun huge = tahoma("collective --system gb200-nvl72 -e 1e300TB");
+  EXPECT_EQ(huge.code, 2);
+  EXPECT_CONTAINS(huge.err, "--max-bytes");
+  const CliRun fine = tahoma("collective --system gb200-nvl72 -b 1B -e 1TB -f 1.0001");
+  EXPECT_EQ(fine.code, 2);
+  EXPECT_CONTAINS(fine.err, "more than 1000");
+}
+
 }  // namespace tahoma
