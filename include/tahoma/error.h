@@ -20,10 +20,13 @@ class InputError : public Error {
   InputError(std::string where, std::string key_path, std::string problem);
   [[nodiscard]] const std::string& where() const { return where_; }
   [[nodiscard]] const std::string& key_path() const { return key_path_; }
+  // What was wrong, without the location: to re-raise the error at another location or key.
+  [[nodiscard]] const std::string& problem() const { return problem_; }
 
  private:
   std::string where_;
   std::string key_path_;
+  std::string problem_;
 };
 
 // The closest candidate to `word` by edit distance, or "" when none is plausibly a misspelling.

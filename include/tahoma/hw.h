@@ -123,9 +123,24 @@ struct System {
   [[nodiscard]] int total_ranks() const { return total_chips() * chip.ranks_per_chip; }
 };
 
+// The most chips a system or scenario may have: 2^24 (16.8 M, 16x the largest cluster Tahoma is
+// benchmarked on), so chips x ranks_per_chip (at most 64) fits an int.
+inline constexpr int kMaxChips = 16'777'216;
+
 // Loads a system by preset name or YAML path, applying `extends:`/`scale:` and then each override
-// ("chip.hbm_capacity=288GB"). Throws InputError naming file and key for any bad input.
-System load_system(const std::string& name_or_path, const std::vector<std::string>& overrides = {});
+// ("chip.hbm_capacity=288GB"). A relative path (in `name_or_path` when `base_dir` is given, and in
+// every `extends:`) is read from the directory of the file that names it. Throws InputError naming
+// file and key for any bad input, including a value outside its field's physical range:
+//   peak_flops.*, vector_flops          1 GFLOP/s .. 1 ZFLOP/s (vector_flops also 0 = none)
+//   hbm_capacity                        1 MB .. 1 PB;  sram, host_memory 0 .. 1 PB
+//   hbm_bandwidth, every link, scale-out bandwidth, host_bandwidth   100 MB/s .. 1 PB/s
+//                                       (host_bandwidth also 0 = none)
+//   every latency                       0 .. 100 ms
+//   kernel_overhead, grouped_gemm_dispatch   0 .. 1 ms
+//   tdp, power_limit                    0 (none) or 1 W .. 100 kW; power_limit at least 10% of tdp
+//   ranks_per_chip 1 .. 64;  matrix-unit tiles 1 .. 4096;  chips (any level) 1 .. kMaxChips
+System load_system(const std::string& name_or_path, const std::vector<std::string>& overrides = {},
+                   const std::string& base_dir = "");
 
 // Preset names found in the data directory, sorted, with their one-line descriptions.
 struct PresetInfo {

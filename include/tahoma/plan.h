@@ -90,8 +90,16 @@ struct Training {
   double moe_imbalance = 1.0;
 };
 
+// Limits on training settings (validate_plan states them in its messages). The sequence limit is
+// the workload's kMaxSeq.
+inline constexpr int kMaxGlobalBatch = 1 << 24;  // 16,777,216 sequences per step
+inline constexpr double kMaxMoeImbalance = 64.0;
+
 // Checks divisibility and degrees. Throws InputError with `where` (e.g. "--tp" or a scenario
-// file) naming the offending key. Fills plan.dp when it is 0.
+// file) naming the offending key (the plan's or training's field name: tp, pp, vpp, dp, cp, ep,
+// etp, micro_batch, seq, global_batch, chips, ...). Every degree must be at most the number of
+// ranks, pp and vpp at most the layers, and the sequence and global batch within the limits above,
+// so that every product of degrees fits in 64 bits. Fills plan.dp when it is 0.
 void validate_plan(Plan& plan, const Training& training, const Model& model, const System& system,
                    const std::string& where);
 

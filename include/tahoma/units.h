@@ -81,8 +81,10 @@ enum class Dimension { kBytes, kSeconds, kFlopsPerSecond, kBytesPerSecond, kWatt
 // Parses "144 GiB", "4.9 TB/s", "200 Gb/s", "400Gbps", "1.5 us", "671 TFLOP/s", "1000 W" into SI
 // base units of `dim`. Decimal prefixes are powers of 1000, binary (Ki, Mi, Gi, Ti) powers of 1024;
 // a lowercase b is bits. Throws std::invalid_argument with a message naming the accepted units
-// when the text has no unit, the wrong dimension, or a negative value.
+// when the text has no unit, the wrong dimension, a negative or non-finite value, or a value beyond
+// kMaxQuantity SI units (the schema readers then check each field's own physical range).
 double parse_quantity(std::string_view text, Dimension dim);
+inline constexpr double kMaxQuantity = 1e30;
 
 // Human-readable rendering with a decimal prefix: "144.0 GB", "4.90 TB/s", "1.23 s".
 std::string format_bytes(Bytes b);

@@ -68,7 +68,11 @@ struct ValidationFilter {
 };
 
 // Simulates every selected row. Throws InputError when the file or a row is malformed (naming the
-// line and column); rows that cannot be simulated are reported, not thrown.
+// line and column): a cell not of its column's type or range, a simulable row without the model's
+// dimensions or a positive measurement, an unknown system preset or override. A well-formed row that
+// cannot be simulated is reported with its reason, not thrown: marked simulable=no, an architecture
+// or arch_overrides key Tahoma does not model, or a layout the model or system cannot hold. A UTF-8
+// byte-order mark at the start of the file is ignored.
 ValidationReport validate_file(const std::string& path, const ValidationFilter& filter = {});
 
 }  // namespace tahoma

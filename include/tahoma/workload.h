@@ -69,7 +69,27 @@ ParamCount count_params(const Model& m);
 // Number of layers that carry an MoE MLP.
 int moe_layers(const Model& m);
 
-Model load_model(const std::string& name_or_path);
+// Limits on a model's dimensions (every loader enforces them, with the limit in the message): far
+// beyond any published model, small enough that the step's work stays bounded and products of
+// dimensions stay finite and exact.
+inline constexpr int kMaxLayers = 10'000;
+inline constexpr int kMaxHidden = 1 << 18;     // 262,144
+inline constexpr int kMaxHeads = 1 << 14;      // 16,384
+inline constexpr int kMaxHeadDim = 1 << 14;    // 16,384
+inline constexpr int kMaxFfn = 1 << 20;        // 1,048,576
+inline constexpr int kMaxVocab = 1 << 24;      // 16,777,216
+inline constexpr int kMaxExperts = 1 << 16;    // 65,536
+inline constexpr int kMaxSeq = 1 << 24;        // 16,777,216 tokens (also the longest training sequence)
+
+// Loads a preset name, a model YAML or a Hugging Face config.json. A relative path is read from
+// `base_dir` (the directory of the file that names it) when given. Throws InputError naming the
+// file and key for a field of the wrong type or outside its range.
+Model load_model(const std::string& name_or_path, const std::string& base_dir = "");
+
+// Checks that `m` can be a model (every dimension positive and within the limits above, kv_heads
+// dividing heads, top-k within the experts, dense prefix shorter than the layers); `where` names
+// the source in the InputError.
+void validate_model(const Model& m, const std::string& where);
 std::vector<PresetInfo> list_model_presets();
 
 }  // namespace tahoma

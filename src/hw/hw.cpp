@@ -46,12 +46,30 @@ namespace {
 
 constexpr int kMaxExtendsDepth = 8;
 
+// Physical ranges of the system fields (hw.h lists them): wide enough for any real part from a
+// 2016 GPU to a rack of the 2030s, narrow enough that every derived time stays finite and
+// representable.
+constexpr double kMinFlops = 1e9, kMaxFlops = 1e21;           // 1 GFLOP/s .. 1 ZFLOP/s per chip
+constexpr double kMinHbm = 1e6, kMaxHbm = 1e15;               // 1 MB .. 1 PB per chip
+constexpr double kMinBandwidth = 1e8, kMaxBandwidth = 1e15;   // 100 MB/s .. 1 PB/s
+constexpr double kMaxLatency = 0.1;                           // 0 .. 100 ms
+constexpr double kMaxOverhead = 1e-3;                         // kernel and dispatch overheads: 0 .. 1 ms
+constexpr double kMinWatts = 1.0, kMaxWatts = 1e5;            // 1 W .. 100 kW per chip
+constexpr double kMinPowerLimitFraction = 0.1;                // a power cap of at least 10% of TDP
+constexpr int kMaxRanksPerChip = 64;
+constexpr int kMaxTile = 4096;
+constexpr int kMaxMatrixUnits = 1'000'000;
+
 // Multiplies the quantity at node[key] (text with a unit; key is a map key or a list index) by
 // `factor`, rewriting it in SI units.
 template <class Key>
 void scale_quantity(YAML::Node node, const Key& key, Dimension dim, const char* si_unit, double factor,
                     const std::string& file, const std::string& path) {
   if (!node || !node[key] || node[key].IsNull()) return;
+  if (!node[key].IsScalar()) {
+    throw InputError(file, fmt::format("{}.{}", path, key),
+                     fmt::format("expected a value with a unit, got {}", internal::shape_of(node[key])));
+  }
   double v = 0;
   try {
     v = parse_quantity(node[key].Scalar(), dim);
@@ -71,19 +89,20 @@ void apply_scale(YAML::Node& base, const YAML::Node& scale_node, const std::stri
   const double out_bw = scale.number("scale_out_bandwidth", 1.0, 1e-6, 1e6);
   scale.finish();
   YAML::Node chip = base["chip"];
-  if (chip) {
+  if (chip && chip.IsMap()) {
     if (YAML::Node peaks = chip["peak_flops"]; peaks && peaks.IsMap()) {
       for (auto kv : peaks)
-        scale_quantity(peaks, kv.first.as<std::string>(), Dimension::kFlopsPerSecond, "FLOP/s", compute, file,
-                       "chip.peak_flops");
+        scale_quantity(peaks, internal::key_text(kv.first, file, "chip.peak_flops"), Dimension::kFlopsPerSecond,
+                       "FLOP/s", compute, file, "chip.peak_flops");
     }
     scale_quantity(chip, "vector_flops", Dimension::kFlopsPerSecond, "FLOP/s", compute, file, "chip");
     scale_quantity(chip, "hbm_bandwidth", Dimension::kBytesPerSecond, "B/s", hbm_bw, file, "chip");
     scale_quantity(chip, "hbm_capacity", Dimension::kBytes, "B", hbm_cap, file, "chip");
   }
-  if (YAML::Node up = base["scale_up"]) {
+  if (YAML::Node up = base["scale_up"]; up && up.IsMap()) {
     if (YAML::Node levels = up["levels"]; levels && levels.IsSequence()) {
       for (auto level : levels) {
+        if (!level.IsMap()) continue;  // parse_scale_up names the wrong shape
         scale_quantity(level, "bandwidth", Dimension::kBytesPerSecond, "B/s", up_bw, file, "scale_up.levels");
       }
     }
@@ -93,33 +112,39 @@ void apply_scale(YAML::Node& base, const YAML::Node& scale_node, const std::stri
       }
     }
   }
-  if (YAML::Node out = base["scale_out"])
+  if (YAML::Node out = base["scale_out"]; out && out.IsMap())
     scale_quantity(out, "bandwidth", Dimension::kBytesPerSecond, "B/s", out_bw, file, "scale_out");
 }
 
 // Resolves `extends:` chains at the YAML level: the parent (fully resolved) is scaled by the
 // child's `scale:` and then the child's own keys override it.
-YAML::Node resolve_node(const std::string& name_or_path, const std::string& what, int depth, std::string& file) {
-  if (depth > kMaxExtendsDepth) throw InputError(what, "extends", "chain too deep (a cycle?)");
-  file = internal::resolve_preset("systems", name_or_path, what);
+// A relative `extends:` path is read from the directory of the file that names it.
+YAML::Node resolve_node(const std::string& name_or_path, const std::string& what, const std::string& base_dir,
+                        int depth, std::string& file) {
+  if (depth > kMaxExtendsDepth) {
+    throw InputError(what, "extends", fmt::format("chain deeper than {} files (a cycle?)", kMaxExtendsDepth));
+  }
+  file = internal::resolve_preset("systems", name_or_path, what, base_dir);
   YAML::Node node = internal::load_yaml_file(file);
-  if (!node.IsMap()) throw InputError(file, "", "expected a mapping at the top level");
+  if (!node.IsMap()) {
+    throw InputError(file, "(top level)",
+                     fmt::format("expected a mapping of key: value, got {}", internal::shape_of(node)));
+  }
   if (!node["extends"]) {
     if (node["scale"]) throw InputError(file, "scale", "only allowed together with 'extends'");
     return node;
   }
-  const std::string parent_name = node["extends"].as<std::string>();
+  YamlMap top(node, file, "");
+  const std::string parent_name = top.string("extends");
   std::string parent_file;
-  YAML::Node base = resolve_node(parent_name, file + ": extends", depth + 1, parent_file);
+  YAML::Node base =
+      resolve_node(parent_name, top.where_of("extends") + ": extends", internal::directory_of(file), depth + 1,
+                   parent_file);
   if (node["scale"]) apply_scale(base, node["scale"], file);
   YAML::Node child = YAML::Clone(node);
   child.remove("extends");
   child.remove("scale");
   return internal::merge(base, child);
-}
-
-FlopsPerSecond flops(YamlMap& m, const std::string& key) {
-  return FlopsPerSecond(m.quantity(key, Dimension::kFlopsPerSecond));
 }
 
 Chip parse_chip(YamlMap m) {
@@ -134,8 +159,8 @@ Chip parse_chip(YamlMap m) {
   bool any = false;
   for (Precision p : kAllPrecisions) {
     if (peaks.has(to_string(p))) {
-      const FlopsPerSecond f = flops(peaks, to_string(p));
-      if (f.value() <= 0) throw peaks.error(to_string(p), "must be positive");
+      const FlopsPerSecond f(
+          peaks.quantity(to_string(p), Dimension::kFlopsPerSecond, std::nullopt, kMinFlops, kMaxFlops));
       c.peak_flops[static_cast<size_t>(p)] = f;
       any = true;
     }
@@ -154,30 +179,36 @@ Chip parse_chip(YamlMap m) {
   }
   YamlMap mu = m.map("matrix_unit");
   mu.declare({"tile_m", "tile_n", "tile_k", "units"});
-  c.matrix_unit.tile_m = mu.integer("tile_m", 128);
-  c.matrix_unit.tile_n = mu.integer("tile_n", 128);
-  c.matrix_unit.tile_k = mu.integer("tile_k", 64);
-  c.matrix_unit.units = mu.integer("units", 1);
+  c.matrix_unit.tile_m = mu.integer("tile_m", 128, 1, kMaxTile);
+  c.matrix_unit.tile_n = mu.integer("tile_n", 128, 1, kMaxTile);
+  c.matrix_unit.tile_k = mu.integer("tile_k", 64, 1, kMaxTile);
+  c.matrix_unit.units = mu.integer("units", 1, 1, kMaxMatrixUnits);
   mu.finish();
-  c.vector_flops = FlopsPerSecond(m.quantity("vector_flops", Dimension::kFlopsPerSecond, 0.0));
-  c.hbm_capacity = Bytes(m.quantity("hbm_capacity", Dimension::kBytes));
-  if (c.hbm_capacity.value() <= 0) throw m.error("hbm_capacity", "must be positive");
-  c.hbm_bandwidth = BytesPerSecond(m.quantity("hbm_bandwidth", Dimension::kBytesPerSecond));
-  if (c.hbm_bandwidth.value() <= 0) throw m.error("hbm_bandwidth", "must be positive");
+  c.vector_flops =
+      FlopsPerSecond(m.quantity("vector_flops", Dimension::kFlopsPerSecond, 0.0, kMinFlops, kMaxFlops, true));
+  c.hbm_capacity = Bytes(m.quantity("hbm_capacity", Dimension::kBytes, std::nullopt, kMinHbm, kMaxHbm));
+  c.hbm_bandwidth = BytesPerSecond(
+      m.quantity("hbm_bandwidth", Dimension::kBytesPerSecond, std::nullopt, kMinBandwidth, kMaxBandwidth));
   c.memory_efficiency = m.number("memory_efficiency", 0.8, 0.01, 1.0);
-  c.sram = Bytes(m.quantity("sram", Dimension::kBytes, 0.0));
-  c.host_bandwidth = BytesPerSecond(m.quantity("host_bandwidth", Dimension::kBytesPerSecond, 0.0));
-  if (c.host_bandwidth.value() < 0) throw m.error("host_bandwidth", "must not be negative");
-  c.host_memory = Bytes(m.quantity("host_memory", Dimension::kBytes, 0.0));
-  if (c.host_memory.value() < 0) throw m.error("host_memory", "must not be negative");
-  c.tdp = Watts(m.quantity("tdp", Dimension::kWatts, 0.0));
-  c.idle_power = Watts(m.quantity("idle_power", Dimension::kWatts, c.tdp.value() * 0.25));
-  c.power_limit = Watts(m.quantity("power_limit", Dimension::kWatts, 0.0));
-  c.ranks_per_chip = m.integer("ranks_per_chip", 1);
+  c.sram = Bytes(m.quantity("sram", Dimension::kBytes, 0.0, 0.0, kMaxHbm));
+  c.host_bandwidth = BytesPerSecond(
+      m.quantity("host_bandwidth", Dimension::kBytesPerSecond, 0.0, kMinBandwidth, kMaxBandwidth, true));
+  c.host_memory = Bytes(m.quantity("host_memory", Dimension::kBytes, 0.0, 0.0, kMaxHbm));
+  c.tdp = Watts(m.quantity("tdp", Dimension::kWatts, 0.0, kMinWatts, kMaxWatts, true));
+  c.idle_power = Watts(m.quantity("idle_power", Dimension::kWatts, c.tdp.value() * 0.25, 0.0, kMaxWatts));
+  c.power_limit = Watts(m.quantity("power_limit", Dimension::kWatts, 0.0, kMinWatts, kMaxWatts, true));
+  if (c.power_limit.value() > 0 && c.tdp.value() > 0 && c.power_limit.value() < kMinPowerLimitFraction * c.tdp.value()) {
+    throw m.error("power_limit",
+                  fmt::format("{} W is below {:g}% of the {} W TDP (expected 0 for none, or a cap from {:g} W up: "
+                              "chips do not run at a smaller fraction of their rated power)",
+                              c.power_limit.value(), kMinPowerLimitFraction * 100, c.tdp.value(),
+                              kMinPowerLimitFraction * c.tdp.value()));
+  }
+  c.ranks_per_chip = m.integer("ranks_per_chip", 1, 1, kMaxRanksPerChip);
   c.comm_interference = m.number("comm_interference", 0.0, 0.0, 0.9);
-  c.kernel_overhead = Seconds(m.quantity("kernel_overhead", Dimension::kSeconds, 0.0));
-  c.grouped_gemm_dispatch = Seconds(m.quantity("grouped_gemm_dispatch", Dimension::kSeconds, 0.0));
-  if (c.grouped_gemm_dispatch.value() < 0) throw m.error("grouped_gemm_dispatch", "must not be negative");
+  c.kernel_overhead = Seconds(m.quantity("kernel_overhead", Dimension::kSeconds, 0.0, 0.0, kMaxOverhead));
+  c.grouped_gemm_dispatch =
+      Seconds(m.quantity("grouped_gemm_dispatch", Dimension::kSeconds, 0.0, 0.0, kMaxOverhead));
   m.finish();
   return c;
 }
@@ -187,7 +218,7 @@ ScaleUp parse_scale_up(YamlMap m) {
              "latency"});
   ScaleUp s;
   s.name = m.string("name", "");
-  s.chips = m.integer("chips");
+  s.chips = m.integer("chips", std::nullopt, 1, kMaxChips);
   s.topology =
       m.choice<ScaleUpTopology>("topology", {{"switch", ScaleUpTopology::kSwitch}, {"torus", ScaleUpTopology::kTorus}});
   s.in_network_reduction = m.boolean("in_network_reduction", false);
@@ -201,10 +232,10 @@ ScaleUp parse_scale_up(YamlMap m) {
       lm.declare({"name", "chips", "bandwidth", "latency"});
       SwitchLevel level;
       level.name = lm.string("name", fmt::format("level{}", idx));
-      level.chips = lm.integer("chips");
-      level.bandwidth = BytesPerSecond(lm.quantity("bandwidth", Dimension::kBytesPerSecond));
-      if (level.bandwidth.value() <= 0) throw lm.error("bandwidth", "must be positive");
-      level.latency = Seconds(lm.quantity("latency", Dimension::kSeconds, 1e-6));
+      level.chips = lm.integer("chips", std::nullopt, 1, kMaxChips);
+      level.bandwidth = BytesPerSecond(
+          lm.quantity("bandwidth", Dimension::kBytesPerSecond, std::nullopt, kMinBandwidth, kMaxBandwidth));
+      level.latency = Seconds(lm.quantity("latency", Dimension::kSeconds, 1e-6, 0.0, kMaxLatency));
       lm.finish();
       if (level.chips <= prev && !(idx == 0 && level.chips == 1)) {
         throw lm.error("chips", fmt::format("{} must exceed the previous level's {} (levels nest, innermost first)",
@@ -218,19 +249,33 @@ ScaleUp parse_scale_up(YamlMap m) {
     if (prev != s.chips)
       throw m.error("levels", fmt::format("the outermost level has {} chips but scale_up.chips is {}", prev, s.chips));
   } else {
+    long long product = 1;
     for (const auto& d : m.sequence("dims")) {
-      const int v = d.as<int>(0);
-      if (v < 1) throw m.error("dims", "each dimension must be a positive integer");
+      const int v = d.IsScalar() ? d.as<int>(0) : 0;
+      if (v < 1 || v > s.chips) {
+        throw m.error("dims", fmt::format("{} is not a dimension (expected positive integers whose product is "
+                                          "scale_up.chips, e.g. [4, 4, 4])",
+                                          d.IsScalar() ? "'" + d.Scalar() + "'" : internal::shape_of(d)));
+      }
+      product *= v;  // every factor <= chips and the running product checked below: no overflow
+      if (product > s.chips) break;
       s.dims.push_back(v);
     }
-    if (s.dims.empty()) throw m.error("dims", "a torus needs dims, e.g. [4, 4, 4]");
-    long long product = 1;
-    for (int d : s.dims) product *= d;
-    if (product != s.chips)
-      throw m.error("dims", fmt::format("product {} differs from scale_up.chips {}", product, s.chips));
+    if (s.dims.empty() && product == 1) throw m.error("dims", "a torus needs dims, e.g. [4, 4, 4]");
+    if (product != s.chips) {
+      throw m.error("dims", fmt::format("product {}{} differs from scale_up.chips {}", product > s.chips ? "above " : "",
+                                        product > s.chips ? s.chips : product, s.chips));
+    }
     for (const auto& b : m.sequence("link_bandwidth")) {
       try {
-        s.link_bandwidth.emplace_back(parse_quantity(b.Scalar(), Dimension::kBytesPerSecond));
+        if (!b.IsScalar()) throw std::invalid_argument("expected a bandwidth, got " + internal::shape_of(b));
+        const double bw = parse_quantity(b.Scalar(), Dimension::kBytesPerSecond);
+        if (!(bw >= kMinBandwidth && bw <= kMaxBandwidth)) {
+          throw std::invalid_argument(fmt::format("'{}' is outside the physical range {} to {}", b.Scalar(),
+                                                  format_bandwidth(BytesPerSecond(kMinBandwidth)),
+                                                  format_bandwidth(BytesPerSecond(kMaxBandwidth))));
+        }
+        s.link_bandwidth.emplace_back(bw);
       } catch (const std::invalid_argument& e) {
         throw m.error("link_bandwidth", e.what());
       }
@@ -238,7 +283,7 @@ ScaleUp parse_scale_up(YamlMap m) {
     if (s.link_bandwidth.size() != s.dims.size()) {
       throw m.error("link_bandwidth", fmt::format("needs one bandwidth per dim ({} dims)", s.dims.size()));
     }
-    s.latency = Seconds(m.quantity("latency", Dimension::kSeconds, 1e-6));
+    s.latency = Seconds(m.quantity("latency", Dimension::kSeconds, 1e-6, 0.0, kMaxLatency));
   }
   m.finish();
   return s;
@@ -248,13 +293,13 @@ ScaleOut parse_scale_out(YamlMap m) {
   m.declare({"name", "bandwidth", "topology", "oversubscription", "latency", "efficiency"});
   ScaleOut s;
   s.name = m.string("name", "");
-  s.bandwidth = BytesPerSecond(m.quantity("bandwidth", Dimension::kBytesPerSecond));
-  if (s.bandwidth.value() <= 0) throw m.error("bandwidth", "must be positive");
+  s.bandwidth = BytesPerSecond(
+      m.quantity("bandwidth", Dimension::kBytesPerSecond, std::nullopt, kMinBandwidth, kMaxBandwidth));
   s.topology = m.choice<ScaleOutTopology>(
       "topology", {{"fat_tree", ScaleOutTopology::kFatTree}, {"rail_optimized", ScaleOutTopology::kRailOptimized}},
       ScaleOutTopology::kFatTree);
   s.oversubscription = m.number("oversubscription", 1.0, 1.0, 64.0);
-  s.latency = Seconds(m.quantity("latency", Dimension::kSeconds, 5e-6));
+  s.latency = Seconds(m.quantity("latency", Dimension::kSeconds, 5e-6, 0.0, kMaxLatency));
   s.efficiency = m.number("efficiency", 0.85, 0.01, 1.0);
   m.finish();
   return s;
@@ -262,9 +307,10 @@ ScaleOut parse_scale_out(YamlMap m) {
 
 }  // namespace
 
-System load_system(const std::string& name_or_path, const std::vector<std::string>& overrides) {
+System load_system(const std::string& name_or_path, const std::vector<std::string>& overrides,
+                   const std::string& base_dir) {
   std::string file;
-  YAML::Node node = resolve_node(name_or_path, "system", 0, file);
+  YAML::Node node = resolve_node(name_or_path, "system", base_dir, 0, file);
   for (const auto& o : overrides) internal::apply_override(node, o, "--set " + o);
   const std::string where = overrides.empty() ? file : file + " (with --set overrides)";
   YamlMap m(node, where, "");

@@ -55,6 +55,48 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
     if (value < 1) fail(key, fmt::format("{} must be a positive integer", value));
   }
   if (plan.dp < 0) fail("dp", "must be positive (or omitted to derive it)");
+  if (training.seq < 1 || training.seq > kMaxSeq) {
+    fail("seq", fmt::format("{} is out of range (expected 1 to {} tokens, Tahoma's limit)", training.seq, kMaxSeq));
+  }
+  if (training.global_batch < 1 || training.global_batch > kMaxGlobalBatch) {
+    fail("global_batch", fmt::format("{} is out of range (expected 1 to {} sequences, Tahoma's limit)",
+                                     training.global_batch, kMaxGlobalBatch));
+  }
+  if (!(training.moe_imbalance >= 1.0 && training.moe_imbalance <= kMaxMoeImbalance)) {
+    fail("moe_imbalance", fmt::format("{} is outside [1, {}] (the busiest rank's tokens over the average)",
+                                      training.moe_imbalance, kMaxMoeImbalance));
+  }
+  if (system.total_chips() < 1 || system.total_chips() > kMaxChips) {
+    fail("chips", fmt::format("{} is out of range (expected 1 to {} chips)", system.total_chips(), kMaxChips));
+  }
+  // Every degree is bounded by the ranks before any product is formed: products of two or three
+  // degrees then fit in 64 bits, and a degree beyond the ranks is named as such.
+  const long long ranks = static_cast<long long>(system.total_chips()) * system.chip.ranks_per_chip;
+  for (auto [key, value] : {std::pair{"tp", plan.tp},
+                            {"pp", plan.pp},
+                            {"cp", plan.cp},
+                            {"ep", plan.ep},
+                            {"etp", plan.etp},
+                            {"dp", plan.dp}}) {
+    if (value > ranks) {
+      fail(key, fmt::format("{} is larger than the {} ranks ({} chips x {} ranks per chip)", value, ranks,
+                            system.total_chips(), system.chip.ranks_per_chip));
+    }
+  }
+  if (plan.pp > model.layers) {
+    fail("pp", fmt::format("{} pipeline stages is more than the model's {} layers", plan.pp, model.layers));
+  }
+  if (plan.vpp > model.layers) {
+    fail("vpp", fmt::format("{} virtual stages per rank is more than the model's {} layers", plan.vpp, model.layers));
+  }
+  if (plan.micro_batch > training.global_batch) {
+    fail("micro_batch", fmt::format("{} sequences is more than the global batch of {}", plan.micro_batch,
+                                    training.global_batch));
+  }
+  if (plan.recompute_num_layers > model.layers) {
+    fail("recompute_num_layers",
+         fmt::format("{} is more than the model's {} layers", plan.recompute_num_layers, model.layers));
+  }
   if (plan.recompute_num_layers < 0) fail("recompute_num_layers", "must be 0 (all layers) or positive");
   if (plan.recompute_num_layers > 0 && plan.recompute != Recompute::kFull) {
     fail("recompute_num_layers", "only applies to recompute: full");
@@ -73,11 +115,8 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
   }
   if (plan.zero < 0 || plan.zero > 3)
     fail("zero", fmt::format("stage {} does not exist (expected 0, 1, 2 or 3)", plan.zero));
-  if (training.seq < 1) fail("seq", "must be a positive number of tokens");
-  if (training.global_batch < 1) fail("global_batch", "must be a positive number of sequences");
 
-  const long long ranks = static_cast<long long>(system.total_chips()) * system.chip.ranks_per_chip;
-  const long long inner = static_cast<long long>(plan.tp) * plan.pp * plan.cp;
+  const long long inner = static_cast<long long>(plan.tp) * plan.pp * plan.cp;  // each <= ranks <= 2^30
   if (plan.dp == 0) {
     if (ranks % inner != 0) {
       fail("tp",
@@ -101,16 +140,21 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
   if (model.kv_heads % plan.tp != 0 && plan.tp % model.kv_heads != 0) {
     fail("tp", fmt::format("{} neither divides nor is a multiple of the {} KV heads", plan.tp, model.kv_heads));
   }
-  const int slots = model.layers + (plan.account_for_embedding_and_loss ? 2 : 0);
-  if (plan.uneven_pipeline && slots < plan.pp * plan.vpp + (plan.account_for_embedding_and_loss ? 2 : 0)) {
+  const long long slots = model.layers + (plan.account_for_embedding_and_loss ? 2 : 0);
+  const long long chunks = static_cast<long long>(plan.pp) * plan.vpp;  // each <= layers
+  if (chunks > slots) {
+    fail(plan.vpp > 1 ? "vpp" : "pp", fmt::format("pp*vpp = {}*{} = {} model chunks is more than the model's {} layers",
+                                                  plan.pp, plan.vpp, chunks, model.layers));
+  }
+  if (plan.uneven_pipeline && slots < chunks + (plan.account_for_embedding_and_loss ? 2 : 0)) {
     fail("pp", fmt::format("the model's {} layers cannot give every one of pp*vpp = {}*{} chunks a layer", model.layers,
                            plan.pp, plan.vpp));
   }
-  if (!plan.uneven_pipeline && slots % (plan.pp * plan.vpp) != 0) {
+  if (!plan.uneven_pipeline && slots % chunks != 0) {
     fail(plan.vpp > 1 ? "vpp" : "pp",
          fmt::format("the model's {} layers{} are not divisible by pp*vpp = {}*{}{}", model.layers,
                      plan.account_for_embedding_and_loss ? " + embedding + loss" : "", plan.pp, plan.vpp,
-                     plan.account_for_embedding_and_loss || (model.layers + 2) % (plan.pp * plan.vpp) != 0
+                     plan.account_for_embedding_and_loss || (model.layers + 2) % chunks != 0
                          ? "; or let stages differ by one layer (uneven_pipeline, --uneven-pipeline)"
                          : "; try account_for_embedding_and_loss (--pp-embedding-split), which makes it divisible"));
   }
@@ -215,7 +259,9 @@ long long stage_stride(const Plan& plan) {
 }
 
 int num_microbatches(const Plan& plan, const Training& training) {
-  return training.global_batch / (plan.dp * plan.micro_batch);
+  const long long per_step = static_cast<long long>(plan.dp) * plan.micro_batch;
+  TAHOMA_ASSERT(per_step > 0);
+  return static_cast<int>(training.global_batch / per_step);
 }
 
 }  // namespace tahoma

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <initializer_list>
+#include <map>
+#include <set>
 #include <utility>
 
 #include "internal/yaml_reader.h"
@@ -42,6 +44,58 @@ E parse_choice(const std::string& text, std::initializer_list<std::pair<const ch
   throw InputError(where, key, fmt::format("'{}' is not {}", text, names));
 }
 
+// The command-line flag of each plan and training field validate_plan may name.
+const char* flag_of(const std::string& key) {
+  static const std::pair<const char*, const char*> kFlags[] = {
+      {"tp", "--tp"},
+      {"pp", "--pp"},
+      {"vpp", "--vpp"},
+      {"dp", "--dp"},
+      {"cp", "--cp"},
+      {"ep", "--ep"},
+      {"etp", "--etp"},
+      {"zero", "--zero"},
+      {"micro_batch", "--micro-batch"},
+      {"recompute", "--recompute"},
+      {"recompute_num_layers", "--recompute-num-layers"},
+      {"offload_activations", "--offload-activations"},
+      {"account_for_embedding_and_loss", "--pp-embedding-split"},
+      {"uneven_pipeline", "--uneven-pipeline"},
+      {"seq", "--seq"},
+      {"global_batch", "--global-batch"},
+      {"precision", "--precision"},
+      {"moe_imbalance", "--moe-imbalance"},
+      {"chips", "--chips"},
+  };
+  for (const auto& [k, flag] : kFlags) {
+    if (key == k) return flag;
+  }
+  return nullptr;
+}
+
+// Where each field of the merged scenario came from, so an error names the flag the user typed or
+// the line of the scenario file that set it.
+struct Origins {
+  std::string file;                                                 // "" without a scenario file
+  std::map<std::string, std::pair<std::string, std::string>> in_file;  // field -> (FILE:LINE, key path)
+  std::set<std::string> from_flag;
+
+  [[nodiscard]] InputError relocate(const InputError& e) const {
+    const std::string& key = e.key_path();
+    if (from_flag.count(key) != 0) {
+      const char* flag = flag_of(key);
+      return InputError("command line", flag != nullptr ? flag : key, e.problem());
+    }
+    if (const auto it = in_file.find(key); it != in_file.end()) {
+      return InputError(it->second.first, it->second.second, e.problem());
+    }
+    // A default value (or a combination): name the field and, where there is one, its flag.
+    const char* flag = flag_of(key);
+    return InputError(file.empty() ? "command line" : file,
+                      flag != nullptr && file.empty() ? std::string(flag) : key, e.problem());
+  }
+};
+
 }  // namespace
 
 Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
@@ -49,20 +103,37 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   ScenarioInput v = in;  // file values first, flags override
   std::optional<double> under_imbalance;
   std::string where = "command line";
+  Origins origins;
+  std::string file_dir;  // relative system: and model: paths in the file are read from here
+  bool system_from_file = false, model_from_file = false;
   if (in.file) {
     where = *in.file;
+    origins.file = *in.file;
+    file_dir = internal::directory_of(*in.file);
     YamlMap root(internal::load_yaml_file(*in.file), *in.file, "");
     root.declare({"system", "system_overrides", "chips", "model", "training", "plan"});
-    if (root.has("system")) sc.system_ref = root.string("system");
-    for (const auto& o : root.sequence("system_overrides")) sc.system_overrides.push_back(o.as<std::string>());
+    if (root.has("system")) {
+      sc.system_ref = root.string("system");
+      system_from_file = true;
+    }
+    sc.system_overrides = root.strings("system_overrides");
     std::optional<int> chips;
-    if (root.has("chips")) chips = root.integer("chips");
-    if (root.has("model")) sc.model_ref = root.string("model");
+    if (root.has("chips")) {
+      chips = root.integer("chips", std::nullopt, 1, kMaxChips);
+      origins.in_file["chips"] = {root.where_of("chips"), "chips"};
+    }
+    if (root.has("model")) {
+      sc.model_ref = root.string("model");
+      model_from_file = true;
+    }
     YamlMap tr = root.map("training");
+    for (const char* key : {"seq", "global_batch", "precision", "moe_imbalance"}) {
+      if (tr.has(key)) origins.in_file[key] = {tr.where_of(key), tr.key_path(key)};
+    }
     tr.declare({"seq", "global_batch", "precision", "moe_imbalance"});
     std::optional<int> seq, gb;
     std::optional<std::string> prec;
-    if (tr.has("moe_imbalance")) under_imbalance = tr.number("moe_imbalance", 1.0, 1.0, 64.0);
+    if (tr.has("moe_imbalance")) under_imbalance = tr.number("moe_imbalance", 1.0, 1.0, kMaxMoeImbalance);
     if (tr.has("seq")) seq = tr.integer("seq");
     if (tr.has("global_batch")) gb = tr.integer("global_batch");
     if (tr.has("precision")) prec = tr.string("precision");
@@ -89,6 +160,11 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
                 "etp",
                 "grouped_gemm",
                 "offload_activations"});
+    for (const char* key : {"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "zero", "micro_batch", "recompute",
+                            "recompute_num_layers", "offload_activations", "account_for_embedding_and_loss",
+                            "uneven_pipeline"}) {
+      if (pl.has(key)) origins.in_file[key] = {pl.where_of(key), pl.key_path(key)};
+    }
     auto opt_int = [&](const char* key, int min) -> std::optional<int> {
       if (!pl.has(key)) return std::nullopt;
       return pl.integer(key, std::nullopt, min);
@@ -138,21 +214,52 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     under(v.tp_comm_overlap, tpo);
     under(v.recompute_num_layers, rnl);
   }
-  if (in.system) sc.system_ref = *in.system;
-  if (in.model) sc.model_ref = *in.model;
+  if (in.system) {
+    sc.system_ref = *in.system;
+    system_from_file = false;
+  }
+  if (in.model) {
+    sc.model_ref = *in.model;
+    model_from_file = false;
+  }
+  // The fields the command line set (they override the file's).
+  for (const auto& [key, set] : {std::pair{"chips", in.chips.has_value()},
+                                 {"seq", in.seq.has_value()},
+                                 {"global_batch", in.global_batch.has_value()},
+                                 {"micro_batch", in.micro_batch.has_value()},
+                                 {"tp", in.tp.has_value()},
+                                 {"pp", in.pp.has_value()},
+                                 {"vpp", in.vpp.has_value()},
+                                 {"dp", in.dp.has_value()},
+                                 {"cp", in.cp.has_value()},
+                                 {"ep", in.ep.has_value()},
+                                 {"etp", in.etp.has_value()},
+                                 {"zero", in.zero.has_value()},
+                                 {"recompute", in.recompute.has_value()},
+                                 {"precision", in.precision.has_value()},
+                                 {"recompute_num_layers", in.recompute_num_layers.has_value()},
+                                 {"moe_imbalance", in.moe_imbalance.has_value()},
+                                 {"offload_activations", in.offload_activations.has_value()},
+                                 {"account_for_embedding_and_loss", in.account_for_embedding_and_loss.has_value()},
+                                 {"uneven_pipeline", in.uneven_pipeline.has_value()}}) {
+    if (set) origins.from_flag.insert(key);
+  }
   for (const auto& o : in.overrides) sc.system_overrides.push_back(o);
   if (sc.system_ref.empty())
     throw InputError(where, "system", "missing: give --system NAME (see `tahoma list systems`)");
   if (sc.model_ref.empty()) throw InputError(where, "model", "missing: give --model NAME (see `tahoma list models`)");
 
-  sc.system = load_system(sc.system_ref, sc.system_overrides);
+  sc.system = load_system(sc.system_ref, sc.system_overrides, system_from_file ? file_dir : "");
   if (v.chips) {
-    if (*v.chips < 1) throw InputError(where, "chips", "must be a positive number of chips");
+    if (*v.chips < 1 || *v.chips > kMaxChips) {
+      throw origins.relocate(InputError(where, "chips",
+                                        fmt::format("{} is out of range (expected 1 to {} chips)", *v.chips, kMaxChips)));
+    }
     sc.system.chips = *v.chips;
   } else {
     sc.system.chips = sc.system.scale_up.chips;
   }
-  sc.model = load_model(sc.model_ref);
+  sc.model = load_model(sc.model_ref, model_from_file ? file_dir : "");
 
   Training& t = sc.training;
   if (v.seq) t.seq = *v.seq;
@@ -160,10 +267,11 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   if (v.precision) t.precision = parse_precision_or_throw(*v.precision, where, "precision");
   if (!v.moe_imbalance) v.moe_imbalance = under_imbalance;
   if (v.moe_imbalance) {
-    if (!(*v.moe_imbalance >= 1.0)) {
-      throw InputError(
+    if (!(*v.moe_imbalance >= 1.0 && *v.moe_imbalance <= kMaxMoeImbalance)) {
+      throw origins.relocate(InputError(
           where, "moe_imbalance",
-          fmt::format("{} is below 1 (the busiest rank's tokens over the average; 1 = balanced)", *v.moe_imbalance));
+          fmt::format("{} is outside [1, {}] (the busiest rank's tokens over the average; 1 = balanced)",
+                      *v.moe_imbalance, kMaxMoeImbalance)));
     }
     t.moe_imbalance = *v.moe_imbalance;
   }
@@ -203,7 +311,13 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     }
     p.grad_reduce_fp32 = *v.grad_reduce_dtype == "fp32";
   }
-  if (check_plan) validate_plan(p, t, sc.model, sc.system, where);
+  if (check_plan) {
+    try {
+      validate_plan(p, t, sc.model, sc.system, where);
+    } catch (const InputError& e) {
+      throw origins.relocate(e);
+    }
+  }
   return sc;
 }
 

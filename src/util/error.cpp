@@ -31,7 +31,10 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }  // namespace
 
 InputError::InputError(std::string where, std::string key_path, std::string problem)
-    : Error(compose(where, key_path, problem)), where_(std::move(where)), key_path_(std::move(key_path)) {}
+    : Error(compose(where, key_path, problem)),
+      where_(std::move(where)),
+      key_path_(std::move(key_path)),
+      problem_(std::move(problem)) {}
 
 std::string nearest(const std::string& word, const std::vector<std::string>& candidates) {
   std::string best;

@@ -5,6 +5,7 @@
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -113,7 +114,12 @@ double parse_quantity(std::string_view text, Dimension dim) {
       if (value < 0 || !std::isfinite(value)) {
         throw std::invalid_argument(fmt::format("'{}' must be a non-negative finite value", text));
       }
-      return value * u.factor;
+      const double si = value * u.factor;
+      if (!std::isfinite(si) || si > kMaxQuantity) {
+        throw std::invalid_argument(
+            fmt::format("'{}' is absurdly large (expected at most {:g} in SI base units)", text, kMaxQuantity));
+      }
+      return si;
     }
   }
   throw std::invalid_argument(fmt::format("'{}': unknown unit '{}' (expected {})", text, unit, example(dim)));

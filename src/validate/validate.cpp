@@ -43,19 +43,37 @@ std::vector<std::string> split_csv_line(const std::string& line, const std::stri
   return out;
 }
 
-// Reads an optional integer cell; empty = nullopt.
+// Why a well-formed row cannot be simulated (its layout does not fit the model or the system, or
+// the step cannot be computed): the row is reported as skipped with this reason. A malformed row
+// (a cell that is not of its column's type or range) is an InputError instead.
+struct RowSkip {
+  std::string reason;
+};
+
+// The largest value an integer cell may hold: every count fits an int.
+constexpr double kMaxIntCell = 2147483647.0;
+
+// Reads an optional integer cell (a whole number, "8" or "8.0" or "1e3"); empty = nullopt.
 std::optional<int> int_cell(const std::map<std::string, std::string>& row, const std::string& key,
                             const std::string& where) {
   const auto it = row.find(key);
   if (it == row.end() || it->second.empty()) return std::nullopt;
+  double v = 0;
   try {
     size_t used = 0;
-    const double v = std::stod(it->second, &used);
-    if (used != it->second.size() || v != std::floor(v) || v < 0) throw std::invalid_argument("x");
-    return static_cast<int>(v);
+    v = std::stod(it->second, &used);
+    if (used != it->second.size() || !std::isfinite(v) || v != std::floor(v) || v < 0) {
+      throw std::invalid_argument("x");
+    }
   } catch (const std::exception&) {
-    throw InputError(where, key, fmt::format("'{}' is not a non-negative integer", it->second));
+    throw InputError(where, key, fmt::format("'{}' is not a non-negative integer (column {})", it->second, key));
   }
+  if (v > kMaxIntCell) {
+    throw InputError(where, key,
+                     fmt::format("'{}' is out of range (column {}: expected a whole number from 0 to {:.0f})",
+                                 it->second, key, kMaxIntCell));
+  }
+  return static_cast<int>(v);
 }
 
 std::string cell(const std::map<std::string, std::string>& row, const std::string& key) {
@@ -107,13 +125,14 @@ Model row_model(const std::map<std::string, std::string>& row, const std::string
   m.source = cell(row, "source");
   auto required = [&](const char* key) {
     const auto v = int_cell(row, key, where);
-    if (!v || *v < 1) throw InputError(where, key, "missing or zero (needed for a simulable row)");
+    if (!v || *v < 1) throw InputError(where, key, fmt::format("missing or zero (column {} is needed for a simulable row)", key));
     return *v;
   };
   m.layers = required("layers");
   m.hidden = required("hidden");
   m.heads = required("heads");
   m.kv_heads = int_cell(row, "kv_heads", where).value_or(m.heads);
+  if (m.kv_heads == 0) throw InputError(where, "kv_heads", "0 (column kv_heads: expected at least 1, or empty)");
   m.head_dim = int_cell(row, "head_dim", where).value_or(m.hidden / m.heads);
   m.ffn_hidden = required("ffn_hidden");
   m.vocab = required("vocab");
@@ -181,9 +200,14 @@ std::optional<std::string> apply_arch_overrides(Model& m, const std::string& tex
   if (take("moe_capacity_factor")) {
     if (!m.moe) throw InputError(where, "arch_overrides", "moe_capacity_factor needs moe_experts");
     try {
-      m.moe->capacity_factor = std::stod(kv["moe_capacity_factor"]);
+      size_t pos = 0;
+      const std::string& factor = kv["moe_capacity_factor"];
+      m.moe->capacity_factor = std::stod(factor, &pos);
+      if (pos != factor.size() || !(m.moe->capacity_factor >= 0 && m.moe->capacity_factor <= 64)) {
+        throw std::invalid_argument("x");
+      }
     } catch (const std::exception&) {
-      throw InputError(where, "arch_overrides", "moe_capacity_factor is not a number");
+      throw InputError(where, "arch_overrides", "moe_capacity_factor is not a number from 0 to 64");
     }
   }
   // MaxText's dense-matmul MoE computes every expert on its capacity-padded buffer: the capacity
@@ -215,10 +239,10 @@ double number_cell(const std::map<std::string, std::string>& row, const std::str
   try {
     size_t used = 0;
     const double v = std::stod(text, &used);
-    if (used != text.size() || !(v >= 0)) throw std::invalid_argument("x");
+    if (used != text.size() || !(v >= 0) || !std::isfinite(v)) throw std::invalid_argument("x");
     return v;
   } catch (const std::exception&) {
-    throw InputError(where, key, fmt::format("'{}' is not a non-negative number", text));
+    throw InputError(where, key, fmt::format("'{}' is not a non-negative finite number (column {})", text, key));
   }
 }
 
@@ -232,6 +256,8 @@ CsvTable read_csv(const std::string& path) {
   int line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
+    // A UTF-8 byte-order mark (spreadsheet exports write one) is not part of the first column's name.
+    if (line_no == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     if (line.empty() || line == "\r") continue;
     const std::string where = fmt::format("{}:{}", path, line_no);
     auto cells = split_csv_line(line, where);
@@ -265,9 +291,17 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   out.system = cell(row, "system");
   out.chips = int_cell(row, "chips", where).value_or(0);
   out.measured = number_cell(row, "measured_tokens_per_s_per_chip", where);
-  if (cell(row, "simulable") != "yes") {
+  const std::string simulable = cell(row, "simulable");
+  if (simulable != "yes" && simulable != "no") {
+    throw InputError(where, "simulable", fmt::format("'{}' is not yes or no (column simulable)", simulable));
+  }
+  if (simulable != "yes") {
     out.skip_reason = "marked simulable=no in the file (hardware, batch or measurement not published)";
     return out;
+  }
+  if (!(out.measured > 0)) {
+    throw InputError(where, "measured_tokens_per_s_per_chip",
+                     "missing or zero (expected the measured tokens/s per chip of a simulable row)");
   }
   if (cell(row, "arch") != "dense" && cell(row, "arch") != "moe") {
     out.skip_reason = "architecture '" + cell(row, "arch") + "' is not a dense or MoE transformer";
@@ -280,7 +314,12 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   if (const auto rpc = int_cell(row, "ranks_per_chip", where)) {
     sc.system_overrides.push_back(fmt::format("chip.ranks_per_chip={}", *rpc));
   }
-  sc.system = load_system(out.system, sc.system_overrides);
+  try {
+    sc.system = load_system(out.system, sc.system_overrides);
+  } catch (const InputError& e) {
+    // Name the row first: the preset's own file and key follow.
+    throw InputError(where, sc.system_overrides.empty() ? "system" : "system/system_overrides", e.what());
+  }
   out.family = sc.system.family;
   sc.system.chips = out.chips;
   sc.model = row_model(row, where);
@@ -291,6 +330,7 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
     out.skip_reason = *why;
     return out;
   }
+  validate_model(sc.model, where);
   sc.model_ref = "(columns of " + out.id + ")";
   sc.training.seq = int_cell(row, "seq_len", where).value_or(0);
   sc.training.global_batch = int_cell(row, "global_batch", where).value_or(0);
@@ -397,9 +437,17 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   // FSDP without a pipeline runs the whole local batch at once (no gradient accumulation, as
   // MaxText, torchtitan and llm-foundry do), halved until it fits; everything else 1 (Megatron).
   int local_batch = 1;
+  // A layout the model or the system cannot hold skips the row, naming the rule it breaks.
+  auto check_layout = [&](Plan& layout_plan, const Scenario& candidate) {
+    try {
+      validate_plan(layout_plan, candidate.training, candidate.model, candidate.system, where);
+    } catch (const InputError& e) {
+      throw RowSkip{e.key_path().empty() ? e.problem() : e.key_path() + ": " + e.problem()};
+    }
+  };
   {
     Plan probe = plan;
-    validate_plan(probe, sc.training, sc.model, sc.system, where);
+    check_layout(probe, sc);
     local_batch = std::max(1, sc.training.global_batch / probe.dp);
   }
   auto micro_batches = [&](int z) {
@@ -422,8 +470,14 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
         trial.plan.recompute_num_layers = r.layers;
         trial.plan.zero = z;
         trial.plan.micro_batch = mb;
-        validate_plan(trial.plan, trial.training, trial.model, trial.system, where);
-        StepResult res = simulate_step(trial, options);
+        check_layout(trial.plan, trial);
+        StepResult res = [&] {
+          try {
+            return simulate_step(trial, options);
+          } catch (const Error& e) {
+            throw RowSkip{std::string("the step cannot be simulated: ") + e.what()};
+          }
+        }();
         if (!chosen || (res.memory.fits && !chosen_result->memory.fits)) {
           chosen = trial;
           chosen_result = res;
@@ -474,17 +528,14 @@ ValidationReport validate_file(const std::string& path, const ValidationFilter& 
     ValidationRow vr;
     try {
       vr = simulate_row(row, where, StepOptions{filter.engine, filter.network, nullptr});
-    } catch (const InputError& e) {
-      // A row the model cannot represent (an indivisible layout, an unknown preset) is reported.
+    } catch (const RowSkip& skip) {
+      // A well-formed row the model cannot represent (an indivisible layout) is reported with the
+      // rule it breaks; a malformed row (a bad cell, an unknown preset) ends the run as an InputError.
       vr.id = cell(row, "id");
       vr.system = cell(row, "system");
       vr.chips = int_cell(row, "chips", where).value_or(0);
       vr.simulated = false;
-      // The row is named by its id in the report; drop the "FILE:LINE (id): " prefix so the
-      // report reads the same whatever path the file was given by.
-      std::string why = e.what();
-      if (why.rfind(where + ": ", 0) == 0) why = why.substr(where.size() + 2);
-      vr.skip_reason = why;
+      vr.skip_reason = skip.reason;
     }
     if (vr.family.empty() && !vr.system.empty()) {
       try {

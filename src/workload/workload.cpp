@@ -4,6 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 
@@ -16,7 +19,49 @@ using internal::YamlMap;
 
 namespace {
 
-void check_model(const Model& m, const std::string& file) {
+void check_range(const std::string& file, const std::string& key, long long v, long long min, long long max) {
+  if (v < min || v > max) {
+    throw InputError(file, key, fmt::format("{} is out of range (expected {} to {}{})", v, min, max,
+                                            max == kMaxLayers ? "; Tahoma's limit on layers" : ""));
+  }
+}
+
+}  // namespace
+
+void validate_model(const Model& m, const std::string& file) {
+  check_range(file, "layers", m.layers, 1, kMaxLayers);
+  check_range(file, "hidden", m.hidden, 1, kMaxHidden);
+  check_range(file, "heads", m.heads, 1, kMaxHeads);
+  check_range(file, "kv_heads", m.kv_heads, 1, m.heads);
+  check_range(file, "head_dim", m.head_dim, 1, kMaxHeadDim);
+  check_range(file, "ffn_hidden", m.ffn_hidden, 1, kMaxFfn);
+  check_range(file, "vocab", m.vocab, 1, kMaxVocab);
+  check_range(file, "max_seq", m.max_seq, 0, kMaxSeq);
+  check_range(file, "sliding_window", m.sliding_window, 0, kMaxSeq);
+  if (!(m.window_fraction >= 0.0 && m.window_fraction <= 1.0)) {
+    throw InputError(file, "window_fraction", fmt::format("{} is outside [0, 1]", m.window_fraction));
+  }
+  if (m.moe) {
+    check_range(file, "moe.experts", m.moe->experts, 1, kMaxExperts);
+    check_range(file, "moe.topk", m.moe->topk, 1, kMaxExperts);
+    check_range(file, "moe.ffn_hidden", m.moe->ffn_hidden, 1, kMaxFfn);
+    check_range(file, "moe.shared_experts", m.moe->shared_experts, 0, kMaxExperts);
+    check_range(file, "moe.first_k_dense", m.moe->first_k_dense, 0, kMaxLayers);
+    if (!(m.moe->capacity_factor >= 0.0 && m.moe->capacity_factor <= 64.0)) {
+      throw InputError(file, "moe.capacity_factor", fmt::format("{} is outside [0, 64]", m.moe->capacity_factor));
+    }
+  }
+  if (m.mla) {
+    check_range(file, "attention.q_lora_rank", m.mla->q_lora_rank, 0, kMaxHidden);
+    check_range(file, "attention.kv_lora_rank", m.mla->kv_lora_rank, 1, kMaxHidden);
+    check_range(file, "attention.qk_nope_head_dim", m.mla->qk_nope_head_dim, 0, kMaxHeadDim);
+    check_range(file, "attention.qk_rope_head_dim", m.mla->qk_rope_head_dim, 0, kMaxHeadDim);
+    check_range(file, "attention.v_head_dim", m.mla->v_head_dim, 1, kMaxHeadDim);
+    if (m.mla->qk_nope_head_dim + m.mla->qk_rope_head_dim < 1) {
+      throw InputError(file, "attention.qk_nope_head_dim",
+                       "qk_nope_head_dim + qk_rope_head_dim is 0 (expected a query/key head of at least 1)");
+    }
+  }
   if (m.heads % m.kv_heads != 0) {
     throw InputError(file, "kv_heads", fmt::format("heads {} is not a multiple of kv_heads {}", m.heads, m.kv_heads));
   }
@@ -28,6 +73,8 @@ void check_model(const Model& m, const std::string& file) {
   }
 }
 
+namespace {
+
 Model parse_yaml_model(const std::string& file) {
   YamlMap m(internal::load_yaml_file(file), file, "");
   m.declare({"name", "description", "source", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn_hidden",
@@ -36,29 +83,29 @@ Model parse_yaml_model(const std::string& file) {
   model.name = m.string("name");
   model.description = m.string("description", "");
   model.source = m.string("source", "");
-  model.layers = m.integer("layers");
-  model.hidden = m.integer("hidden");
-  model.heads = m.integer("heads");
-  model.kv_heads = m.integer("kv_heads", model.heads);
+  model.layers = m.integer("layers", std::nullopt, 1, kMaxLayers);
+  model.hidden = m.integer("hidden", std::nullopt, 1, kMaxHidden);
+  model.heads = m.integer("heads", std::nullopt, 1, kMaxHeads);
+  model.kv_heads = m.integer("kv_heads", model.heads, 1, model.heads);
   if (!m.has("head_dim") && model.hidden % model.heads != 0) {
     throw m.error("heads", fmt::format("hidden {} is not divisible by {} heads; give head_dim explicitly", model.hidden,
                                        model.heads));
   }
-  model.head_dim = m.integer("head_dim", model.hidden / model.heads);
-  model.ffn_hidden = m.integer("ffn_hidden");
-  model.vocab = m.integer("vocab");
+  model.head_dim = m.integer("head_dim", model.hidden / model.heads, 1, kMaxHeadDim);
+  model.ffn_hidden = m.integer("ffn_hidden", std::nullopt, 1, kMaxFfn);
+  model.vocab = m.integer("vocab", std::nullopt, 1, kMaxVocab);
   model.mlp = m.choice<MlpType>("mlp", {{"gated", MlpType::kGated}, {"plain", MlpType::kPlain}});
   model.tied_embeddings = m.boolean("tied_embeddings", false);
-  model.max_seq = m.integer("max_seq", 0, 0);
+  model.max_seq = m.integer("max_seq", 0, 0, kMaxSeq);
   if (m.has("moe")) {
     YamlMap e = m.map("moe");
     e.declare({"experts", "topk", "ffn_hidden", "shared_experts", "first_k_dense", "capacity_factor"});
     MoeConfig moe;
-    moe.experts = e.integer("experts");
-    moe.topk = e.integer("topk");
-    moe.ffn_hidden = e.integer("ffn_hidden");
-    moe.shared_experts = e.integer("shared_experts", 0, 0);
-    moe.first_k_dense = e.integer("first_k_dense", 0, 0);
+    moe.experts = e.integer("experts", std::nullopt, 1, kMaxExperts);
+    moe.topk = e.integer("topk", std::nullopt, 1, moe.experts);
+    moe.ffn_hidden = e.integer("ffn_hidden", std::nullopt, 1, kMaxFfn);
+    moe.shared_experts = e.integer("shared_experts", 0, 0, kMaxExperts);
+    moe.first_k_dense = e.integer("first_k_dense", 0, 0, model.layers - 1);
     moe.capacity_factor = e.number("capacity_factor", 0.0, 0.0, 64.0);
     e.finish();
     model.moe = moe;
@@ -71,28 +118,85 @@ Model parse_yaml_model(const std::string& file) {
     const Kind kind = a.choice<Kind>("type", {{"standard", Kind::kStandard}, {"mla", Kind::kMla}});
     if (kind == Kind::kMla) {
       MlaConfig mla;
-      mla.q_lora_rank = a.integer("q_lora_rank", 0, 0);
-      mla.kv_lora_rank = a.integer("kv_lora_rank");
-      mla.qk_nope_head_dim = a.integer("qk_nope_head_dim");
-      mla.qk_rope_head_dim = a.integer("qk_rope_head_dim");
-      mla.v_head_dim = a.integer("v_head_dim");
+      mla.q_lora_rank = a.integer("q_lora_rank", 0, 0, kMaxHidden);
+      mla.kv_lora_rank = a.integer("kv_lora_rank", std::nullopt, 1, kMaxHidden);
+      mla.qk_nope_head_dim = a.integer("qk_nope_head_dim", std::nullopt, 0, kMaxHeadDim);
+      mla.qk_rope_head_dim = a.integer("qk_rope_head_dim", std::nullopt, 0, kMaxHeadDim);
+      mla.v_head_dim = a.integer("v_head_dim", std::nullopt, 1, kMaxHeadDim);
       model.mla = mla;
     }
-    model.sliding_window = a.integer("sliding_window", 0, 0);
+    model.sliding_window = a.integer("sliding_window", 0, 0, kMaxSeq);
     model.window_fraction = a.number("window_fraction", model.sliding_window > 0 ? 1.0 : 0.0, 0.0, 1.0);
     a.finish();
   }
   m.finish();
-  check_model(model, file);
+  validate_model(model, file);
   return model;
+}
+
+using Json = nlohmann::json;
+
+// The value of `key` in a config.json object, or nullptr when absent or null (Hugging Face writes
+// null for "not used").
+const Json* field(const Json& j, const char* key) {
+  const auto it = j.find(key);
+  return it == j.end() || it->is_null() ? nullptr : &*it;
+}
+
+// What a JSON value is, for messages about the wrong type.
+std::string json_type(const Json& v) {
+  return fmt::format("{} {}", v.type_name(), v.dump().substr(0, 40));
+}
+
+// An integer field within [min, max]: a JSON integer, or a number with no fractional part. A
+// string, a boolean or a value beyond the range is an InputError naming the key (never truncated).
+long long json_int(const Json& v, const std::string& file, const std::string& key, long long min, long long max) {
+  long long out = 0;
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(max)) {
+      throw InputError(file, key, fmt::format("{} is out of range (expected an integer from {} to {}{})", u, min, max,
+                                              max == kMaxLayers ? ", Tahoma's limit on layers" : ""));
+    }
+    out = static_cast<long long>(u);
+  } else if (v.is_number_integer()) {
+    out = v.get<long long>();
+  } else if (v.is_number_float() && std::isfinite(v.get<double>()) && std::floor(v.get<double>()) == v.get<double>() &&
+             std::abs(v.get<double>()) < 9e15) {
+    out = static_cast<long long>(v.get<double>());
+  } else {
+    throw InputError(file, key, fmt::format("expected an integer, got {}", json_type(v)));
+  }
+  if (out < min || out > max) {
+    throw InputError(file, key, fmt::format("{} is out of range (expected an integer from {} to {}{})", out, min, max,
+                                            max == kMaxLayers ? ", Tahoma's limit on layers" : ""));
+  }
+  return out;
+}
+
+std::string json_string(const Json& j, const std::string& file, const char* key, const std::string& fallback) {
+  const Json* v = field(j, key);
+  if (!v) return fallback;
+  if (!v->is_string()) throw InputError(file, key, fmt::format("expected a string, got {}", json_type(*v)));
+  return v->get<std::string>();
+}
+
+bool json_bool(const Json& j, const std::string& file, const char* key, bool fallback) {
+  const Json* v = field(j, key);
+  if (!v) return fallback;
+  if (!v->is_boolean()) throw InputError(file, key, fmt::format("expected true or false, got {}", json_type(*v)));
+  return v->get<bool>();
 }
 
 // Which layers of a Hugging Face MoE config carry experts, as Tahoma's `first_k_dense`: the dense
 // layers must be a contiguous block at the start. Qwen2/3-MoE mark dense layers with
 // `mlp_only_layers` and make only every `decoder_sparse_step`-th layer sparse; DeepSeek-V2/V3 use
 // `first_k_dense_replace` and `moe_layer_freq`.
-int hf_first_k_dense(const nlohmann::json& j, const std::string& file, int layers) {
-  auto step_of = [&](const char* key) { return j.contains(key) && j[key].is_number_integer() ? j[key].get<int>() : 1; };
+int hf_first_k_dense(const Json& j, const std::string& file, int layers) {
+  auto step_of = [&](const char* key) {
+    const Json* v = field(j, key);
+    return v ? static_cast<int>(json_int(*v, file, key, 1, kMaxLayers)) : 1;
+  };
   const char* kContiguous = "Tahoma models a contiguous block of dense layers first (first_k_dense)";
   for (const char* key : {"decoder_sparse_step", "moe_layer_freq"}) {
     const int step = step_of(key);
@@ -103,18 +207,13 @@ int hf_first_k_dense(const nlohmann::json& j, const std::string& file, int layer
     }
   }
   int first_k = 0;
-  if (j.contains("first_k_dense_replace") && j["first_k_dense_replace"].is_number_integer()) {
-    first_k = j["first_k_dense_replace"].get<int>();
-    if (first_k < 0) throw InputError(file, "first_k_dense_replace", "must not be negative");
+  if (const Json* v = field(j, "first_k_dense_replace")) {
+    first_k = static_cast<int>(json_int(*v, file, "first_k_dense_replace", 0, kMaxLayers));
   }
-  if (j.contains("mlp_only_layers") && !j["mlp_only_layers"].is_null()) {
-    const auto& dense = j["mlp_only_layers"];
-    if (!dense.is_array()) throw InputError(file, "mlp_only_layers", "expected an array of layer indices");
+  if (const Json* dense = field(j, "mlp_only_layers")) {
+    if (!dense->is_array()) throw InputError(file, "mlp_only_layers", "expected an array of layer indices");
     std::vector<int> idx;
-    for (const auto& v : dense) {
-      if (!v.is_number_integer()) throw InputError(file, "mlp_only_layers", "expected an array of layer indices");
-      idx.push_back(v.get<int>());
-    }
+    for (const auto& v : *dense) idx.push_back(static_cast<int>(json_int(v, file, "mlp_only_layers", 0, layers - 1)));
     std::sort(idx.begin(), idx.end());
     idx.erase(std::unique(idx.begin(), idx.end()), idx.end());
     for (std::size_t i = 0; i < idx.size(); ++i) {
@@ -137,17 +236,13 @@ int hf_first_k_dense(const nlohmann::json& j, const std::string& file, int layer
 // `layer_types` marks "sliding_attention" (gpt-oss alternates them with "full_attention"), on every
 // layer when there is no `layer_types` (Mistral 7B v0.1), and on none when `use_sliding_window` is
 // false (Qwen2/3 ship a `sliding_window` they do not use) or `sliding_window` is null (Mixtral).
-void hf_sliding_window(const nlohmann::json& j, const std::string& file, Model& m) {
-  if (j.contains("use_sliding_window") && j["use_sliding_window"].is_boolean() &&
-      !j["use_sliding_window"].get<bool>()) {
-    return;
-  }
+void hf_sliding_window(const Json& j, const std::string& file, Model& m) {
+  if (!json_bool(j, file, "use_sliding_window", true)) return;
   int window = 0;
-  if (j.contains("sliding_window") && !j["sliding_window"].is_null()) {
-    if (!j["sliding_window"].is_number_integer() || j["sliding_window"].get<long long>() < 0) {
-      throw InputError(file, "sliding_window", "expected a non-negative integer (tokens) or null");
-    }
-    window = static_cast<int>(std::min<long long>(j["sliding_window"].get<long long>(), 1LL << 30));
+  if (const Json* v = field(j, "sliding_window")) {
+    // A window beyond any sequence is no window limit at all: clamp it to the largest sequence.
+    const long long tokens = json_int(*v, file, "sliding_window", 0, std::numeric_limits<long long>::max());
+    window = static_cast<int>(std::min<long long>(tokens, kMaxSeq));
   }
   double fraction = window > 0 ? 1.0 : 0.0;
   if (j.contains("layer_types") && !j["layer_types"].is_null()) {
@@ -184,20 +279,18 @@ void hf_sliding_window(const nlohmann::json& j, const std::string& file, Model& 
 Model parse_hf_config(const std::string& file) {
   std::ifstream in(file);
   if (!in) throw InputError(file, "", "cannot open file");
-  nlohmann::json j;
+  Json j;
   try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+    j = Json::parse(in);
+  } catch (const Json::exception& e) {
     throw InputError(file, "", std::string("JSON syntax error: ") + e.what());
   }
   if (!j.is_object()) throw InputError(file, "", "expected a JSON object (a Hugging Face config.json)");
-  auto get_int = [&](std::initializer_list<const char*> keys, std::optional<int> fallback) -> int {
+  // The first of `keys` present (aliases across model families), as an integer in [min, max].
+  auto get_int = [&](std::initializer_list<const char*> keys, std::optional<int> fallback, long long min,
+                     long long max) -> int {
     for (const char* k : keys) {
-      if (j.contains(k) && j[k].is_number_integer()) {
-        const int v = j[k].get<int>();
-        if (v < 0) throw InputError(file, k, "must not be negative");
-        return v;
-      }
+      if (const Json* v = field(j, k)) return static_cast<int>(json_int(*v, file, k, min, max));
     }
     if (fallback) return *fallback;
     std::string names;
@@ -209,39 +302,48 @@ Model parse_hf_config(const std::string& file) {
   if (m.name.empty()) m.name = std::filesystem::path(file).stem().string();
   m.description = "from Hugging Face config " + file;
   m.source = file;
-  m.layers = get_int({"num_hidden_layers", "n_layer"}, std::nullopt);
-  m.hidden = get_int({"hidden_size", "n_embd", "d_model"}, std::nullopt);
-  m.heads = get_int({"num_attention_heads", "n_head"}, std::nullopt);
-  if (m.layers <= 0 || m.hidden <= 0 || m.heads <= 0)
-    throw InputError(file, "num_hidden_layers/hidden_size/num_attention_heads", "must be positive");
-  m.kv_heads = get_int({"num_key_value_heads"}, m.heads);
+  m.layers = get_int({"num_hidden_layers", "n_layer"}, std::nullopt, 1, kMaxLayers);
+  m.hidden = get_int({"hidden_size", "n_embd", "d_model"}, std::nullopt, 1, kMaxHidden);
+  m.heads = get_int({"num_attention_heads", "n_head"}, std::nullopt, 1, kMaxHeads);
+  m.kv_heads = get_int({"num_key_value_heads"}, m.heads, 0, m.heads);
   if (m.kv_heads == 0) m.kv_heads = m.heads;
-  if (!j.contains("head_dim") && m.hidden % m.heads != 0) {
+  if (!field(j, "head_dim") && m.hidden % m.heads != 0) {
     throw InputError(
         file, "num_attention_heads",
         fmt::format("hidden_size {} is not divisible by {} heads and head_dim is not given", m.hidden, m.heads));
   }
-  m.head_dim = get_int({"head_dim"}, m.hidden / m.heads);
-  m.ffn_hidden = get_int({"intermediate_size", "n_inner", "ffn_dim"}, 4 * m.hidden);
-  m.vocab = get_int({"vocab_size"}, std::nullopt);
-  m.max_seq = get_int({"max_position_embeddings", "n_positions"}, 0);
-  m.tied_embeddings = j.value("tie_word_embeddings", false);
-  const std::string act = j.value("hidden_act", j.value("activation_function", std::string("silu")));
+  m.head_dim = get_int({"head_dim"}, m.hidden / m.heads, 1, kMaxHeadDim);
+  m.ffn_hidden = get_int({"intermediate_size", "n_inner", "ffn_dim"}, std::min(4 * m.hidden, kMaxFfn), 1, kMaxFfn);
+  m.vocab = get_int({"vocab_size"}, std::nullopt, 1, kMaxVocab);
+  // Rotary models may declare contexts far beyond what Tahoma simulates: clamp, it is informative.
+  m.max_seq = static_cast<int>(std::min<long long>(
+      [&]() -> long long {
+        for (const char* k : {"max_position_embeddings", "n_positions"}) {
+          if (const Json* v = field(j, k)) return json_int(*v, file, k, 0, std::numeric_limits<long long>::max());
+        }
+        return 0;
+      }(),
+      kMaxSeq));
+  m.tied_embeddings = json_bool(j, file, "tie_word_embeddings", false);
+  const std::string act = json_string(j, file, "hidden_act", json_string(j, file, "activation_function", "silu"));
   // SiLU/SwiGLU-style models gate the MLP; GPT-2/NeoX-style GELU MLPs have two matrices.
-  const std::string type = j.value("model_type", std::string());
+  const std::string type = json_string(j, file, "model_type", "");
   const bool plain = type == "gpt2" || type == "gpt_neox" || type == "gptj" || type == "opt" || type == "nemotron" ||
                      act == "relu2" || act == "gelu_new";
   m.mlp = plain ? MlpType::kPlain : MlpType::kGated;
-  const int experts = get_int({"num_local_experts", "n_routed_experts", "num_experts"}, 0);
+  const int experts = get_int({"num_local_experts", "n_routed_experts", "num_experts"}, 0, 0, kMaxExperts);
   if (experts > 0) {
     MoeConfig moe;
     moe.experts = experts;
-    moe.topk = get_int({"num_experts_per_tok", "experts_per_token", "moe_topk"}, 1);
-    moe.ffn_hidden = get_int({"moe_intermediate_size"}, m.ffn_hidden);
-    moe.shared_experts = get_int({"n_shared_experts"}, 0);
-    if (j.contains("shared_expert_intermediate_size") && j["shared_expert_intermediate_size"].is_number_integer() &&
-        moe.ffn_hidden > 0) {
-      moe.shared_experts = j["shared_expert_intermediate_size"].get<int>() / moe.ffn_hidden;
+    moe.topk = get_int({"num_experts_per_tok", "experts_per_token", "moe_topk"}, 1, 1, experts);
+    moe.ffn_hidden = get_int({"moe_intermediate_size"}, m.ffn_hidden, 1, kMaxFfn);
+    moe.shared_experts = get_int({"n_shared_experts"}, 0, 0, kMaxExperts);
+    if (const Json* v = field(j, "shared_expert_intermediate_size")) {
+      moe.shared_experts = static_cast<int>(
+          json_int(*v, file, "shared_expert_intermediate_size", 0, static_cast<long long>(kMaxExperts) * kMaxFfn) /
+          moe.ffn_hidden);
+      check_range(file, "shared_expert_intermediate_size / moe_intermediate_size", moe.shared_experts, 0,
+                  kMaxExperts);
     }
     moe.first_k_dense = hf_first_k_dense(j, file, m.layers);
     // With no dense layer, intermediate_size is either the expert width (Mixtral, gpt-oss) or
@@ -250,27 +352,34 @@ Model parse_hf_config(const std::string& file) {
     m.moe = moe;
   }
   hf_sliding_window(j, file, m);
-  if (j.contains("kv_lora_rank") && j["kv_lora_rank"].is_number_integer()) {
+  if (field(j, "kv_lora_rank")) {
     MlaConfig mla;
-    mla.q_lora_rank = get_int({"q_lora_rank"}, 0);
-    mla.kv_lora_rank = get_int({"kv_lora_rank"}, std::nullopt);
-    mla.qk_nope_head_dim = get_int({"qk_nope_head_dim"}, std::nullopt);
-    mla.qk_rope_head_dim = get_int({"qk_rope_head_dim"}, std::nullopt);
-    mla.v_head_dim = get_int({"v_head_dim"}, std::nullopt);
+    mla.q_lora_rank = get_int({"q_lora_rank"}, 0, 0, kMaxHidden);
+    mla.kv_lora_rank = get_int({"kv_lora_rank"}, std::nullopt, 1, kMaxHidden);
+    mla.qk_nope_head_dim = get_int({"qk_nope_head_dim"}, std::nullopt, 0, kMaxHeadDim);
+    mla.qk_rope_head_dim = get_int({"qk_rope_head_dim"}, std::nullopt, 0, kMaxHeadDim);
+    mla.v_head_dim = get_int({"v_head_dim"}, std::nullopt, 1, kMaxHeadDim);
     // As in the deepseek-v3 preset: head_dim is the value-head width (hidden / heads means
     // nothing under MLA, e.g. 7168 / 128 = 56 for DeepSeek-V3).
     m.head_dim = mla.v_head_dim;
     m.mla = mla;
   }
-  check_model(m, file);
+  validate_model(m, file);
   return m;
 }
 
 }  // namespace
 
-Model load_model(const std::string& name_or_path) {
-  const std::string file = internal::resolve_preset("models", name_or_path, "model");
-  if (std::filesystem::path(file).extension() == ".json") return parse_hf_config(file);
+Model load_model(const std::string& name_or_path, const std::string& base_dir) {
+  const std::string file = internal::resolve_preset("models", name_or_path, "model", base_dir);
+  if (std::filesystem::path(file).extension() == ".json") {
+    try {
+      return parse_hf_config(file);
+    } catch (const nlohmann::json::exception& e) {
+      // Every field is read through the typed helpers above; this names any that was missed.
+      throw InputError(file, "", fmt::format("a field has the wrong JSON type ({})", e.what()));
+    }
+  }
   return parse_yaml_model(file);
 }
 

@@ -22,7 +22,12 @@ class YamlMap {
 
   [[nodiscard]] bool has(const std::string& key) const;
   [[nodiscard]] double quantity(const std::string& key, Dimension dim, std::optional<double> fallback = {});
-  [[nodiscard]] int integer(const std::string& key, std::optional<int> fallback = {}, int min = 1);
+  // A quantity within [min, max] (SI base units of `dim`); 0 is also accepted when `zero_ok` (the
+  // documented "none" of optional fields). The message states the range with units.
+  [[nodiscard]] double quantity(const std::string& key, Dimension dim, std::optional<double> fallback, double min,
+                                double max, bool zero_ok = false);
+  [[nodiscard]] int integer(const std::string& key, std::optional<int> fallback = {}, int min = 1,
+                            int max = kMaxInteger);
   [[nodiscard]] double number(const std::string& key, std::optional<double> fallback, double min, double max);
   [[nodiscard]] std::string string(const std::string& key, std::optional<std::string> fallback = {});
   [[nodiscard]] bool boolean(const std::string& key, std::optional<bool> fallback = {});
@@ -31,6 +36,13 @@ class YamlMap {
                          std::optional<E> fallback = {});
   [[nodiscard]] YamlMap map(const std::string& key);
   [[nodiscard]] std::vector<YAML::Node> sequence(const std::string& key);
+  // A list of plain strings (scalars), e.g. system_overrides.
+  [[nodiscard]] std::vector<std::string> strings(const std::string& key);
+  // Where `key` sits: "FILE:LINE" of its value, or FILE when absent.
+  [[nodiscard]] std::string where_of(const std::string& key) const;
+
+  // The largest integer any key accepts unless it states its own limit.
+  static constexpr int kMaxInteger = 1'000'000'000;
   void ignore(const std::string& key) { used_.insert(key); }
   // Declares every key this mapping may hold, before any is read: a missing required key is then
   // never blamed on a valid neighbour, and unknown keys get the full list of suggestions.
@@ -54,19 +66,23 @@ class YamlMap {
   std::set<std::string> known_;
 };
 
+// "a mapping", "a list", "a value" or "nothing": what a node is, for messages about the wrong shape.
+std::string shape_of(const YAML::Node& n);
+
 template <class E>
 E YamlMap::choice(const std::string& key, const std::vector<std::pair<std::string, E>>& options,
                   std::optional<E> fallback) {
   const YAML::Node n = get(key, !fallback.has_value());
   if (!n || n.IsNull()) return *fallback;
-  const std::string s = n.as<std::string>();
   std::vector<std::string> names;
-  for (const auto& [name, value] : options) {
-    if (name == s) return value;
-    names.push_back(name);
-  }
+  for (const auto& [name, value] : options) names.push_back(name);
   std::string list;
   for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
+  if (!n.IsScalar()) throw error(key, "expected one of: " + list + ", got " + shape_of(n));
+  const std::string s = n.Scalar();
+  for (const auto& [name, value] : options) {
+    if (name == s) return value;
+  }
   std::string hint = nearest(s, names);
   throw error(key, "'" + s + "' is not one of: " + list + (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
 }
@@ -78,15 +94,28 @@ void apply_override(YAML::Node& root, const std::string& assignment, const std::
 // Deep merge: maps merge key by key, anything else in `over` replaces `base`.
 YAML::Node merge(const YAML::Node& base, const YAML::Node& over);
 
-// Loads a YAML file, turning parse errors into InputError with the line.
+// Loads a YAML file, turning every yaml-cpp error into InputError with the line. Rejects what the
+// schema readers cannot hold: duplicate keys (both lines named), keys that are not plain scalars (a
+// mapping or list used as a key), nesting deeper than kMaxYamlDepth and trees (aliases expanded)
+// larger than kMaxYamlNodes.
 YAML::Node load_yaml_file(const std::string& path);
+inline constexpr int kMaxYamlDepth = 64;
+inline constexpr long kMaxYamlNodes = 1'000'000;
+
+// The text of a mapping key (a scalar), or InputError at `where` naming `path` when it is not one.
+std::string key_text(const YAML::Node& key, const std::string& where, const std::string& path);
 
 // The data directory: $TAHOMA_DATA if set, else the source tree's data/ (compiled in).
 std::string data_dir();
 
-// Resolves a preset name or a path: an existing file path is returned as is; otherwise
+// Resolves a preset name or a path. A relative path is taken relative to `base_dir` (the directory
+// of the file that names it; "" = the current directory); an absolute path as is; otherwise
 // DATA/<kind>/<name>.yaml must exist, else InputError listing the nearest preset names.
-std::string resolve_preset(const std::string& kind, const std::string& name_or_path, const std::string& what);
+std::string resolve_preset(const std::string& kind, const std::string& name_or_path, const std::string& what,
+                           const std::string& base_dir = "");
+
+// The directory holding `file` ("" for a bare file name), against which the paths it names resolve.
+std::string directory_of(const std::string& file);
 
 // Preset names under DATA/<kind>/ (sorted).
 std::vector<std::string> preset_names(const std::string& kind);
