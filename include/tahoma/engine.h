@@ -22,7 +22,14 @@ namespace tahoma::engine {
 // Time in integer picoseconds: exact sums, so the same input gives byte-identical results.
 // int64 covers about 106 days.
 using Picos = std::int64_t;
-// Seconds -> picoseconds, rounded to nearest (halves away from zero). Asserts finite and in range.
+// The engine's horizon: the largest time it represents, INT64_MAX ps (about 106.75 days). run()
+// throws tahoma::Error rather than let a task end beyond it.
+inline constexpr Picos kMaxPicos = INT64_MAX;
+// True when `s` is finite, >= 0 and at most `kMaxPicos / margin` picoseconds (margin >= 1), so a
+// caller can refuse an input before building a graph that could not be run.
+bool representable(Seconds s, double margin = 1.0);
+// Seconds -> picoseconds, rounded to nearest (halves away from zero). Asserts finite and in range
+// (callers check representable() first where the value comes from user input).
 Picos to_picos(Seconds s);
 Seconds to_seconds(Picos p);
 
@@ -140,7 +147,8 @@ struct RunResult {
 // Runs `graph` to completion. Completions are processed in order of (time, task id), with a network
 // completion ranked by the (time, task) it reports; a task whose last dependency ends starts at once
 // (its dependents are visited stream successor first, then edges in insertion order). Network tasks
-// use `duration` when `network` is null. Throws tahoma::Error naming the tasks of a dependency cycle.
+// use `duration` when `network` is null. Throws tahoma::Error naming the tasks of a dependency cycle,
+// or a task that would end beyond kMaxPicos (start + duration is checked, never wrapped).
 RunResult run(const TaskGraph& graph, Network* network = nullptr);
 
 // run() with its buffers kept from one call to the next: once warm, a run of a graph no larger than

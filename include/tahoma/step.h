@@ -54,7 +54,7 @@ struct StepResult {
   std::vector<std::string> warnings;  // approximations this result rests on, for the user to judge
   std::string engine;                 // "events" or "closed-form"
   std::string network;                // "analytical" or "flow"
-  long long tasks = 0;                // tasks the engine ran (0 for the closed form)
+  long long tasks = 0;                // tasks the engine ran, all runs together (0 for the closed form)
 };
 
 // How a step is composed: a discrete-event simulation of the representative replica's task graph
@@ -66,6 +66,9 @@ struct StepOptions {
   StepEngine engine = StepEngine::kEvents;
   NetworkMode network = NetworkMode::kAnalytical;
   std::ostream* trace = nullptr;  // Chrome/Perfetto trace of the simulated ranks (events only)
+  // Events only: simulate every micro-batch instead of extrapolating a long step from a few
+  // periods of its schedule (docs/model.md, "Event engine"). Set by a trace; tests compare both.
+  bool every_microbatch = false;
 };
 
 // Model FLOPs per token, PaLM convention (Chowdhery et al. 2022, App. B): 6 N + 6 L a s (dqk + dv),

@@ -12,6 +12,11 @@
 
 namespace tahoma::engine {
 
+bool representable(Seconds s, double margin) {
+  const double ps = s.value() * 1e12;
+  return std::isfinite(ps) && ps >= 0 && ps <= static_cast<double>(kMaxPicos) / std::max(1.0, margin);
+}
+
 Picos to_picos(Seconds s) {
   const double ps = s.value() * 1e12;
   TAHOMA_ASSERT(std::isfinite(ps) && std::fabs(ps) < 9.2e18);
@@ -196,6 +201,10 @@ void Engine::run_into(const TaskGraph& graph, Network* network, RunResult& resul
       network->start(t, tasks[t].tag, now);
       ++network_running;
     } else {
+      if (node.duration > kMaxPicos - now) {
+        throw Error(fmt::format("engine: {} would end beyond the engine's horizon of {:.1f} days (int64 picoseconds)",
+                                describe(graph, t), static_cast<double>(kMaxPicos) / 1e12 / 86400.0));
+      }
       heap.push_back({now + node.duration, t});
       std::push_heap(heap.begin(), heap.end(), later);
     }

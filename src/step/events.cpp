@@ -7,7 +7,10 @@
 // two compositions differ only where the schedule, not a formula, decides. The cost grows with
 // layers x micro-batches, never with the number of chips.
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <map>
+#include <optional>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -15,6 +18,7 @@
 #include "flow_adapter.h"
 #include "pricing.h"
 #include "tahoma/engine.h"
+#include "tahoma/error.h"
 
 namespace tahoma::step_internal {
 namespace {
@@ -40,12 +44,16 @@ eg::StreamKind stream_of(const GroupShape& group, const System& sys) {
 
 class StepGraph {
  public:
-  StepGraph(const Scenario& sc, std::vector<StageCost> costs, Seconds p2p)
-      : sc_(sc), costs_(std::move(costs)), p2p_(p2p) {
+  // Builds into `graph` (cleared first; its interned names and memory are reused) the step of
+  // `microbatches` micro-batches.
+  StepGraph(const Scenario& sc, const std::vector<StageCost>& costs, Seconds p2p, int microbatches,
+            eg::TaskGraph& graph)
+      : sc_(sc), costs_(costs), p2p_(p2p), graph_(graph) {
     const Plan& plan = sc.plan;
     p_ = plan.pp;
     v_ = plan.vpp;
-    m_ = num_microbatches(plan, sc.training);
+    m_ = microbatches;
+    graph_.clear();
     final_bwd_.resize(static_cast<size_t>(p_));
     pending_send_.assign(static_cast<size_t>(p_), eg::kNoTask);
     first_fwd_.resize(static_cast<size_t>(p_));
@@ -259,12 +267,12 @@ class StepGraph {
   }
 
   const Scenario& sc_;
-  std::vector<StageCost> costs_;
+  const std::vector<StageCost>& costs_;
   Seconds p2p_;
   int p_ = 1, v_ = 1, m_ = 1;
   bool fsdp_ = false;
   eg::StreamKind dp_stream_ = eg::StreamKind::kScaleOut;
-  eg::TaskGraph graph_;
+  eg::TaskGraph& graph_;
   std::vector<std::map<int, eg::TaskId>> final_bwd_;  // per stage: layer -> exit of its last backward
   std::vector<std::map<int, eg::TaskId>> first_fwd_;  // per stage: layer -> compute of micro-batch 0
   std::vector<long long> domain_of_stage_;
@@ -275,11 +283,314 @@ class StepGraph {
 
 }  // namespace
 
+namespace {
+
+// The largest event graph simulated in one run (tasks): about 2.6 GB of graph, engine state and
+// result at ~130 B per task. Larger graphs are refused with a message naming what to reduce.
+constexpr double kMaxEventTasks = 20e6;
+// The closed-form step and every task must fit the engine's horizon with this factor to spare
+// (the event composition may differ from the closed form's, and sums run on a stage's streams).
+constexpr double kHorizonMargin = 4.0;
+// Extrapolation accepts the increments of two consecutive periods as equal when they differ by
+// at most this fraction of the step (the runs are exact in integer picoseconds; the interference
+// penalty and the breakdown are doubles derived from them).
+constexpr double kPeriodTolerance = 1e-9;
+
+// Per-thread buffers kept warm from one step to the next: the graph keeps its interned names and
+// its vectors' capacity across TaskGraph::clear, the Engine its node and heap arrays, so a step no
+// larger than an earlier one on the same thread allocates nothing in the graph or the run.
+struct Workspace {
+  eg::TaskGraph graph;
+  eg::Engine engine;
+  std::vector<eg::TaskId> binding;
+};
+Workspace& workspace() {
+  thread_local Workspace w;
+  return w;
+}
+
+// What one simulated step gives: its time, the critical stage's breakdown and the tasks it ran.
+struct Outcome {
+  Seconds step{0};
+  StepBreakdown b;
+  long long tasks = 0;
+};
+
+// Applies `f` to each time of an outcome's step and breakdown, in one fixed order.
+template <typename F>
+void for_each_time(Outcome& o, F&& f) {
+  StepBreakdown& b = o.b;
+  for (Seconds* t : {&o.step, &b.compute, &b.host_bound, &b.offload_bound, &b.exposed_comm, &b.bubble, &b.optimizer,
+                     &b.tp_comm, &b.cp_comm, &b.pp_comm, &b.dp_comm, &b.ep_comm}) {
+    f(*t);
+  }
+}
+template <typename F>
+void for_each_time_pair(Outcome& a, const Outcome& b, F&& f) {
+  std::vector<Seconds*> pa;
+  for_each_time(a, [&](Seconds& t) { pa.push_back(&t); });
+  Outcome bc = b;
+  size_t i = 0;
+  for_each_time(bc, [&](Seconds& t) { f(*pa[i++], t); });
+}
+
+// Everything the runs of one scenario share: the stage prices and which stage bounds the step.
+struct StepSetup {
+  const Scenario& sc;
+  const StepOptions& options;
+  const std::vector<StageCost>& costs;
+  Seconds p2p;
+  int crit = 0;                  // the stage with the most work per micro-batch (see choose_critical)
+  Bytes send_bytes{0};           // one pipeline send (flow mode)
+};
+
+// Simulates the step with `m` micro-batches and attributes the critical stage's time.
+Outcome simulate(const StepSetup& setup, int m, std::ostream* trace) {
+  const Scenario& sc = setup.sc;
+  const Plan& plan = sc.plan;
+  const Model& model = sc.model;
+  const System& sys = sc.system;
+  const int p = plan.pp;
+  Workspace& ws = workspace();
+  StepGraph builder(sc, setup.costs, setup.p2p, m, ws.graph);
+  builder.build();
+  const eg::TaskGraph& graph = ws.graph;
+  const eg::RunResult* run_ptr = nullptr;
+  if (setup.options.network == NetworkMode::kFlow) {
+    // One bucket per layer, as the graph splits each stage's collectives.
+    std::vector<RankParams> bucket_params;
+    for (int stage = 0; stage < p; ++stage) {
+      const StageCost& c = setup.costs[static_cast<size_t>(stage)];
+      const double buckets = std::max(1, layers_on_stage(model, plan, stage));
+      bucket_params.push_back({c.params.dense / buckets, c.params.expert / buckets});
+    }
+    const CollectiveModel comm(sys);
+    FlowAdapter adapter(sc, comm, plan.zero == 0 ? CollectiveKind::kAllReduce : CollectiveKind::kReduceScatter,
+                        bucket_params, grad_reduce_bytes(plan), kParamGatherBytes, setup.send_bytes);
+    run_ptr = &ws.engine.run(graph, &adapter);
+  } else {
+    run_ptr = &ws.engine.run(graph);
+  }
+  const eg::RunResult& run = *run_ptr;
+  auto ran = [&run](eg::TaskId t) { return eg::to_seconds(run.end[t] - run.start[t]); };
+
+  // Per stage: the step ends with its optimizer; hidden data-parallel traffic still slows the
+  // compute under it by the chip's interference fraction (as in the closed form).
+  Outcome out;
+  std::vector<Seconds> penalty(static_cast<size_t>(p));
+  for (int stage = 0; stage < p; ++stage) {
+    const eg::TaskId opt = builder.optimizer(stage);
+    Seconds dp_total{0};
+    for (eg::TaskId d : builder.dp_tasks(stage)) dp_total += ran(d);
+    const eg::TaskId prev = graph.stream_predecessor(opt);
+    const Seconds waited = prev == eg::kNoTask ? Seconds(0) : eg::to_seconds(run.start[opt] - run.end[prev]);
+    penalty[static_cast<size_t>(stage)] = max(Seconds(0), dp_total - waited) * sys.chip.comm_interference;
+    out.step = max(out.step, eg::to_seconds(run.end[opt]) + penalty[static_cast<size_t>(stage)]);
+  }
+
+  // The critical stage's time, by what occupied its compute stream, and each idle gap charged to
+  // what the task after it waited for last: a data-parallel gather or reduction, an activation or
+  // gradient from a neighbouring stage (pipeline communication) or that stage's compute (bubble).
+  // The critical stage is the one that bounds the steady state (most work per micro-batch, as the
+  // closed form chooses), not the one that happens to finish last: the time between its own end
+  // and the step's end (other stages draining, their optimizer) is bubble.
+  const int crit = setup.crit;
+  StepBreakdown& b = out.b;
+  const auto& tasks = graph.tasks();
+  // Each task's binding dependency: the one that ended last among its explicit dependencies and
+  // its stream predecessor (what it actually waited for).
+  std::vector<eg::TaskId>& binding = ws.binding;
+  binding.assign(graph.size(), eg::kNoTask);
+  auto bind = [&](eg::TaskId before, eg::TaskId after) {
+    if (binding[after] == eg::kNoTask || run.end[before] > run.end[binding[after]]) binding[after] = before;
+  };
+  for (const auto& [before, after] : graph.edges()) bind(before, after);
+  for (eg::TaskId id = 0; id < graph.size(); ++id) {
+    const eg::TaskId prev = graph.stream_predecessor(id);
+    if (prev != eg::kNoTask && tasks[id].stream != eg::StreamKind::kCompute) bind(prev, id);
+  }
+  Seconds waited_dp{0}, waited_pp{0}, waited_tp{0}, waited_cp{0}, waited_ep{0}, bubble{0};
+  for (eg::TaskId id = 0; id < graph.size(); ++id) {
+    const eg::TaskSpec& t = tasks[id];
+    if (t.rank != crit || t.stream != eg::StreamKind::kCompute) continue;
+    const Seconds d = ran(id);
+    if (t.category == eg::Category::kOptimizer) {
+      b.optimizer += d;
+    } else {
+      b.compute += d;
+    }
+    const eg::TaskId prev = graph.stream_predecessor(id);
+    const eg::Picos ready = prev == eg::kNoTask ? 0 : run.end[prev];
+    if (run.start[id] <= ready) continue;
+    // Walk the chain of binding dependencies back from this task's start to when the compute
+    // stream became free: each communication task owns the part of the idle window it covered; a
+    // wait that reaches another stage's compute (or nothing) is pipeline bubble.
+    eg::Picos cursor = run.start[id];
+    for (eg::TaskId dep = binding[id]; dep != eg::kNoTask && cursor > ready; dep = binding[dep]) {
+      const eg::TaskSpec& ds = tasks[dep];
+      Seconds* into = nullptr;
+      switch (ds.category) {
+        case eg::Category::kDp: into = &waited_dp; break;
+        case eg::Category::kPp: into = &waited_pp; break;
+        case eg::Category::kTp: into = &waited_tp; break;
+        case eg::Category::kCp: into = &waited_cp; break;
+        case eg::Category::kEp: into = &waited_ep; break;
+        default: break;
+      }
+      if (into == nullptr) break;  // compute: what remains is bubble
+      const eg::Picos from = std::max(run.start[dep], ready), to = std::min(run.end[dep], cursor);
+      if (to > from) *into += eg::to_seconds(to - from);
+      cursor = std::min(cursor, std::max(run.start[dep], ready));
+    }
+    if (cursor > ready) bubble += eg::to_seconds(cursor - ready);
+  }
+  b.tp_comm = waited_tp;
+  b.cp_comm = waited_cp;
+  b.ep_comm = waited_ep;
+  b.pp_comm = waited_pp;
+  b.dp_comm = waited_dp + penalty[static_cast<size_t>(crit)];
+  b.exposed_comm = b.tp_comm + b.cp_comm + b.ep_comm + b.pp_comm + b.dp_comm;
+  // The critical stage's parts sum to its own end (plus its interference penalty); the rest of
+  // the step, other stages draining after it, is bubble (exactly 0 when it ends last).
+  const Seconds crit_end = eg::to_seconds(run.end[builder.optimizer(crit)]) + penalty[static_cast<size_t>(crit)];
+  b.bubble = bubble + max(Seconds(0), out.step - crit_end);
+  out.tasks = static_cast<long long>(graph.size());
+
+  if (trace != nullptr) {
+    std::vector<std::string> names;
+    for (int stage = 0; stage < p; ++stage) {
+      const long long rank = stage * stage_stride(plan);
+      names.push_back(fmt::format("pipeline stage {} (rank {}, chip {})", stage, rank, rank / sys.chip.ranks_per_chip));
+    }
+    eg::write_chrome_trace(graph, run, names, *trace);
+  }
+  return out;
+}
+
+// The stage that bounds the steady state: the most compute-stream occupancy per micro-batch
+// (compute plus the exposed TP/CP/EP communication its compute stream waits on, the closed form's
+// per-stage time), first stage on ties. Independent of the micro-batch count, so every run of an
+// extrapolation attributes the same stage.
+int choose_critical(const std::vector<StageCost>& costs) {
+  int crit = 0;
+  Seconds most{-1};
+  for (size_t stage = 0; stage < costs.size(); ++stage) {
+    const StageCost& c = costs[stage];
+    Seconds t = busy(c.first_f) + busy(c.first_b) + busy(c.last_f) + busy(c.last_b);
+    for (size_t l = 0; l < c.fwd.size(); ++l) t += busy(c.fwd[l]) + busy(c.bwd[l]);
+    if (t > most) {
+      most = t;
+      crit = static_cast<int>(stage);
+    }
+  }
+  return crit;
+}
+
+// An upper bound on the tasks of the step graph with `m` micro-batches: per micro-batch, stage and
+// direction, each layer (and the embedding or head) a compute task and up to three exposed
+// communication tasks, a send and an empty-chunk marker per chunk, and with FSDP three
+// data-parallel tasks per layer; per stage, two data-parallel buckets per layer and the optimizer.
+double task_bound(const Scenario& sc, double m) {
+  const Plan& plan = sc.plan;
+  const bool fsdp = plan.zero == 3 && plan.pp == 1 && plan.dp * plan.cp > 1;
+  double total = 0;
+  for (int stage = 0; stage < plan.pp; ++stage) {
+    const double n = layers_on_stage(sc.model, plan, stage);
+    total += m * (2.0 * 4.0 * (n + 2.0) + 4.0 * plan.vpp + (fsdp ? 3.0 * n : 0.0)) + 2.0 * n + 1.0;
+  }
+  return total;
+}
+
+// Refuses a step the engine cannot represent: a closed-form step or a task duration beyond the
+// horizon (with kHorizonMargin to spare).
+void check_horizon(Seconds closed_form_step, const std::vector<StageCost>& costs, Seconds p2p) {
+  const double horizon_days = static_cast<double>(eg::kMaxPicos) / 1e12 / 86400.0;
+  auto refuse = [&](const std::string& what, Seconds t) {
+    throw InputError(
+        "step", "",
+        fmt::format("{} would take {:.3g} s ({:.3g} days), beyond what the event engine represents ({:.1f} days, "
+                    "used with a {}x margin); check chip.peak_flops, chip.power_limit, the bandwidths and latencies "
+                    "of scale_up and scale_out, --seq and --moe-imbalance, or use --engine closed-form",
+                    what, t.value(), t.value() / 86400.0, horizon_days, kHorizonMargin));
+  };
+  if (!eg::representable(closed_form_step, kHorizonMargin)) refuse("the step", closed_form_step);
+  auto check = [&](const PhaseTime& pt) {
+    for (Seconds t : {pt.compute, pt.tp, pt.cp, pt.ep}) {
+      if (!eg::representable(t, kHorizonMargin)) refuse("one task of the step", t);
+    }
+  };
+  for (const StageCost& c : costs) {
+    for (const PhaseTime& pt : c.fwd) check(pt);
+    for (const PhaseTime& pt : c.bwd) check(pt);
+    for (const PhaseTime* pt : {&c.first_f, &c.first_b, &c.last_f, &c.last_b}) check(*pt);
+    for (Seconds t : {c.dp_reduce, c.dp_gather, c.optimizer}) {
+      if (!eg::representable(t, kHorizonMargin)) refuse("one task of the step", t);
+    }
+  }
+  if (!eg::representable(p2p, kHorizonMargin)) refuse("one pipeline send", p2p);
+}
+
+// The micro-batch counts an extrapolation simulates: m1, m1 + period and m1 + 2 period, all
+// congruent to m modulo the period, with m1 past the schedule's warm-up transient. The interleaved
+// schedule's period is its group size N, and every simulated count must have the same N as m (the
+// group size depends on m; see interleaved_group_size).
+struct Sample {
+  int m1 = 0;
+  int period = 1;
+};
+std::optional<Sample> sample_for(const Plan& plan, int m, int min_m1) {
+  const int p = plan.pp, v = plan.vpp;
+  if (v > 1 && m < p) return std::nullopt;  // the schedule refuses it; the full run reports why
+  const int period = v > 1 ? eg::interleaved_group_size(p, m) : p;
+  const int r = m % period;
+  long long k = std::max<long long>(0, (static_cast<long long>(min_m1) - r + period - 1) / period);
+  if (r + k * period < 1) ++k;
+  for (;; ++k) {
+    const long long m1 = r + k * period;
+    // Three runs cost 3 m1 + 3 period micro-batches; extrapolate only when that is cheaper than m.
+    if (3 * (m1 + period) >= m) return std::nullopt;
+    if (v == 1) return Sample{static_cast<int>(m1), period};
+    bool same_group = m1 >= p;
+    for (int j = 0; j < 3 && same_group; ++j) {
+      same_group = eg::interleaved_group_size(p, static_cast<int>(m1 + j * period)) == period;
+    }
+    if (same_group) return Sample{static_cast<int>(m1), period};
+  }
+}
+
+std::string graph_limit_text(const Scenario& sc, int m, double tasks) {
+  return fmt::format("{} layers x {} micro-batches x {} stages make about {:.3g} tasks, over the event engine's limit "
+                     "of {:.0f} million",
+                     sc.model.layers, m, sc.plan.pp, tasks, kMaxEventTasks / 1e6);
+}
+
+}  // namespace
+
 StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, StepResult r) {
   const Plan& plan = sc.plan;
   const Model& model = sc.model;
   const System& sys = sc.system;
   const int p = plan.pp;
+  const int m = num_microbatches(plan, sc.training);
+
+  // Bounded work: the graph simulated is at most kMaxEventTasks, checked before anything is built.
+  // A trace needs the real graph of all m micro-batches; otherwise long steps are extrapolated
+  // from a few short ones (below), so only a step whose period-sized sample is too big is refused.
+  const int min_m1 = 2 * p * plan.vpp;
+  const std::optional<Sample> sample = options.trace != nullptr || options.every_microbatch ? std::nullopt : sample_for(plan, m, min_m1);
+  if (options.trace != nullptr && task_bound(sc, m) > kMaxEventTasks) {
+    throw InputError("--trace", "",
+                     fmt::format("a trace needs the whole event graph, and {}; reduce --global-batch (micro-batches), "
+                                 "the layers or --pp, or drop --trace",
+                                 graph_limit_text(sc, m, task_bound(sc, m))));
+  }
+  const int m_largest = sample ? sample->m1 + 2 * sample->period : m;
+  if (task_bound(sc, m_largest) > kMaxEventTasks) {
+    throw InputError("step", "",
+                     fmt::format("{}; reduce the layers, --pp, --vpp or --global-batch, or use --engine closed-form",
+                                 graph_limit_text(sc, m_largest, task_bound(sc, m_largest))));
+  }
+
   const Chip rank_chip = per_rank(sys.chip);
   Pricer pricer(sc, rank_chip, nullptr);  // the closed form already filled r.comm
   const StageProgram prog = lower(model, plan, sc.training);
@@ -335,105 +646,38 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
                           (rank_chip.hbm_bandwidth.value() * rank_chip.memory_efficiency));
   }
   const Seconds p2p = p > 1 ? pricer.collective(prog.pp_send, 0) : Seconds(0);
+  check_horizon(r.step_time, costs, p2p);
 
-  StepGraph builder(sc, costs, p2p);
-  builder.build();
-  const eg::TaskGraph& graph = builder.graph();
-  eg::RunResult run;
-  if (options.network == NetworkMode::kFlow) {
-    // One bucket per layer, as the graph splits each stage's collectives.
-    std::vector<RankParams> bucket_params;
-    for (int stage = 0; stage < p; ++stage) {
-      const StageCost& c = costs[static_cast<size_t>(stage)];
-      const double buckets = std::max(1, layers_on_stage(model, plan, stage));
-      bucket_params.push_back({c.params.dense / buckets, c.params.expert / buckets});
+  const StepSetup setup{sc, options, costs, p2p, choose_critical(costs), prog.pp_send.bytes};
+  Outcome out;
+  std::optional<Sample> s = sample;
+  while (s) {
+    // A 1F1B or interleaved schedule of identical micro-batches is a max-plus linear system: past
+    // its transient, each further period of micro-batches adds the same time to the step and to
+    // every part of the breakdown (docs/model.md, "Event engine"). Three runs a period apart check
+    // that the increments agree, then the last is extended to m; if they disagree the transient
+    // is not over, and the sample moves to twice the distance (or the full step is simulated).
+    std::array<Outcome, 3> o;
+    for (int j = 0; j < 3; ++j) o[static_cast<size_t>(j)] = simulate(setup, s->m1 + j * s->period, nullptr);
+    bool periodic = true;
+    Outcome d1 = o[1], d2 = o[2];
+    for_each_time_pair(d1, o[0], [](Seconds& a, Seconds b) { a -= b; });
+    for_each_time_pair(d2, o[1], [](Seconds& a, Seconds b) { a -= b; });
+    const double tol = kPeriodTolerance * o[2].step.value();
+    for_each_time_pair(d1, d2, [&](Seconds& a, Seconds b) { periodic = periodic && std::fabs((a - b).value()) <= tol; });
+    if (periodic) {
+      out = o[2];
+      const double periods = static_cast<double>(m - (s->m1 + 2 * s->period)) / s->period;
+      // (max: a part constant in m may extrapolate to -1e-14 by rounding.)
+      for_each_time_pair(out, d2, [&](Seconds& a, Seconds inc) { a = max(Seconds(0), a + inc * periods); });
+      out.tasks = o[0].tasks + o[1].tasks + o[2].tasks;
+      break;
     }
-    const CollectiveModel comm(sys);
-    FlowAdapter adapter(sc, comm, plan.zero == 0 ? CollectiveKind::kAllReduce : CollectiveKind::kReduceScatter,
-                        bucket_params, grad_reduce_bytes(plan), kParamGatherBytes, prog.pp_send.bytes);
-    run = eg::run(graph, &adapter);
-  } else {
-    run = eg::run(graph);
+    s = sample_for(plan, m, 2 * s->m1 + 1);
   }
-  auto ran = [&run](eg::TaskId t) { return eg::to_seconds(run.end[t] - run.start[t]); };
+  if (!s) out = simulate(setup, m, options.trace);
 
-  // Per stage: the step ends with its optimizer; hidden data-parallel traffic still slows the
-  // compute under it by the chip's interference fraction (as in the closed form).
-  const auto& tasks = graph.tasks();
-  int crit = 0;
-  Seconds step{0};
-  std::vector<Seconds> penalty(static_cast<size_t>(p));
-  for (int stage = 0; stage < p; ++stage) {
-    const eg::TaskId opt = builder.optimizer(stage);
-    Seconds dp_total{0};
-    for (eg::TaskId d : builder.dp_tasks(stage)) dp_total += ran(d);
-    const eg::TaskId prev = graph.stream_predecessor(opt);
-    const Seconds waited = prev == eg::kNoTask ? Seconds(0) : eg::to_seconds(run.start[opt] - run.end[prev]);
-    penalty[static_cast<size_t>(stage)] = max(Seconds(0), dp_total - waited) * sys.chip.comm_interference;
-    const Seconds end = eg::to_seconds(run.end[opt]) + penalty[static_cast<size_t>(stage)];
-    if (end > step) {
-      step = end;
-      crit = stage;
-    }
-  }
-
-  // The critical stage's time, by what occupied its compute stream, and each idle gap charged to
-  // what the task after it waited for last: a data-parallel gather or reduction, an activation or
-  // gradient from a neighbouring stage (pipeline communication) or that stage's compute (bubble).
-  StepBreakdown b;
-  // Each task's binding dependency: the one that ended last among its explicit dependencies and
-  // its stream predecessor (what it actually waited for).
-  std::vector<eg::TaskId> binding(graph.size(), eg::kNoTask);
-  auto bind = [&](eg::TaskId before, eg::TaskId after) {
-    if (binding[after] == eg::kNoTask || run.end[before] > run.end[binding[after]]) binding[after] = before;
-  };
-  for (const auto& [before, after] : graph.edges()) bind(before, after);
-  for (eg::TaskId id = 0; id < graph.size(); ++id) {
-    const eg::TaskId prev = graph.stream_predecessor(id);
-    if (prev != eg::kNoTask && tasks[id].stream != eg::StreamKind::kCompute) bind(prev, id);
-  }
-  Seconds waited_dp{0}, waited_pp{0}, waited_tp{0}, waited_cp{0}, waited_ep{0}, bubble{0};
-  for (eg::TaskId id = 0; id < graph.size(); ++id) {
-    const eg::TaskSpec& t = tasks[id];
-    if (t.rank != crit || t.stream != eg::StreamKind::kCompute) continue;
-    const Seconds d = ran(id);
-    if (t.category == eg::Category::kOptimizer) {
-      b.optimizer += d;
-    } else {
-      b.compute += d;
-    }
-    const eg::TaskId prev = graph.stream_predecessor(id);
-    const eg::Picos ready = prev == eg::kNoTask ? 0 : run.end[prev];
-    if (run.start[id] <= ready) continue;
-    // Walk the chain of binding dependencies back from this task's start to when the compute
-    // stream became free: each communication task owns the part of the idle window it covered; a
-    // wait that reaches another stage's compute (or nothing) is pipeline bubble.
-    eg::Picos cursor = run.start[id];
-    for (eg::TaskId dep = binding[id]; dep != eg::kNoTask && cursor > ready; dep = binding[dep]) {
-      const eg::TaskSpec& ds = tasks[dep];
-      Seconds* into = nullptr;
-      switch (ds.category) {
-        case eg::Category::kDp: into = &waited_dp; break;
-        case eg::Category::kPp: into = &waited_pp; break;
-        case eg::Category::kTp: into = &waited_tp; break;
-        case eg::Category::kCp: into = &waited_cp; break;
-        case eg::Category::kEp: into = &waited_ep; break;
-        default: break;
-      }
-      if (into == nullptr) break;  // compute: what remains is bubble
-      const eg::Picos from = std::max(run.start[dep], ready), to = std::min(run.end[dep], cursor);
-      if (to > from) *into += eg::to_seconds(to - from);
-      cursor = std::min(cursor, std::max(run.start[dep], ready));
-    }
-    if (cursor > ready) bubble += eg::to_seconds(cursor - ready);
-  }
-  b.tp_comm = waited_tp;
-  b.cp_comm = waited_cp;
-  b.ep_comm = waited_ep;
-  b.pp_comm = waited_pp;
-  b.dp_comm = waited_dp + penalty[static_cast<size_t>(crit)];
-  b.exposed_comm = b.tp_comm + b.cp_comm + b.ep_comm + b.pp_comm + b.dp_comm;
-  b.bubble = bubble;
+  StepBreakdown& b = out.b;
   // The host-bound and offload-bound parts of compute are inside the compute tasks' durations; the
   // closed form (`r`) measured them on the same layer prices.
   b.host_bound = min(r.breakdown.host_bound, b.compute);
@@ -441,17 +685,8 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
   r.breakdown = b;
   r.engine = "events";
   r.network = to_string(options.network);
-  r.tasks = static_cast<long long>(graph.size());
-  set_step_time(r, sc, step);
-
-  if (options.trace != nullptr) {
-    std::vector<std::string> names;
-    for (int stage = 0; stage < p; ++stage) {
-      const long long rank = stage * stage_stride(plan);
-      names.push_back(fmt::format("pipeline stage {} (rank {}, chip {})", stage, rank, rank / sys.chip.ranks_per_chip));
-    }
-    eg::write_chrome_trace(graph, run, names, *options.trace);
-  }
+  r.tasks = out.tasks;
+  set_step_time(r, sc, out.step);
   return r;
 }
 

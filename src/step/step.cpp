@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <map>
 
 #include <fmt/format.h>
@@ -238,6 +239,16 @@ StepResult step_internal::compose_closed_form(const Scenario& sc, const LayerPri
 
 void step_internal::set_step_time(StepResult& r, const Scenario& sc, Seconds step_time) {
   const System& sys = sc.system;
+  // A step that is not a positive finite time (a peak of 1e-300 FLOP/s, an infinite imbalance, a
+  // sequence that overflows a product) would print as inf, NaN or 0: refuse it, naming the inputs
+  // that can produce it.
+  if (!std::isfinite(step_time.value()) || step_time.value() <= 0) {
+    throw InputError("step", "",
+                     fmt::format("the step time is not a positive finite number ({} s); check chip.peak_flops, "
+                                 "chip.power_limit, the memory and network bandwidths and latencies, --seq and "
+                                 "--moe-imbalance for values of zero, inf or extreme magnitude",
+                                 step_time.value()));
+  }
   r.step_time = step_time;
   const double tokens = static_cast<double>(sc.training.global_batch) * sc.training.seq;
   r.tokens_per_s = tokens / r.step_time.value();
@@ -253,6 +264,12 @@ void step_internal::set_step_time(StepResult& r, const Scenario& sc, Seconds ste
       sys.chip.power_limit.value() > 0 ? std::min(sys.chip.tdp, sys.chip.power_limit).value() : sys.chip.tdp.value();
   r.power_watts_per_chip = idle + (tdp - idle) * std::min(1.0, r.hfu / std::max(1e-9, sys.chip.matmul_efficiency));
   r.energy_joules_per_step = r.power_watts_per_chip * sys.total_chips() * r.step_time.value();
+  if (!std::isfinite(r.mfu) || !std::isfinite(r.hfu) || !std::isfinite(r.tokens_per_s)) {
+    throw InputError("step", "",
+                     fmt::format("the step of {} s gives a utilisation that is not finite (MFU {}, HFU {}); check "
+                                 "chip.peak_flops.{} and --seq, --global-batch for zero, inf or extreme values",
+                                 step_time.value(), r.mfu, r.hfu, to_string(sc.training.precision)));
+  }
   r.cost_usd_per_million_tokens.reset();
   if (sys.price_usd_per_chip_hour) {
     r.cost_usd_per_million_tokens = *sys.price_usd_per_chip_hour * sys.total_chips() / 3600.0 / r.tokens_per_s * 1e6;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -733,6 +734,54 @@ TEST(EngineDeterminism, RunsAndTracesAreByteIdentical) {
   size_t slices = 0;
   for (size_t pos = 0; (pos = t1.find("\"ph\":\"X\"", pos)) != std::string::npos; ++pos) ++slices;
   EXPECT_EQ(slices, g1.size());
+}
+
+// The horizon: representable() accepts exactly what to_picos can hold (with a margin), and a run
+// whose task would end past INT64_MAX picoseconds throws instead of wrapping.
+TEST(EngineTime, HorizonIsCheckedNotWrapped) {
+  EXPECT_TRUE(representable(Seconds(0)));
+  EXPECT_TRUE(representable(Seconds(86400.0 * 100)));  // 100 days
+  EXPECT_FALSE(representable(Seconds(86400.0 * 107)));
+  EXPECT_FALSE(representable(Seconds(86400.0 * 30), 4.0));  // 30 days > 106.75 / 4
+  EXPECT_TRUE(representable(Seconds(86400.0 * 26), 4.0));
+  EXPECT_FALSE(representable(Seconds(-1)));
+  EXPECT_FALSE(representable(Seconds(std::numeric_limits<double>::infinity())));
+  EXPECT_FALSE(representable(Seconds(std::numeric_limits<double>::quiet_NaN())));
+
+  TaskGraph g;
+  const NameId n = g.intern("long");
+  const Picos half = kMaxPicos / 2 + 1;
+  g.add(spec(n, 0, StreamKind::kCompute, half));
+  g.add(spec(n, 0, StreamKind::kCompute, half));  // starts at `half`, would end past INT64_MAX
+  try {
+    (void)run(g);
+    ADD_FAILURE() << "expected an overflow error";
+  } catch (const Error& e) {
+    EXPECT_CONTAINS(e.what(), "horizon");
+    EXPECT_CONTAINS(e.what(), "'long' (task 1");
+  }
+  TaskGraph ok;
+  const NameId m = ok.intern("fits");
+  ok.add(spec(m, 0, StreamKind::kCompute, kMaxPicos / 2));
+  ok.add(spec(m, 0, StreamKind::kCompute, kMaxPicos / 2));
+  EXPECT_EQ(run(ok).makespan, kMaxPicos / 2 * 2);
+}
+
+// A cleared graph reused for a smaller one gives the same run as a fresh graph (the per-thread
+// workspace of the step relies on this).
+TEST(EngineGraph, ClearedGraphRunsLikeAFreshOne) {
+  TaskGraph reused = pipeline_graph(PipelineSchedule::k1F1B, 4, 1, 16, 10, 20, 3);
+  Engine engine;
+  (void)engine.run(reused);
+  reused.clear();
+  const NameId fwd = reused.intern("forward");
+  reused.add(spec(fwd, 0, StreamKind::kCompute, 5));
+  reused.add(spec(fwd, 1, StreamKind::kCompute, 7));
+  reused.depend(0, 1);
+  const RunResult& r = engine.run(reused);
+  EXPECT_EQ(r.makespan, 12);
+  EXPECT_EQ(r.start.size(), 2u);
+  EXPECT_EQ(reused.num_ranks(), 2);
 }
 
 }  // namespace
