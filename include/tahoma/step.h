@@ -78,6 +78,20 @@ double model_flops_per_token(const Model& model, int seq);
 StepResult simulate_step(const Scenario& scenario, const StepOptions& options = {});
 StepResult simulate_step_closed_form(const Scenario& scenario);
 
+// What the event engine adds to the closed-form result of the same scenario (simulate_step with the
+// event engine = the closed form's result with these fields set and the metrics recomputed from the
+// step time). Lets a search move an event result between processes as a few numbers.
+struct EventsOutcome {
+  Seconds step_time{0};
+  StepBreakdown breakdown;
+  long long tasks = 0;
+  std::string network;
+};
+EventsOutcome events_outcome(const StepResult& events_result);
+// Rebuilds the event engine's result from the closed form's (`closed_form`, for the same scenario)
+// and its outcome: equal, field for field, to what simulate_step returned in the process that ran it.
+StepResult with_events_outcome(const Scenario& scenario, StepResult closed_form, const EventsOutcome& outcome);
+
 // The fast path of layout searches: the closed form with each layout's per-layer prices cached by
 // the plan fields they depend on (tp, cp, ep, micro-batch, recompute and the kernel flags; pp too
 // for expert parallelism, whose group strides over the pipeline), one collective model for the

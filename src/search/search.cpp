@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstdint>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -94,6 +96,58 @@ std::vector<std::string> gather_strings(const std::string& mine) {
                                static_cast<size_t>(lens[static_cast<size_t>(i)])));
   }
   return out;
+}
+
+// Every rank receives every rank's string (its own included), in rank order.
+std::vector<std::string> allgather_strings(const std::string& mine) {
+  const int size = mpi().size;
+  int len = static_cast<int>(mine.size());
+  std::vector<int> lens(static_cast<size_t>(size)), offsets(static_cast<size_t>(size));
+  MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  int total = 0;
+  for (int i = 0; i < size; ++i) {
+    offsets[static_cast<size_t>(i)] = total;
+    total += lens[static_cast<size_t>(i)];
+  }
+  std::string all(static_cast<size_t>(total), '\0');
+  MPI_Allgatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), offsets.data(), MPI_CHAR, MPI_COMM_WORLD);
+  std::vector<std::string> out;
+  for (int i = 0; i < size; ++i) {
+    out.push_back(all.substr(static_cast<size_t>(offsets[static_cast<size_t>(i)]),
+                             static_cast<size_t>(lens[static_cast<size_t>(i)])));
+  }
+  return out;
+}
+
+// A double as the hexadecimal of its bits, so it crosses processes exactly.
+std::string exact(double x) {
+  return fmt::format("{:016x}", std::bit_cast<std::uint64_t>(x));
+}
+double from_exact(const nlohmann::json& j) {
+  return std::bit_cast<double>(static_cast<std::uint64_t>(std::stoull(j.get<std::string>(), nullptr, 16)));
+}
+
+nlohmann::json outcome_json(size_t index, const EventsOutcome& o) {
+  nlohmann::json parts = nlohmann::json::array();
+  const StepBreakdown& b = o.breakdown;
+  for (Seconds t : {o.step_time, b.compute, b.host_bound, b.offload_bound, b.exposed_comm, b.bubble, b.optimizer,
+                    b.tp_comm, b.cp_comm, b.pp_comm, b.dp_comm, b.ep_comm}) {
+    parts.push_back(exact(t.value()));
+  }
+  return {{"index", index}, {"times", parts}, {"tasks", o.tasks}, {"network", o.network}};
+}
+
+EventsOutcome outcome_from_json(const nlohmann::json& j) {
+  EventsOutcome o;
+  StepBreakdown& b = o.breakdown;
+  Seconds* fields[] = {&o.step_time,  &b.compute,   &b.host_bound, &b.offload_bound, &b.exposed_comm, &b.bubble,
+                       &b.optimizer, &b.tp_comm, &b.cp_comm,    &b.pp_comm,       &b.dp_comm,      &b.ep_comm};
+  const auto& times = j["times"];
+  TAHOMA_ASSERT(times.size() == std::size(fields));
+  for (size_t i = 0; i < std::size(fields); ++i) *fields[i] = Seconds(from_exact(times[i]));
+  o.tasks = j["tasks"].get<long long>();
+  o.network = j["network"].get<std::string>();
+  return o;
 }
 #endif
 
@@ -546,19 +600,16 @@ SearchReport search(const Scenario& base, const SearchOptions& options) {
 
 #ifdef TAHOMA_HAVE_MPI
   if (size > 1) {
-    // Every rank sends its counts and its best layouts; rank 0 re-prices those (the closed form is
-    // deterministic) and merges. The structural rejections were counted by every rank alike.
+    // Every rank sends its counts and its best layouts to every rank; each re-prices those (the
+    // closed form is deterministic) and merges them alike, so all ranks hold the same finalists and
+    // can share their re-simulation. The structural rejections were counted by every rank alike.
     nlohmann::json j;
     j["priced"] = report.priced;
     j["rejected"] = rejected;
     j["best"] = nlohmann::json::array();
     for (const Entry& e : best) j["best"].push_back(layout_json(e.plan));
     if (smallest) j["smallest"] = {{"bytes", smallest->first}, {"plan", layout_json(smallest->second)}};
-    const auto all = gather_strings(j.dump());
-    if (rank != 0) {
-      report.ranks = size;
-      return report;  // rank 0 answers
-    }
+    const auto all = allgather_strings(j.dump());
     StepEvaluator eval(base);
     best.clear();
     report.priced = 0;
@@ -592,18 +643,43 @@ SearchReport search(const Scenario& base, const SearchOptions& options) {
     if (rejected[i] > 0) report.rejected[kReasonNames[i]] = rejected[i];
   }
 
-  // The event engine has the last word on the best few.
+  // The event engine has the last word on the best few: each process re-simulates every size-th
+  // finalist (all of them without MPI), its threads one finalist each; rank 0 collects the others'
+  // outcomes, exact to the bit, and rebuilds their results from the closed form.
   std::vector<SearchResult> finals(best.size());
+  std::vector<size_t> my_finals;
+  for (size_t i = 0; i < best.size(); ++i) {
+    if (static_cast<int>(i % static_cast<size_t>(size)) == rank) my_finals.push_back(i);
+  }
   arena.execute([&] {
-    tbb::parallel_for(size_t{0}, best.size(), [&](size_t i) {
+    tbb::parallel_for(size_t{0}, my_finals.size(), size_t{1}, [&](size_t k) {
+      const size_t i = my_finals[k];
       Scenario sc = base;
       sc.plan = best[i].plan;
-      finals[i].plan = best[i].plan;
-      finals[i].closed_form = best[i].result;
       finals[i].result = simulate_step(sc);
-      finals[i].objective = objective_of(options.objective, finals[i].result);
     });
   });
+#ifdef TAHOMA_HAVE_MPI
+  if (size > 1) {
+    nlohmann::json outcomes = nlohmann::json::array();
+    for (size_t i : my_finals) outcomes.push_back(outcome_json(i, events_outcome(finals[i].result)));
+    const auto all = gather_strings(outcomes.dump());
+    if (rank != 0) return report;  // rank 0 answers
+    for (size_t r = 1; r < all.size(); ++r) {
+      for (const auto& o : nlohmann::json::parse(all[r])) {
+        const size_t i = o["index"].get<size_t>();
+        Scenario sc = base;
+        sc.plan = best[i].plan;
+        finals[i].result = with_events_outcome(sc, simulate_step_closed_form(sc), outcome_from_json(o));
+      }
+    }
+  }
+#endif
+  for (size_t i = 0; i < best.size(); ++i) {
+    finals[i].plan = best[i].plan;
+    finals[i].closed_form = best[i].result;
+    finals[i].objective = objective_of(options.objective, finals[i].result);
+  }
   std::sort(finals.begin(), finals.end(),
             [](const SearchResult& a, const SearchResult& b) { return ranks_before(a.objective, a, b.objective, b); });
   if (finals.size() > static_cast<size_t>(options.top)) finals.resize(static_cast<size_t>(options.top));

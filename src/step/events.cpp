@@ -54,6 +54,8 @@ class StepGraph {
     v_ = plan.vpp;
     m_ = microbatches;
     graph_.clear();
+    fixed_names_ = {graph_.intern("empty chunk"), graph_.intern("send gradient"), graph_.intern("send activation"),
+                    graph_.intern("optimizer step")};
     final_bwd_.resize(static_cast<size_t>(p_));
     pending_send_.assign(static_cast<size_t>(p_), eg::kNoTask);
     first_fwd_.resize(static_cast<size_t>(p_));
@@ -84,6 +86,33 @@ class StepGraph {
   [[nodiscard]] eg::TaskId optimizer(int stage) const { return optimizer_[static_cast<size_t>(stage)]; }
 
  private:
+  // Task names, interned once per (layer, kind) and build rather than formatted per task: the text
+  // is "<what> <kind>", <what> being "layer N", "embedding" (kEmbedding) or "lm-head+loss" (kHead).
+  static constexpr int kEmbedding = -1, kHead = -2;
+  enum NameKind : int {
+    kForwardName,
+    kBackwardName,
+    kTpName,
+    kCpName,
+    kEpName,
+    kGatherName,
+    kReduceScatterName,
+    kAllReduceName,
+    kNameKinds
+  };
+  eg::NameId name_of(int what, int kind) {
+    static constexpr const char* kSuffix[kNameKinds] = {"forward", "backward",           "tp",
+                                                       "cp",      "ep",                 "param all-gather",
+                                                       "grad reduce-scatter", "grad all-reduce"};
+    const size_t slot = static_cast<size_t>(what + 2) * kNameKinds + static_cast<size_t>(kind);
+    if (slot >= names_.size()) names_.resize((static_cast<size_t>(what + 2) + 1) * kNameKinds, kNoName);
+    if (names_[slot] == kNoName) {
+      const std::string prefix = what == kEmbedding ? "embedding" : what == kHead ? "lm-head+loss" : fmt::format("layer {}", what);
+      names_[slot] = graph_.intern(fmt::format("{} {}", prefix, kSuffix[kind]));
+    }
+    return names_[slot];
+  }
+
   // Layers of `chunk` on a stage: the stage's layers split evenly, the remainder to the first chunks.
   [[nodiscard]] std::pair<int, int> chunk_layers(int stage, int chunk) const {
     const int n = static_cast<int>(costs_[static_cast<size_t>(stage)].fwd.size());
@@ -94,12 +123,12 @@ class StepGraph {
 
   // A task; with `message`, a network task carrying that message (its duration is the analytical
   // time, used unless the run has a flow network).
-  eg::TaskId add(const std::string& name, int stage, eg::StreamKind stream, eg::Category cat, Seconds t,
-                 const eg::PipeOp& op, int layer, std::optional<std::uint32_t> message = std::nullopt) {
+  eg::TaskId add(eg::NameId name, int stage, eg::StreamKind stream, eg::Category cat, Seconds t, const eg::PipeOp& op,
+                 int layer, std::optional<std::uint32_t> message = std::nullopt) {
     eg::TaskSpec spec;
     spec.network = message.has_value();
     spec.tag = message.value_or(0);
-    spec.name = graph_.intern(name);
+    spec.name = name;
     spec.rank = stage;
     spec.stream = stream;
     spec.category = cat;
@@ -112,8 +141,8 @@ class StepGraph {
 
   // One layer's (or the embedding's / head's) work: compute, then its exposed communication,
   // chained after `last`. Returns the compute task.
-  eg::TaskId add_piece(int stage, const eg::PipeOp& op, const PhaseTime& pt, int layer, const std::string& what,
-                       eg::TaskId& first, eg::TaskId& last) {
+  eg::TaskId add_piece(int stage, const eg::PipeOp& op, const PhaseTime& pt, int layer, int what, eg::TaskId& first,
+                       eg::TaskId& last) {
     const eg::Category cat = op.backward ? eg::Category::kBackward : eg::Category::kForward;
     auto chain = [&](eg::TaskId t) {
       if (last != eg::kNoTask) graph_.depend(last, t);
@@ -121,7 +150,7 @@ class StepGraph {
       last = t;
       return t;
     };
-    const eg::TaskId compute = chain(add(fmt::format("{} {}", what, op.backward ? "backward" : "forward"), stage,
+    const eg::TaskId compute = chain(add(name_of(what, op.backward ? kBackwardName : kForwardName), stage,
                                          eg::StreamKind::kCompute, cat, pt.compute, op, layer));
     const Plan& plan = sc_.plan;
     const std::pair<GroupKind, Seconds> comms[] = {
@@ -131,7 +160,8 @@ class StepGraph {
       const eg::Category c = group == GroupKind::kTp   ? eg::Category::kTp
                              : group == GroupKind::kCp ? eg::Category::kCp
                                                        : eg::Category::kEp;
-      chain(add(fmt::format("{} {}", what, to_string(group)), stage, stream_of(group_shape(group, plan), sc_.system), c,
+      const int kind = group == GroupKind::kTp ? kTpName : group == GroupKind::kCp ? kCpName : kEpName;
+      chain(add(name_of(what, kind), stage, stream_of(group_shape(group, plan), sc_.system), c,
                 t, op, layer));
     }
     return compute;
@@ -154,7 +184,7 @@ class StepGraph {
     const StageCost& sc_cost = costs_[static_cast<size_t>(stage)];
     auto gather_for = [&](int local, eg::TaskId gate) {
       const eg::TaskId ag =
-          add_dp(stage, Message::kDpGather, fmt::format("layer {} param all-gather", first_layer + local),
+          add_dp(stage, Message::kDpGather, name_of(first_layer + local, kGatherName),
                  sc_cost.dp_gather / layers(stage), op, first_layer + local);
       if (gate != eg::kNoTask) graph_.depend(gate, ag);
       return ag;
@@ -166,14 +196,14 @@ class StepGraph {
         const int local = order[i];
         const int global = first_layer + local;
         const PhaseTime& pt = op.backward ? c.bwd[static_cast<size_t>(local)] : c.fwd[static_cast<size_t>(local)];
-        const eg::TaskId compute = add_piece(stage, op, pt, global, fmt::format("layer {}", global), first, last);
+        const eg::TaskId compute = add_piece(stage, op, pt, global, global, first, last);
         if (next_gather != eg::kNoTask) graph_.depend(next_gather, compute);
         next_gather = fsdp_ && i + 1 < order.size() ? gather_for(order[i + 1], prev_compute) : eg::kNoTask;
         prev_compute = compute;
         if (op.backward) {
           final_bwd_[static_cast<size_t>(stage)][local] = last;
           if (fsdp_) {
-            const eg::TaskId rs = add_dp(stage, Message::kDpReduce, fmt::format("layer {} grad reduce-scatter", global),
+            const eg::TaskId rs = add_dp(stage, Message::kDpReduce, name_of(global, kReduceScatterName),
                                          sc_cost.dp_reduce / layers(stage), op, global);
             graph_.depend(last, rs);
           }
@@ -183,16 +213,16 @@ class StepGraph {
       }
     };
     if (!op.backward) {
-      if (first_piece) add_piece(stage, op, c.first_f, -1, "embedding", first, last);
+      if (first_piece) add_piece(stage, op, c.first_f, -1, kEmbedding, first, last);
       layers_in_order();
-      if (last_piece) add_piece(stage, op, c.last_f, -1, "lm-head+loss", first, last);
+      if (last_piece) add_piece(stage, op, c.last_f, -1, kHead, first, last);
     } else {
-      if (last_piece) add_piece(stage, op, c.last_b, -1, "lm-head+loss", first, last);
+      if (last_piece) add_piece(stage, op, c.last_b, -1, kHead, first, last);
       layers_in_order();
-      if (first_piece) add_piece(stage, op, c.first_b, -1, "embedding", first, last);
+      if (first_piece) add_piece(stage, op, c.first_b, -1, kEmbedding, first, last);
     }
     if (first == eg::kNoTask) {  // a chunk with no layers: an empty marker keeps the wiring simple
-      first = last = add("empty chunk", stage, eg::StreamKind::kCompute, eg::Category::kOther, Seconds(0), op, -1);
+      first = last = add(fixed_names_[0], stage, eg::StreamKind::kCompute, eg::Category::kOther, Seconds(0), op, -1);
     }
     // Megatron's point-to-point exchange is blocking (batched isend/irecv waited on before the
     // next op; NeMo's overlap_p2p_comm is off by default): a stage's next op waits for its send.
@@ -208,7 +238,7 @@ class StepGraph {
     return std::max<double>(1.0, static_cast<double>(costs_[static_cast<size_t>(stage)].fwd.size()));
   }
 
-  eg::TaskId add_dp(int stage, Message kind, const std::string& name, Seconds t, const eg::PipeOp& op, int layer) {
+  eg::TaskId add_dp(int stage, Message kind, eg::NameId name, Seconds t, const eg::PipeOp& op, int layer) {
     const eg::TaskId id =
         add(name, stage, dp_stream_, eg::Category::kDp, t, op, layer, message_tag(kind, stage, stage, p_));
     dp_tasks_[static_cast<size_t>(stage)].push_back(id);
@@ -218,7 +248,7 @@ class StepGraph {
   std::optional<eg::TaskId> add_send(int from, int to, const eg::PipeOp& op) {
     if (p2p_.value() <= 0) return std::nullopt;
     const bool cross = domain_of_stage_[static_cast<size_t>(from)] != domain_of_stage_[static_cast<size_t>(to)];
-    const eg::TaskId t = add(op.backward ? "send gradient" : "send activation", from,
+    const eg::TaskId t = add(fixed_names_[op.backward ? 1 : 2], from,
                              cross ? eg::StreamKind::kScaleOut : eg::StreamKind::kScaleUp, eg::Category::kPp, p2p_, op,
                              -1, message_tag(Message::kSend, from, to, p_));
     pending_send_[static_cast<size_t>(from)] = t;
@@ -240,7 +270,7 @@ class StepGraph {
       if (gather) {
         for (auto& [local, compute] : first_fwd_[static_cast<size_t>(s)]) {
           const eg::TaskId ag =
-              add_dp(s, Message::kDpGather, fmt::format("layer {} param all-gather", first_layer + local),
+              add_dp(s, Message::kDpGather, name_of(first_layer + local, kGatherName),
                      costs_[static_cast<size_t>(s)].dp_gather / layers(s), none, first_layer + local);
           graph_.depend(ag, compute);
         }
@@ -252,7 +282,7 @@ class StepGraph {
       for (auto& [task, local] : ready) {
         const eg::TaskId rs =
             add_dp(s, Message::kDpReduce,
-                   fmt::format("layer {} grad {}", first_layer + local, gather ? "reduce-scatter" : "all-reduce"),
+                   name_of(first_layer + local, gather ? kReduceScatterName : kAllReduceName),
                    costs_[static_cast<size_t>(s)].dp_reduce / layers(s), none, first_layer + local);
         graph_.depend(task, rs);
       }
@@ -260,7 +290,7 @@ class StepGraph {
   }
 
   void add_optimizer(int stage) {
-    const eg::TaskId opt = add("optimizer step", stage, eg::StreamKind::kCompute, eg::Category::kOptimizer,
+    const eg::TaskId opt = add(fixed_names_[3], stage, eg::StreamKind::kCompute, eg::Category::kOptimizer,
                                costs_[static_cast<size_t>(stage)].optimizer, {-1, -1, false}, -1);
     for (eg::TaskId d : dp_tasks_[static_cast<size_t>(stage)]) graph_.depend(d, opt);
     optimizer_.push_back(opt);
@@ -273,6 +303,9 @@ class StepGraph {
   bool fsdp_ = false;
   eg::StreamKind dp_stream_ = eg::StreamKind::kScaleOut;
   eg::TaskGraph& graph_;
+  static constexpr eg::NameId kNoName = UINT32_MAX;
+  std::vector<eg::NameId> names_;  // name_of's cache, by (what + 2, kind)
+  std::array<eg::NameId, 4> fixed_names_{};  // "empty chunk", "send gradient", "send activation", "optimizer step"
   std::vector<std::map<int, eg::TaskId>> final_bwd_;  // per stage: layer -> exit of its last backward
   std::vector<std::map<int, eg::TaskId>> first_fwd_;  // per stage: layer -> compute of micro-batch 0
   std::vector<long long> domain_of_stage_;
@@ -344,6 +377,21 @@ struct StepSetup {
   Bytes send_bytes{0};           // one pipeline send (flow mode)
 };
 
+// An upper bound on the tasks of the step graph with `m` micro-batches: per micro-batch, stage and
+// direction, each layer (and the embedding or head) a compute task and up to three exposed
+// communication tasks, a send and an empty-chunk marker per chunk, and with FSDP three
+// data-parallel tasks per layer; per stage, two data-parallel buckets per layer and the optimizer.
+double task_bound(const Scenario& sc, double m) {
+  const Plan& plan = sc.plan;
+  const bool fsdp = plan.zero == 3 && plan.pp == 1 && plan.dp * plan.cp > 1;
+  double total = 0;
+  for (int stage = 0; stage < plan.pp; ++stage) {
+    const double n = layers_on_stage(sc.model, plan, stage);
+    total += m * (2.0 * 4.0 * (n + 2.0) + 4.0 * plan.vpp + (fsdp ? 3.0 * n : 0.0)) + 2.0 * n + 1.0;
+  }
+  return total;
+}
+
 // Simulates the step with `m` micro-batches and attributes the critical stage's time.
 Outcome simulate(const StepSetup& setup, int m, std::ostream* trace) {
   const Scenario& sc = setup.sc;
@@ -352,6 +400,9 @@ Outcome simulate(const StepSetup& setup, int m, std::ostream* trace) {
   const System& sys = sc.system;
   const int p = plan.pp;
   Workspace& ws = workspace();
+  // Room for the whole graph up front: growing by doubling would copy it and fault in new pages.
+  const double bound = task_bound(sc, m);
+  ws.graph.reserve(static_cast<size_t>(bound), static_cast<size_t>(1.5 * bound));
   StepGraph builder(sc, setup.costs, setup.p2p, m, ws.graph);
   builder.build();
   const eg::TaskGraph& graph = ws.graph;
@@ -484,21 +535,6 @@ int choose_critical(const std::vector<StageCost>& costs) {
     }
   }
   return crit;
-}
-
-// An upper bound on the tasks of the step graph with `m` micro-batches: per micro-batch, stage and
-// direction, each layer (and the embedding or head) a compute task and up to three exposed
-// communication tasks, a send and an empty-chunk marker per chunk, and with FSDP three
-// data-parallel tasks per layer; per stage, two data-parallel buckets per layer and the optimizer.
-double task_bound(const Scenario& sc, double m) {
-  const Plan& plan = sc.plan;
-  const bool fsdp = plan.zero == 3 && plan.pp == 1 && plan.dp * plan.cp > 1;
-  double total = 0;
-  for (int stage = 0; stage < plan.pp; ++stage) {
-    const double n = layers_on_stage(sc.model, plan, stage);
-    total += m * (2.0 * 4.0 * (n + 2.0) + 4.0 * plan.vpp + (fsdp ? 3.0 * n : 0.0)) + 2.0 * n + 1.0;
-  }
-  return total;
 }
 
 // Refuses a step the engine cannot represent: a closed-form step or a task duration beyond the
@@ -682,12 +718,7 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
   // closed form (`r`) measured them on the same layer prices.
   b.host_bound = min(r.breakdown.host_bound, b.compute);
   b.offload_bound = min(r.breakdown.offload_bound, b.compute - b.host_bound);
-  r.breakdown = b;
-  r.engine = "events";
-  r.network = to_string(options.network);
-  r.tasks = out.tasks;
-  set_step_time(r, sc, out.step);
-  return r;
+  return with_events_outcome(sc, std::move(r), {out.step, b, out.tasks, to_string(options.network)});
 }
 
 }  // namespace tahoma::step_internal

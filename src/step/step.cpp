@@ -287,6 +287,19 @@ StepResult simulate_step(const Scenario& sc, const StepOptions& options) {
   return r;
 }
 
+EventsOutcome events_outcome(const StepResult& r) {
+  return {r.step_time, r.breakdown, r.tasks, r.network};
+}
+
+StepResult with_events_outcome(const Scenario& sc, StepResult r, const EventsOutcome& o) {
+  r.breakdown = o.breakdown;
+  r.engine = "events";
+  r.network = o.network;
+  r.tasks = o.tasks;
+  set_step_time(r, sc, o.step_time);
+  return r;
+}
+
 struct StepEvaluator::Impl {
   explicit Impl(const Scenario& base)
       : sc(base), comm(base.system), rank_chip(per_rank(base.system.chip)), pricer(sc, rank_chip, nullptr, &comm) {}
