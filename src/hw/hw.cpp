@@ -122,7 +122,7 @@ void apply_scale(YAML::Node& base, const YAML::Node& scale_node, const std::stri
 YAML::Node resolve_node(const std::string& name_or_path, const std::string& what, const std::string& base_dir,
                         int depth, std::string& file) {
   if (depth > kMaxExtendsDepth) {
-    throw InputError(what, "extends", fmt::format("chain deeper than {} files (a cycle?)", kMaxExtendsDepth));
+    throw InputError(what, "", fmt::format("chain deeper than {} files (a cycle?)", kMaxExtendsDepth));
   }
   file = internal::resolve_preset("systems", name_or_path, what, base_dir);
   YAML::Node node = internal::load_yaml_file(file);

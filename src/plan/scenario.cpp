@@ -106,6 +106,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   Origins origins;
   std::string file_dir;  // relative system: and model: paths in the file are read from here
   bool system_from_file = false, model_from_file = false;
+  size_t file_overrides = 0;
   if (in.file) {
     where = *in.file;
     origins.file = *in.file;
@@ -117,6 +118,10 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
       system_from_file = true;
     }
     sc.system_overrides = root.strings("system_overrides");
+    file_overrides = sc.system_overrides.size();
+    for (const char* key : {"system", "system_overrides", "model"}) {
+      if (root.has(key)) origins.in_file[key] = {root.where_of(key), key};
+    }
     std::optional<int> chips;
     if (root.has("chips")) {
       chips = root.integer("chips", std::nullopt, 1, kMaxChips);
@@ -249,7 +254,23 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     throw InputError(where, "system", "missing: give --system NAME (see `tahoma list systems`)");
   if (sc.model_ref.empty()) throw InputError(where, "model", "missing: give --model NAME (see `tahoma list models`)");
 
-  sc.system = load_system(sc.system_ref, sc.system_overrides, system_from_file ? file_dir : "");
+  // A system or model the scenario file names (or overrides it lists) that fails to load is blamed
+  // on the file first: the loader's own file and key follow.
+  const bool overrides_in_file = file_overrides > 0;
+  auto from_file = [&](bool named_in_file, const std::string& key, auto&& load) {
+    if (!named_in_file) return load();
+    try {
+      return load();
+    } catch (const InputError& e) {
+      // An error inside an override names "--set" or "(with --set overrides)": blame the list.
+      const bool in_override = e.where().rfind("--set", 0) == 0 || e.where().find("with --set") != std::string::npos;
+      const std::string blamed = in_override && overrides_in_file ? "system_overrides" : key;
+      throw InputError(origins.in_file.count(blamed) != 0 ? origins.in_file.at(blamed).first : where, blamed, e.what());
+    }
+  };
+  sc.system = from_file(system_from_file || overrides_in_file, system_from_file ? "system" : "system_overrides", [&] {
+    return load_system(sc.system_ref, sc.system_overrides, system_from_file ? file_dir : "");
+  });
   if (v.chips) {
     if (*v.chips < 1 || *v.chips > kMaxChips) {
       throw origins.relocate(InputError(where, "chips",
@@ -259,7 +280,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   } else {
     sc.system.chips = sc.system.scale_up.chips;
   }
-  sc.model = load_model(sc.model_ref, model_from_file ? file_dir : "");
+  sc.model = from_file(model_from_file, "model", [&] { return load_model(sc.model_ref, model_from_file ? file_dir : ""); });
 
   Training& t = sc.training;
   if (v.seq) t.seq = *v.seq;

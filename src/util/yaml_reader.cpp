@@ -37,7 +37,7 @@ std::string with_unit(double v, Dimension dim) {
   switch (dim) {
     case Dimension::kBytes: return format_bytes(Bytes(v));
     case Dimension::kSeconds: return fmt::format("{:g} s", v);
-    case Dimension::kFlopsPerSecond: return format_flops_rate(FlopsPerSecond(v));
+    case Dimension::kFlopsPerSecond: return v < 1e20 ? format_flops_rate(FlopsPerSecond(v)) : fmt::format("{:g} FLOP/s", v);
     case Dimension::kBytesPerSecond: return format_bandwidth(BytesPerSecond(v));
     case Dimension::kWatts: return fmt::format("{:g} W", v);
   }

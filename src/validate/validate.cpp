@@ -318,7 +318,8 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
     sc.system = load_system(out.system, sc.system_overrides);
   } catch (const InputError& e) {
     // Name the row first: the preset's own file and key follow.
-    throw InputError(where, sc.system_overrides.empty() ? "system" : "system/system_overrides", e.what());
+    const bool in_override = e.where().rfind("--set", 0) == 0 || e.where().find("with --set") != std::string::npos;
+    throw InputError(where, in_override ? "system_overrides" : "system", e.what());
   }
   out.family = sc.system.family;
   sc.system.chips = out.chips;
