@@ -39,6 +39,38 @@ void BM_SimulateStep(benchmark::State& state) {
 }
 BENCHMARK(BM_SimulateStep)->Arg(1024)->Arg(16384)->Arg(1048576)->Unit(benchmark::kMillisecond);
 
+// Event-engine cost against the micro-batch count (issue 13: it must be flat): Llama 3 8B on 64 DGX
+// H100 at TP 8 x PP 4 (dp 2), global batch 2 m. Past a few periods of the 1F1B schedule the step is
+// extrapolated from three short runs, so the tasks and the time stop growing with m.
+void BM_SimulateStepMicrobatches(benchmark::State& state) {
+  setenv("TAHOMA_DATA", TAHOMA_SOURCE_DIR "/data", 0);
+  tahoma::ScenarioInput in;
+  in.system = "dgx-h100";
+  in.model = "llama3-8b";
+  in.chips = 64;
+  in.seq = 4096;
+  in.tp = 8;
+  in.pp = 4;
+  in.micro_batch = 1;
+  in.global_batch = static_cast<int>(2 * state.range(0));
+  const tahoma::Scenario sc = tahoma::resolve_scenario(in);
+  long long tasks = 0;
+  for (auto _ : state) {
+    tahoma::StepResult r = tahoma::simulate_step(sc);
+    tasks = r.tasks;
+    benchmark::DoNotOptimize(r.step_time);
+  }
+  state.counters["tasks"] = static_cast<double>(tasks);
+  state.SetLabel("llama3-8b on 64 dgx-h100, tp 8 pp 4, events");
+}
+BENCHMARK(BM_SimulateStepMicrobatches)
+    ->Arg(16)
+    ->Arg(64)
+    ->Arg(1024)
+    ->Arg(16384)
+    ->Arg(262144)
+    ->Unit(benchmark::kMicrosecond);
+
 // Flow mode: pipeline sends and data-parallel buckets as flows sharing the links max-min fairly,
 // over one period of the traffic (whole replicas on whole UltraServers), folded by symmetry.
 void BM_SimulateStepFlow(benchmark::State& state) {
