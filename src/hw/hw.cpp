@@ -249,7 +249,9 @@ ScaleUp parse_scale_up(YamlMap m) {
     if (prev != s.chips)
       throw m.error("levels", fmt::format("the outermost level has {} chips but scale_up.chips is {}", prev, s.chips));
   } else {
-    long long product = 1;
+    // Every factor is at most chips (2^24): the product is exact in double up to 2^53, and a
+    // product beyond that is beyond chips anyway.
+    double product = 1;
     for (const auto& d : m.sequence("dims")) {
       const int v = d.IsScalar() ? d.as<int>(0) : 0;
       if (v < 1 || v > s.chips) {
@@ -257,14 +259,12 @@ ScaleUp parse_scale_up(YamlMap m) {
                                           "scale_up.chips, e.g. [4, 4, 4])",
                                           d.IsScalar() ? "'" + d.Scalar() + "'" : internal::shape_of(d)));
       }
-      product *= v;  // every factor <= chips and the running product checked below: no overflow
-      if (product > s.chips) break;
+      product *= v;
       s.dims.push_back(v);
     }
-    if (s.dims.empty() && product == 1) throw m.error("dims", "a torus needs dims, e.g. [4, 4, 4]");
+    if (s.dims.empty()) throw m.error("dims", "a torus needs dims, e.g. [4, 4, 4]");
     if (product != s.chips) {
-      throw m.error("dims", fmt::format("product {}{} differs from scale_up.chips {}", product > s.chips ? "above " : "",
-                                        product > s.chips ? s.chips : product, s.chips));
+      throw m.error("dims", fmt::format("product {:.0f} differs from scale_up.chips {}", product, s.chips));
     }
     for (const auto& b : m.sequence("link_bandwidth")) {
       try {

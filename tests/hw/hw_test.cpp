@@ -179,5 +179,49 @@ TEST(SystemPresets, KnownVendorNumbers) {
   EXPECT_DOUBLE_EQ(trn1n.chip.hbm_bandwidth.value(), load_system("trn1").chip.hbm_bandwidth.value());
 }
 
+
+// Issue 13: every system field has a documented physical range (hw.h); outside it is an input
+// error naming the key and stating the range, at the limit it loads.
+TEST(PhysicalRanges, OutsideIsRefusedAtTheLimitAccepted) {
+  testing::TempDir dir;
+  const std::string file = dir.write("s.yaml", testing::switch_system_yaml(8, "100 GB/s", "1 us", "  tdp: 700 W\n"));
+  struct Case {
+    const char* set;
+    const char* says;
+  };
+  for (const Case& c : {Case{"chip.power_limit=0.001W", "chip.power_limit: 0.001W is outside the physical range 1 W"},
+                        Case{"chip.power_limit=50W", "below 10% of the 700 W TDP"},
+                        Case{"chip.peak_flops.bf16=1e-300FLOP/s", "chip.peak_flops.bf16: 1e-300FLOP/s is outside"},
+                        Case{"chip.peak_flops.bf16=1e22FLOP/s", "1e+21 FLOP/s"},
+                        Case{"scale_up.levels.0.latency=1e8s", "scale_up.levels.0.latency: 1e8s is outside the physical range 0 s to 0.1 s"},
+                        Case{"scale_out.latency=1s", "scale_out.latency"},
+                        Case{"chip.hbm_capacity=0.5MB", "1 MB to 1 PB"},
+                        Case{"chip.hbm_bandwidth=10MB/s", "chip.hbm_bandwidth: 10MB/s is outside"},
+                        Case{"chip.kernel_overhead=2ms", "0 s to 0.001 s"},
+                        Case{"chip.ranks_per_chip=65", "from 1 to 64"},
+                        Case{"chip.tdp=1MW", "chip.tdp"},
+                        Case{"scale_out.bandwidth=1Mb/s", "100 MB/s to 1 PB/s"}}) {
+    const std::string msg = testing::input_error([&] { (void)load_system(file, {c.set}); });
+    EXPECT_CONTAINS(msg, c.says);
+  }
+  // At the limits, and 0 for the optional fields that document it as "none".
+  const System s = load_system(file, {"chip.power_limit=70W", "scale_up.levels.0.latency=100ms",
+                                      "chip.kernel_overhead=1ms", "chip.host_bandwidth=0GB/s", "chip.vector_flops=0FLOP/s",
+                                      "chip.ranks_per_chip=64", "chip.peak_flops.bf16=1e21FLOP/s"});
+  EXPECT_DOUBLE_EQ(s.chip.clock_fraction(), 0.1);
+  EXPECT_DOUBLE_EQ(s.scale_up.levels.at(0).latency.value(), 0.1);
+}
+
+TEST(PhysicalRanges, TorusDimsThatOverflowAreRefused) {
+  testing::TempDir dir;
+  std::string yaml = testing::switch_system_yaml();
+  const auto from = yaml.find("  topology: switch");
+  yaml = yaml.substr(0, from) +
+         "  topology: torus\n  dims: [2147483647, 2147483647, 2147483647]\n  link_bandwidth: [1 GB/s, 1 GB/s, 1 GB/s]\n" +
+         yaml.substr(yaml.find("scale_out:"));
+  const std::string msg = testing::input_error([&] { (void)load_system(dir.write("t.yaml", yaml)); });
+  EXPECT_CONTAINS(msg, "scale_up.dims: '2147483647' is not a dimension");
+}
+
 }  // namespace
 }  // namespace tahoma

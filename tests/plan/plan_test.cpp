@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "../test_util.h"
@@ -395,6 +397,107 @@ TEST(Scenario, FlagErrors) {
   zero_chips.recompute.reset();
   zero_chips.chips = 0;
   EXPECT_THROW((void)resolve_scenario(zero_chips), InputError);
+}
+
+
+// Issue 13: products of user degrees never overflow; a degree beyond the ranks or the layers is an
+// input error naming the flag (from the command line) or the file's line and key.
+TEST(PlanArithmetic, HugeDegreesNameTheFlag) {
+  auto flags = [] {
+    ScenarioInput in;
+    in.system = "trn3-ultraserver";
+    in.model = "llama3-8b";
+    in.chips = 65536;
+    in.seq = 4096;
+    in.global_batch = 65536;
+    return in;
+  };
+  ScenarioInput in = flags();
+  in.pp = 65536;
+  in.vpp = 65536;  // pp*vpp = 2^32 wrapped to 0 in int: SIGFPE
+  std::string msg = testing::input_error([&] { (void)resolve_scenario(in); });
+  EXPECT_CONTAINS(msg, "command line: --pp: 65536 pipeline stages is more than the model's 32 layers");
+  in = flags();
+  in.pp = 4;
+  in.vpp = 2147483647;
+  EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }), "--vpp: 2147483647 virtual stages");
+  in = flags();
+  in.tp = 2147483647;
+  EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }), "--tp: 2147483647 is larger than the 65536 ranks");
+  in = flags();
+  in.pp = 8;
+  in.vpp = 8;  // 64 chunks > 32 layers
+  EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }), "--vpp: pp*vpp = 8*8 = 64 model chunks");
+  in = flags();
+  in.global_batch = -5;
+  EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }), "--global-batch: -5 is out of range");
+  in = flags();
+  in.seq = 2147483647;
+  EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }), "--seq: 2147483647 is out of range (expected 1 to 16777216");
+  in = flags();
+  in.micro_batch = 1 << 20;
+  EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }), "--micro-batch");
+  in = flags();
+  in.chips = 2147483647;
+  EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }), "--chips: 2147483647 is out of range");
+  for (double imbalance : {std::numeric_limits<double>::infinity(), std::nan(""), 0.5, 65.0}) {
+    in = flags();
+    in.moe_imbalance = imbalance;
+    EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }), "--moe-imbalance");
+  }
+}
+
+TEST(PlanArithmetic, FileValuesNameTheirLine) {
+  testing::TempDir dir;
+  const std::string file = dir.write("s.yaml",
+                                     "system: trn3-ultraserver\nchips: 65536\nmodel: llama3-8b\n"
+                                     "training: {seq: 4096, global_batch: 65536}\n"
+                                     "plan:\n  pp: 65536\n  vpp: 65536\n");
+  ScenarioInput in;
+  in.file = file;
+  EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }), "s.yaml:6: plan.pp: 65536 pipeline stages");
+  in.pp = 2;  // the flag wins, and is named
+  in.vpp = 64;
+  EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }), "command line: --vpp: 64 virtual stages");
+}
+
+TEST(PlanArithmetic, NumMicrobatchesInWideArithmetic) {
+  Plan plan;
+  plan.dp = 1 << 20;
+  plan.micro_batch = 1 << 12;  // dp*micro_batch = 2^32: wrapped to 0 in int
+  Training training;
+  training.global_batch = 1 << 24;
+  EXPECT_EQ(num_microbatches(plan, training), 0);
+}
+
+// Wrong YAML shapes in a scenario and relative system/model paths.
+TEST(ScenarioFile, WrongShapesAndRelativePaths) {
+  testing::TempDir dir;
+  ScenarioInput in;
+  in.file = dir.write("o.yaml", "system: dgx-h100\nmodel: llama3-8b\nsystem_overrides: [{chip.hbm_capacity: 96GB}]\n");
+  EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }),
+                  "o.yaml:3: system_overrides.0: expected a string, got a mapping");
+  in.file = dir.write("p.yaml", "system: dgx-h100\nmodel: llama3-8b\nplan: [tp, 8]\n");
+  EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }), "p.yaml:3: plan: expected a mapping");
+  in.file = dir.write("d.yaml", "system: dgx-h100\nmodel: llama3-8b\nplan:\n  tp: 8\n  tp: 4\n");
+  EXPECT_CONTAINS(testing::input_error([&] { (void)resolve_scenario(in); }), "d.yaml:5: plan.tp: duplicate key");
+  in.file = dir.write("f.yaml", "system: dgx-h100\nmodel: llama3-8b\nsystem_overrides: [chip.power_limit=0.001W]\n");
+  std::string msg = testing::input_error([&] { (void)resolve_scenario(in); });
+  EXPECT_CONTAINS(msg, "f.yaml:3: system_overrides:");
+  EXPECT_CONTAINS(msg, "chip.power_limit");
+
+  (void)dir.write("sub/sys.yaml", "extends: dgx-h100\nname: local\n");
+  (void)dir.write("sub/models/m.yaml",
+                  "name: small\nlayers: 4\nhidden: 1024\nheads: 8\nffn_hidden: 4096\nvocab: 32000\nmlp: gated\n");
+  in.file = dir.write("sub/rel.yaml", "system: sys.yaml\nmodel: models/m.yaml\nchips: 8\n"
+                                      "training: {seq: 1024, global_batch: 8}\n");
+  const Scenario sc = resolve_scenario(in);
+  EXPECT_EQ(sc.system.name, "local");
+  EXPECT_EQ(sc.model.name, "small");
+  in.file = dir.write("other/rel.yaml", "system: sys.yaml\nmodel: llama3-8b\n");
+  msg = testing::input_error([&] { (void)resolve_scenario(in); });
+  EXPECT_CONTAINS(msg, "rel.yaml:1: system:");
+  EXPECT_CONTAINS(msg, "relative path is read from");
 }
 
 }  // namespace

@@ -151,5 +151,21 @@ TEST(Format, RoundingAcrossAPrefixBoundary) {
   EXPECT_EQ(bw, "1 TB/s");
 }
 
+
+// Issue 13: non-finite and absurd magnitudes are refused after unit parsing.
+TEST(ParseQuantity, NonFiniteAndAbsurdAreErrors) {
+  for (const char* text : {"inf GB", "nan GB", "infGB", "1e400 TB/s"}) {
+    EXPECT_THROW((void)parse_quantity(text, Dimension::kBytes), std::invalid_argument) << text;
+  }
+  EXPECT_THROW((void)parse_quantity("1e25 TB/s", Dimension::kBytesPerSecond), std::invalid_argument);
+  EXPECT_DOUBLE_EQ(parse_quantity("1e18 TB/s", Dimension::kBytesPerSecond), 1e30);  // the limit itself
+  try {
+    (void)parse_quantity("1e31 B", Dimension::kBytes);
+    FAIL() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("absurdly large"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tahoma

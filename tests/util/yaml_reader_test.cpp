@@ -100,7 +100,7 @@ TEST(SystemConfig, ZeroOrNegativeSizes) {
       dir.write("zero.yaml", replace(testing::switch_system_yaml(), "hbm_capacity: 80 GB", "hbm_capacity: 0 GB"));
   std::string msg = input_error([&] { (void)load_system(zero_cap); });
   EXPECT_CONTAINS(msg, "chip.hbm_capacity");
-  EXPECT_CONTAINS(msg, "positive");
+  EXPECT_CONTAINS(msg, "outside the physical range 1 MB to 1 PB");
 
   const std::string neg_cap =
       dir.write("neg.yaml", replace(testing::switch_system_yaml(), "hbm_capacity: 80 GB", "hbm_capacity: -80 GB"));
@@ -112,13 +112,13 @@ TEST(SystemConfig, ZeroOrNegativeSizes) {
       dir.write("zerobw.yaml", replace(testing::switch_system_yaml(), "bandwidth: 100 GB/s", "bandwidth: 0 GB/s"));
   msg = input_error([&] { (void)load_system(zero_bw); });
   EXPECT_CONTAINS(msg, "scale_up.levels.0.bandwidth");
-  EXPECT_CONTAINS(msg, "positive");
+  EXPECT_CONTAINS(msg, "outside the physical range 100 MB/s to 1 PB/s");
 
   const std::string zero_chips =
       dir.write("zerochips.yaml", replace(testing::switch_system_yaml(), "  chips: 8\n", "  chips: 0\n"));
   msg = input_error([&] { (void)load_system(zero_chips); });
   EXPECT_CONTAINS(msg, "scale_up.chips");
-  EXPECT_CONTAINS(msg, "at least 1");
+  EXPECT_CONTAINS(msg, "expected a whole number from 1 to 16777216");
 
   const std::string zero_peak =
       dir.write("zeropeak.yaml", replace(testing::switch_system_yaml(), "bf16: 100 TFLOP/s", "bf16: 0 TFLOP/s"));
@@ -356,6 +356,116 @@ TEST(YamlMap, DeepMergeAndOverride) {
   EXPECT_EQ(base["a"]["d"]["e"].as<int>(), 5);
   internal::apply_override(base, "list.1=7", "--set");
   EXPECT_EQ(base["list"][1].as<int>(), 7);
+}
+
+
+// Issue 13: a value of the wrong YAML shape, a key that is not a plain name and a duplicate key are
+// input errors naming file, line and key, never yaml-cpp exceptions ("internal error").
+TEST(YamlShape, WrongShapesAreInputErrors) {
+  TempDir dir;
+  const std::string base = testing::switch_system_yaml();
+  struct Case {
+    const char* from;
+    const char* to;
+    const char* key;
+    const char* says;
+  };
+  for (const Case& c : {Case{"topology: switch", "topology: [switch]", "scale_up.topology", "got a list"},
+                        Case{"name: TestChip", "name: {a: 1}", "chip.name", "expected a string, got a mapping"},
+                        Case{"matmul_efficiency: 1.0", "matmul_efficiency: [1]", "chip.matmul_efficiency",
+                             "expected a number, got a list"},
+                        Case{"hbm_capacity: 80 GB", "hbm_capacity: {x: 1}", "chip.hbm_capacity",
+                             "expected a value with a unit, got a mapping"},
+                        Case{"  chips: 8\n", "  chips: [8]\n", "scale_up.chips", "expected an integer, got a list"},
+                        Case{"  efficiency: 1.0\n  levels", "  in_network_reduction: [true]\n  efficiency: 1.0\n  levels",
+                             "scale_up.in_network_reduction", "expected true or false, got a list"},
+                        Case{"scale_out:\n", "scale_out: [1]\nx:\n", "scale_out", "got a list"}}) {
+    const std::string file = dir.write("shape.yaml", replace(base, c.from, c.to));
+    const std::string msg = input_error([&] { (void)load_system(file); });
+    EXPECT_CONTAINS(msg, "shape.yaml:");
+    EXPECT_CONTAINS(msg, c.key);
+    EXPECT_CONTAINS(msg, c.says);
+  }
+}
+
+TEST(YamlShape, NonScalarAndDuplicateKeys) {
+  TempDir dir;
+  const std::string base = testing::switch_system_yaml();
+  std::string msg = input_error([&] {
+    (void)load_system(dir.write("mapkey.yaml", replace(base, "chip:\n", "? {a: 1}\n: 2\nchip:\n")));
+  });
+  EXPECT_CONTAINS(msg, "mapkey.yaml:3");
+  EXPECT_CONTAINS(msg, "a key must be a plain name, not a mapping");
+  msg = input_error([&] {
+    (void)load_system(dir.write("seqkey.yaml", replace(base, "{bf16: 100 TFLOP/s,", "{[bf16]: 100 TFLOP/s,")));
+  });
+  EXPECT_CONTAINS(msg, "chip.peak_flops");
+  EXPECT_CONTAINS(msg, "not a list");
+  msg = input_error([&] {
+    (void)load_system(dir.write("dup.yaml", replace(base, "  hbm_capacity: 80 GB\n", "  hbm_capacity: 80 GB\n  hbm_capacity: 1 GB\n")));
+  });
+  EXPECT_CONTAINS(msg, "dup.yaml:8: chip.hbm_capacity: duplicate key (first at line 7, again at line 8");
+}
+
+TEST(YamlShape, SyntaxNestingAndAliasBombs) {
+  TempDir dir;
+  std::string msg = input_error([&] { (void)internal::load_yaml_file(dir.write("syn.yaml", "a: {b: 1\n")); });
+  EXPECT_CONTAINS(msg, "syn.yaml:");
+  EXPECT_CONTAINS(msg, "YAML syntax error");
+  msg = input_error(
+      [&] { (void)internal::load_yaml_file(dir.write("deep.yaml", "a: " + std::string(100, '[') + std::string(100, ']'))); });
+  EXPECT_CONTAINS(msg, "nested more than 64 levels");
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  std::string prev = "a";
+  for (const char* name : {"b", "c", "d", "e", "f", "g"}) {
+    bomb += std::string(name) + ": &" + name + " [";
+    for (int idx = 0; idx < 10; ++idx) bomb += (idx ? ", *" : "*") + prev;
+    bomb += "]\n";
+    prev = name;
+  }
+  msg = input_error([&] { (void)internal::load_yaml_file(dir.write("bomb.yaml", bomb)); });
+  EXPECT_CONTAINS(msg, "more than 1000000 values");
+  msg = input_error([&] { (void)internal::load_yaml_file(dir.path().string()); });
+  EXPECT_CONTAINS(msg, "is a directory");
+}
+
+TEST(YamlShape, OverrideIntoAScalarIsAnInputError) {
+  TempDir dir;
+  const std::string file = dir.write("s.yaml", testing::switch_system_yaml());
+  const std::string msg = input_error([&] { (void)load_system(file, {"name.x=1"}); });
+  EXPECT_CONTAINS(msg, "--set name.x=1");
+  EXPECT_CONTAINS(msg, "holds a value");
+}
+
+// The schema reader's integer: checked conversion, never truncated, the range in the message.
+TEST(YamlShape, IntegersAreCheckedNotTruncated) {
+  TempDir dir;
+  for (const char* chips : {"4294967304", "99999999999999999999", "1e20", "8.5"}) {
+    const std::string file =
+        dir.write("int.yaml", replace(testing::switch_system_yaml(), "  chips: 8\n", std::string("  chips: ") + chips + "\n"));
+    const std::string msg = input_error([&] { (void)load_system(file); });
+    EXPECT_CONTAINS(msg, "scale_up.chips");
+    EXPECT_CONTAINS(msg, "expected a whole number from 1 to 16777216");
+  }
+}
+
+// Relative paths in `extends:` are read from the directory of the file that names them.
+TEST(RelativePaths, ExtendsResolvesAgainstTheNamingFile) {
+  TempDir dir;
+  (void)dir.write("sub/base.yaml", testing::switch_system_yaml());
+  const std::string child = dir.write("sub/child.yaml", "extends: base.yaml\nname: child\nchip:\n  hbm_capacity: 96 GB\n");
+  const std::string grandchild = dir.write("other/gc.yaml", "extends: ../sub/child.yaml\nname: gc\n");
+  const System s = load_system(grandchild);  // the current directory is not sub/ nor other/
+  EXPECT_EQ(s.name, "gc");
+  EXPECT_DOUBLE_EQ(s.chip.hbm_capacity.value(), 96e9);
+  EXPECT_EQ(load_system(child).name, "child");
+  const std::string missing = dir.write("other/missing.yaml", "extends: ./base.yaml\nname: m\n");
+  const std::string msg = input_error([&] { (void)load_system(missing); });
+  EXPECT_CONTAINS(msg, "missing.yaml:1: extends");
+  EXPECT_CONTAINS(msg, "relative path is read from");
+  EXPECT_EQ(load_system(dir.write("preset.yaml", "extends: dgx-h100\nname: p\n")).name, "p");  // presets still work
+  const std::string seq = dir.write("seq.yaml", "extends: [dgx-h100]\nname: s\n");
+  EXPECT_CONTAINS(input_error([&] { (void)load_system(seq); }), "seq.yaml:1: extends: expected a string, got a list");
 }
 
 }  // namespace

@@ -162,10 +162,11 @@ TEST(Validate, FiltersAndBadOverrides) {
   fam.family = "TPU";
   EXPECT_TRUE(validate_file(path, fam).rows.empty());
 
+  // An unknown override is a malformed row: exit 2 naming file, line and column, not a skip.
   const std::string bad = dir.write("o.csv", std::string(kHeader) + row("o", "warp_drive=9", "1,1,1,,8,1,1,selective"));
-  const ValidationRow r = validate_file(bad).rows.at(0);
-  EXPECT_FALSE(r.simulated);
-  EXPECT_CONTAINS(r.skip_reason, "unknown override 'warp_drive'");
+  const std::string msg = input_error([&] { (void)validate_file(bad); });
+  EXPECT_CONTAINS(msg, "o.csv:2 (o): system_overrides");
+  EXPECT_CONTAINS(msg, "unknown override 'warp_drive'");
 }
 
 // The guard CI runs: the shipped set keeps its accuracy and its coverage.
@@ -199,6 +200,60 @@ TEST(ShippedSet, AccuracyDoesNotRegress) {
   EXPECT_GE(simulated, 0.95 * simulable);
   EXPECT_LE(rep.summary.mape_pct, kAllRowsMapeGuardPct) << "validation error regressed; see docs/validation.md";
   EXPECT_GT(rep.summary.mape_pct, 0.0);
+}
+
+
+// Issue 13: a malformed row (a cell not of its column's type or range) is an input error naming
+// file, line and column; a well-formed row that cannot be simulated is skipped with its reason.
+TEST(ValidateInput, MalformedRowsAreErrorsNotSkips) {
+  TempDir dir;
+  const std::string good = row("r", "", "1,1,1,,8,1,1,selective");
+  struct Case {
+    std::string from, to;
+    const char* says;
+  };
+  int idx = 0;
+  for (const Case& c : {Case{",8,1,m,", ",1e20,1,m,", "chips: '1e20' is out of range (column chips"},
+                        Case{",8192,64,", ",2147483648,64,", "seq_len: '2147483648' is out of range"},
+                        Case{",4096,32,", ",4096.5,32,", "hidden: '4096.5' is not a non-negative integer (column hidden)"},
+                        Case{",4096,32,", ",inf,32,", "hidden: 'inf' is not a non-negative integer"},
+                        Case{",5000,yes,", ",inf,yes,", "measured_tokens_per_s_per_chip: 'inf' is not a non-negative finite"},
+                        Case{",5000,yes,", ",0,yes,", "measured_tokens_per_s_per_chip: missing or zero"},
+                        Case{",5000,yes,", ",5000,maybe,", "simulable: 'maybe' is not yes or no"},
+                        Case{"r,dgx-h100,", "r,dgx-h1000,", "system: system: 'dgx-h1000' is neither"},
+                        Case{"r,dgx-h100,,", "r,dgx-h100,tdp=0.001W,", "system_overrides:"},
+                        Case{",32,8,128,", ",32,7,128,", "heads 32 is not a multiple of kv_heads 7"},
+                        Case{",32,4096,", ",100000000,4096,", "layers: 100000000 is out of range"}}) {
+    std::string text = good;
+    const auto at = text.find(c.from);
+    ASSERT_NE(at, std::string::npos) << c.from;
+    text.replace(at, c.from.size(), c.to);
+    const std::string file = dir.write("m" + std::to_string(idx++) + ".csv", std::string(kHeader) + text);
+    const std::string msg = input_error([&] { (void)validate_file(file); });
+    EXPECT_CONTAINS(msg, ".csv:2 (r): ");
+    EXPECT_CONTAINS(msg, c.says);
+  }
+}
+
+TEST(ValidateInput, SkippedRowsSayWhy) {
+  TempDir dir;
+  std::string huge = row("huge", "", "1,1,1,,8,1,1,selective");
+  huge.replace(huge.find(",8192,64,"), 9, ",100000000,64,");
+  const ValidationReport rep = validate_file(dir.write("s.csv", std::string(kHeader) + huge));
+  ASSERT_EQ(rep.rows.size(), 1u);
+  EXPECT_FALSE(rep.rows[0].simulated);
+  EXPECT_CONTAINS(rep.rows[0].skip_reason, "seq: 100000000 is out of range (expected 1 to 16777216 tokens");
+}
+
+TEST(ValidateInput, ByteOrderMarkIsIgnored) {
+  TempDir dir;
+  const std::string path = dir.write("bom.csv", "\xEF\xBB\xBF" + std::string(kHeader) + row("b", "", "1,1,1,,8,1,1,selective"));
+  const CsvTable t = read_csv(path);
+  EXPECT_EQ(t.header.at(0), "id");
+  const ValidationReport rep = validate_file(path);
+  ASSERT_EQ(rep.rows.size(), 1u);
+  EXPECT_EQ(rep.rows[0].id, "b");
+  EXPECT_TRUE(rep.rows[0].simulated) << rep.rows[0].skip_reason;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "../test_util.h"
 #include "tahoma/error.h"
@@ -278,7 +279,7 @@ TEST(HfConfig, NotAnObjectOrNegative) {
                                                           "num_attention_heads": 4, "vocab_size": 10})");
   const std::string msg = input_error([&] { (void)load_model(neg); });
   EXPECT_CONTAINS(msg, "num_hidden_layers");
-  EXPECT_CONTAINS(msg, "negative");
+  EXPECT_CONTAINS(msg, "-2 is out of range (expected an integer from 1 to 10000");
 }
 
 // Every field the simulator reads is the same (names, descriptions and sources differ).
@@ -518,6 +519,83 @@ TEST(YamlModel, Errors) {
 
   msg = input_error([] { (void)load_model("llama3-8"); });
   EXPECT_CONTAINS(msg, "did you mean");
+}
+
+
+// Issue 13: config.json fields of the wrong JSON type, values that cannot be a model and values
+// beyond the limits are input errors naming the file and key; nothing is truncated or ignored.
+TEST(HfConfigInput, WrongTypesAndImpossibleValues) {
+  TempDir dir;
+  const std::string base = R"("num_hidden_layers": 4, "hidden_size": 1024, "num_attention_heads": 8,
+                               "vocab_size": 32000, "intermediate_size": 4096)";
+  struct Case {
+    const char* extra;
+    const char* says;
+  };
+  int idx = 0;
+  for (const Case& c : {Case{R"("hidden_act": 5)", "hidden_act: expected a string, got number 5"},
+                        Case{R"("model_type": ["llama"])", "model_type: expected a string"},
+                        Case{R"("tie_word_embeddings": "yes")", "tie_word_embeddings: expected true or false"},
+                        Case{R"("head_dim": 0)", "head_dim: 0 is out of range"},
+                        Case{R"("head_dim": "64")", "head_dim: expected an integer, got string"},
+                        Case{R"("num_local_experts": 8, "num_experts_per_tok": 0)", "num_experts_per_tok: 0 is out of range"},
+                        Case{R"("num_local_experts": 8, "num_experts_per_tok": 9)", "num_experts_per_tok: 9 is out of range (expected an integer from 1 to 8)"},
+                        Case{R"("n_routed_experts": 8, "first_k_dense_replace": "1")", "first_k_dense_replace: expected an integer, got string"},
+                        Case{R"("n_routed_experts": 8, "moe_layer_freq": "1")", "moe_layer_freq: expected an integer"},
+                        Case{R"("kv_lora_rank": "256")", "kv_lora_rank: expected an integer"},
+                        Case{R"("kv_lora_rank": 256, "qk_nope_head_dim": 64, "qk_rope_head_dim": 32, "v_head_dim": 0)", "v_head_dim: 0 is out of range"},
+                        Case{R"("use_sliding_window": "no")", "use_sliding_window: expected true or false"}}) {
+    const std::string file = dir.write("c" + std::to_string(idx++) + "/config.json", "{" + base + ", " + c.extra + "}");
+    const std::string msg = input_error([&] { (void)load_model(file); });
+    EXPECT_CONTAINS(msg, "config.json: ");
+    EXPECT_CONTAINS(msg, c.says);
+  }
+  for (const auto& [field, says] :
+       {std::pair{R"("hidden_size": 4294971392)", "hidden_size: 4294971392 is out of range"},
+        std::pair{R"("hidden_size": "1024")", "hidden_size: expected an integer, got string"},
+        std::pair{R"("intermediate_size": 0)", "intermediate_size: 0 is out of range"},
+        std::pair{R"("intermediate_size": "4096")", "intermediate_size: expected an integer"},
+        std::pair{R"("vocab_size": -1)", "vocab_size: -1 is out of range"},
+        std::pair{R"("num_hidden_layers": 100000000)", "from 1 to 10000, Tahoma's limit on layers"},
+        std::pair{R"("num_hidden_layers": 4.5)", "num_hidden_layers: expected an integer, got number 4.5"}}) {
+    std::string text = "{" + base + "}";
+    const std::string key = std::string(field).substr(0, std::string(field).find(':'));
+    const auto at = text.find(key);
+    text.replace(at, text.find_first_of(",}", at) - at, field);
+    const std::string file = dir.write("r" + std::to_string(idx++) + "/config.json", text);
+    EXPECT_CONTAINS(input_error([&] { (void)load_model(file); }), says);
+  }
+  // Integral floats and nulls are fine.
+  const Model m = load_model(dir.write("ok/config.json", "{" + base + R"(, "head_dim": null, "max_position_embeddings": 4096.0})"));
+  EXPECT_EQ(m.head_dim, 128);
+  EXPECT_EQ(m.max_seq, 4096);
+}
+
+TEST(ModelYamlInput, ImpossibleModelsAndLimits) {
+  TempDir dir;
+  const std::string base = "name: m\nlayers: 4\nhidden: 1024\nheads: 8\nffn_hidden: 4096\nvocab: 32000\nmlp: gated\n";
+  for (const auto& [from, to, says] :
+       {std::tuple{"layers: 4", "layers: 100000000", "layers: 100000000 is out of range (expected a whole number from 1 to 10000)"},
+        std::tuple{"ffn_hidden: 4096", "ffn_hidden: 0", "ffn_hidden: 0 is out of range"},
+        std::tuple{"vocab: 32000", "vocab: -1", "vocab: -1 is out of range"},
+        std::tuple{"hidden: 1024", "hidden: 4294971392", "hidden: 4294971392 is out of range"},
+        std::tuple{"heads: 8", "heads: 8\nhead_dim: 0", "head_dim: 0 is out of range"},
+        std::tuple{"mlp: gated", "mlp: [gated]", "mlp: expected one of: gated, plain, got a list"},
+        std::tuple{"mlp: gated", "mlp: gated\nmoe: {experts: 8, topk: 0, ffn_hidden: 512}", "moe.topk: 0 is out of range"},
+        std::tuple{"mlp: gated", "mlp: gated\nmoe: {experts: 8, topk: 9, ffn_hidden: 512}", "moe.topk: 9 is out of range (expected a whole number from 1 to 8)"},
+        std::tuple{"mlp: gated", "mlp: gated\nattention: {type: mla, kv_lora_rank: 64, qk_nope_head_dim: 32, qk_rope_head_dim: 16, v_head_dim: 0}",
+                   "attention.v_head_dim: 0 is out of range"}}) {
+    std::string text = base;
+    text.replace(text.find(from), std::string(from).size(), to);
+    const std::string file = dir.write("m.yaml", text);
+    const std::string msg = input_error([&] { (void)load_model(file); });
+    EXPECT_CONTAINS(msg, "m.yaml:");
+    EXPECT_CONTAINS(msg, says);
+  }
+  // validate_model guards models built in code (the validation CSV's rows).
+  Model m = load_model(dir.write("ok.yaml", base));
+  m.ffn_hidden = 0;
+  EXPECT_CONTAINS(input_error([&] { validate_model(m, "row"); }), "row: ffn_hidden: 0 is out of range");
 }
 
 }  // namespace
