@@ -911,10 +911,9 @@ TEST(StepEvents, GraphLimitIsAnInputError) {
 TEST(StepEvents, UnrepresentableStepsAreInputErrors) {
   const ScenarioInput base = input("dgx-h100", 8, "llama3-8b", 4096, 64, 8, 1);
   {
-    // A closed form of about 60 days (10^8 sequences on 8 chips): a double, but more than a quarter
-    // of the engine's int64-picosecond horizon.
-    ScenarioInput in = base;
-    in.global_batch = 100000000;
+    // A closed form of about 86 days (16,777,216 sequences, the batch limit, on one chip): a double,
+    // but more than a quarter of the engine's int64-picosecond horizon.
+    ScenarioInput in = input("dgx-h100", 1, "llama3-8b", 4096, 16777216);
     const Scenario sc = resolve_scenario(in);
     const StepResult cf = simulate_step_closed_form(sc);
     EXPECT_TRUE(std::isfinite(cf.step_time.value()));
