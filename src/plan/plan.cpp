@@ -63,7 +63,8 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
                                      training.global_batch, kMaxGlobalBatch));
   }
   if (!(training.moe_imbalance >= 1.0 && training.moe_imbalance <= kMaxMoeImbalance)) {
-    fail("moe_imbalance", fmt::format("{} is outside [1, {}] (the busiest rank's tokens over the average)",
+    fail("moe_imbalance", fmt::format("{} is outside [1, {}] (expected the MoE load imbalance moe_imbalance: the "
+                                      "busiest rank's tokens over the average)",
                                       training.moe_imbalance, kMaxMoeImbalance));
   }
   if (system.total_chips() < 1 || system.total_chips() > kMaxChips) {

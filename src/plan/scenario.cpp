@@ -291,7 +291,8 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     if (!(*v.moe_imbalance >= 1.0 && *v.moe_imbalance <= kMaxMoeImbalance)) {
       throw origins.relocate(InputError(
           where, "moe_imbalance",
-          fmt::format("{} is outside [1, {}] (the busiest rank's tokens over the average; 1 = balanced)",
+          fmt::format("{} is outside [1, {}] (expected the MoE load imbalance moe_imbalance: the busiest rank's "
+                      "tokens over the average; 1 = balanced)",
                       *v.moe_imbalance, kMaxMoeImbalance)));
     }
     t.moe_imbalance = *v.moe_imbalance;
