@@ -33,6 +33,17 @@ constexpr int kMaxSweepRows = 1000;
 // Largest buffer a `collective` sweep prices: 1 EB, far beyond any chip's memory.
 constexpr double kMaxCollectiveBytes = 1e18;
 
+// An input path: an existing file, or "-" for standard input.
+CLI::Validator existing_file_or_stdin() {
+  return CLI::Validator(
+      [](std::string& path) { return path == "-" ? std::string() : CLI::ExistingFile(path); }, "FILE|-");
+}
+
+// "-" in an error's location reads better as <stdin>.
+std::string for_user(const std::string& message) {
+  return message.rfind("-:", 0) == 0 ? "<stdin>" + message.substr(1) : message;
+}
+
 // --set KEY=VALUE, repeatable; each takes exactly one value, so `--set k=v SCENARIO.yaml` leaves the
 // scenario to the positional argument.
 void add_set_option(CLI::App* cmd, std::vector<std::string>& overrides) {
@@ -42,8 +53,9 @@ void add_set_option(CLI::App* cmd, std::vector<std::string>& overrides) {
 }
 
 void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
-  cmd->add_option("scenario", in.file, "scenario YAML (system, chips, model, training, plan); flags override it")
-      ->check(CLI::ExistingFile);
+  cmd->add_option("scenario", in.file,
+                  "scenario YAML (system, chips, model, training, plan), or - for stdin; flags override it")
+      ->check(existing_file_or_stdin());
   cmd->add_option("--system", in.system, "system preset name or YAML path (tahoma list systems)");
   cmd->add_option("--chips", in.chips, "number of chips (default: one scale-up domain)");
   cmd->add_option("--model", in.model, "model preset name, YAML path or Hugging Face config.json");
@@ -218,9 +230,9 @@ int main(int argc, char** argv) {
   auto* validate = app.add_subcommand("validate", "compare predictions with published training runs (CSV)");
   std::string validate_file_path;
   ValidationFilter filter;
-  validate->add_option("file", validate_file_path, "CSV in the schema of validation/README.md")
+  validate->add_option("file", validate_file_path, "CSV in the schema of validation/README.md, or - for stdin")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(existing_file_or_stdin());
   validate->add_option("--only", filter.only, "simulate only the row with this id");
   validate->add_option("--family", filter.family, "only rows of this hardware family (e.g. 'NVIDIA Hopper', 'TPU')");
   validate->add_option("--format", format, "output format: table, json or markdown (docs/validation.md)")
@@ -310,7 +322,9 @@ int main(int argc, char** argv) {
       if (show_what == "system") {
         System s = load_system(show_name, show_set);
         if (show_chips) {
-          if (*show_chips < 1) throw InputError("--chips", "", "must be a positive number of chips");
+          if (*show_chips < 1 || *show_chips > kMaxChips) {
+          throw InputError("--chips", "", fmt::format("{} is not a number of chips in [1, {}]", *show_chips, kMaxChips));
+        }
           s.chips = *show_chips;
         }
         text = format == "json" ? system_json(s).dump(2) + "\n" : system_table(s);
@@ -336,7 +350,9 @@ int main(int argc, char** argv) {
     } else if (*collective) {
       System s = load_system(coll_system, coll_set);
       if (coll_chips) {
-        if (*coll_chips < 1) throw InputError("--chips", "", "must be a positive number of chips");
+        if (*coll_chips < 1 || *coll_chips > kMaxChips) {
+          throw InputError("--chips", "", fmt::format("{} is not a number of chips in [1, {}]", *coll_chips, kMaxChips));
+        }
         s.chips = *coll_chips;
       }
       coll.kind = *parse_collective_kind(coll_op);
@@ -404,10 +420,10 @@ int main(int argc, char** argv) {
     cli::write_output(text, output, "--output");
     return 0;
   } catch (const InputError& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error: " << for_user(e.what()) << "\n";
     return kExitInput;
   } catch (const Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error: " << for_user(e.what()) << "\n";
     return kExitInput;
   } catch (const std::exception& e) {
     std::cerr << "tahoma: internal error: " << e.what() << "\n";

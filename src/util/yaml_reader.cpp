@@ -4,9 +4,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 #ifndef TAHOMA_DATA_DIR
@@ -336,14 +339,43 @@ void check_tree(const YAML::Node& node, const std::string& file, const std::stri
 
 }  // namespace
 
-YAML::Node load_yaml_file(const std::string& path) {
+std::string read_input_file(const std::string& path) {
+  static std::optional<std::string> stdin_text;  // "-" may be read by more than one loader
+  if (path == "-" && stdin_text) return *stdin_text;
   std::error_code ec;
-  if (fs::is_directory(path, ec)) throw InputError(path, "", "is a directory (expected a YAML file)");
+  if (path != "-" && fs::is_directory(path, ec)) throw InputError(path, "", "is a directory (expected a file)");
+  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (f == nullptr) throw InputError(path, "", fmt::format("cannot open file: {}", std::strerror(errno)));
+  std::string text;
+  char buf[65536];
+  bool failed = false;
+  for (;;) {
+    const size_t n = std::fread(buf, 1, sizeof buf, f);
+    if (n > 0) {
+      if (text.size() + n > kMaxInputFileBytes) {
+        if (f != stdin) std::fclose(f);
+        throw InputError(path, "",
+                         fmt::format("larger than {} MiB (expected a YAML, JSON or CSV file; is it a device?)",
+                                     kMaxInputFileBytes >> 20));
+      }
+      text.append(buf, n);
+    }
+    if (n < sizeof buf) {
+      failed = std::ferror(f) != 0;
+      break;
+    }
+  }
+  if (f != stdin) std::fclose(f);
+  if (failed) throw InputError(path, "", "cannot read file");
+  if (path == "-") stdin_text = text;
+  return text;
+}
+
+YAML::Node load_yaml_file(const std::string& path) {
+  const std::string text = read_input_file(path);
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw InputError(path, "", "cannot open file");
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw InputError(at_line(path, e.mark), "", "YAML syntax error: " + e.msg);
   }

@@ -1,3 +1,4 @@
+#include "internal/yaml_reader.h"
 #include "tahoma/validate.h"
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <set>
 
 #include "tahoma/error.h"
@@ -249,8 +251,7 @@ double number_cell(const std::map<std::string, std::string>& row, const std::str
 }  // namespace
 
 CsvTable read_csv(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path, "", "cannot open file");
+  std::istringstream in(internal::read_input_file(path));
   CsvTable t;
   std::string line;
   int line_no = 0;

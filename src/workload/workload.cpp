@@ -277,11 +277,10 @@ void hf_sliding_window(const Json& j, const std::string& file, Model& m) {
 // Hugging Face config.json (Llama, Mistral/Mixtral, Qwen2/3(-MoE), DeepSeek-V2/V3, gpt-oss, GPT-2,
 // GPT-NeoX).
 Model parse_hf_config(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) throw InputError(file, "", "cannot open file");
+  const std::string text = internal::read_input_file(file);
   Json j;
   try {
-    j = Json::parse(in);
+    j = Json::parse(text);
   } catch (const Json::exception& e) {
     throw InputError(file, "", std::string("JSON syntax error: ") + e.what());
   }

@@ -612,4 +612,28 @@ TEST(Cli, CollectiveSweepIsBounded) {
   EXPECT_CONTAINS(fine.err, "more than 1000");
 }
 
+TEST(Cli, DashReadsTheScenarioOrCsvFromStdin) {
+  const std::string scenario = std::string(TAHOMA_SOURCE_DIR) + "/data/scenarios/demo-llama3.1-405b-trn3-ultraserver.yaml";
+  const CliRun file = tahoma("simulate '" + scenario + "' --engine closed-form --format json");
+  const CliRun piped = tahoma("simulate - --engine closed-form --format json < '" + scenario + "'");
+  ASSERT_EQ(piped.code, 0) << piped.err;
+  EXPECT_EQ(parse_json(piped)["step_time_s"], parse_json(file)["step_time_s"]);
+  testing::TempDir dir;
+  const std::string bad = dir.write("bad.yaml", "system: dgx-h100\nplan: {tpp: 2}\n");
+  const CliRun err = tahoma("simulate - < '" + bad + "'");
+  EXPECT_EQ(err.code, 2);
+  EXPECT_CONTAINS(err.err, "<stdin>:2: plan.tpp");
+  const std::string csv = std::string(TAHOMA_SOURCE_DIR) + "/validation/published_runs.csv";
+  const CliRun v = tahoma("validate - --only megatron21_t1_1.7B --engine closed-form < '" + csv + "'");
+  EXPECT_EQ(v.code, 0) << v.err;
+  EXPECT_CONTAINS(v.out, "megatron21_t1_1.7B");
+}
+
+TEST(Cli, DevicesAsInputAreBounded) {
+  const CliRun r = tahoma("validate /dev/zero");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "/dev/zero");
+  EXPECT_CONTAINS(r.err, "MiB");
+}
+
 }  // namespace tahoma

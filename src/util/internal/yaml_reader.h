@@ -105,6 +105,12 @@ inline constexpr long kMaxYamlNodes = 1'000'000;
 // The text of a mapping key (a scalar), or InputError at `where` naming `path` when it is not one.
 std::string key_text(const YAML::Node& key, const std::string& where, const std::string& path);
 
+// The whole text of an input file, read with a bound so that a device (/dev/zero), a FIFO or a
+// runaway file cannot exhaust memory; "-" is standard input (read once, then the same text again).
+// Throws InputError naming the file: a directory, unreadable, or larger than kMaxInputFileBytes.
+std::string read_input_file(const std::string& path);
+inline constexpr std::size_t kMaxInputFileBytes = std::size_t{64} << 20;  // 64 MiB: 10^5 x the largest preset
+
 // The data directory: $TAHOMA_DATA if set, else the source tree's data/ (compiled in).
 std::string data_dir();
 
