@@ -1,4 +1,4 @@
-// Compute cost of one op on one chip (DESIGN.md section 6):
+// Compute cost of one op on one chip (docs/design.md section 6):
 //   time = max(flops / (peak * eff), bytes / (hbm_bw * eff_mem)) + kernel overhead,
 // with GEMM efficiency = chip's achievable fraction x tile quantization x wave quantization.
 #pragma once

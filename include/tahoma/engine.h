@@ -1,4 +1,4 @@
-// The discrete-event engine (DESIGN.md section 7): a training step as a graph of tasks on per-rank
+// The discrete-event engine (docs/design.md section 7): a training step as a graph of tasks on per-rank
 // streams (compute, scale-up comm, scale-out comm), run to completion in integer picoseconds, so
 // pipeline bubbles and compute/communication overlap emerge from the simulation; the pipeline
 // schedules that order a stage's work; and a Chrome/Perfetto trace of a run.

@@ -1,4 +1,4 @@
-// Hardware model (DESIGN.md section 3): a chip, its scale-up domain and the scale-out fabric that
+// Hardware model (docs/design.md section 3): a chip, its scale-up domain and the scale-out fabric that
 // joins domains. Loaded from data/systems/*.yaml (or any YAML path), with `extends:` + `scale:` and
 // command-line `--set key.path=value` overrides. All bandwidths are per chip, per direction.
 #pragma once

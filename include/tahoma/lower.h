@@ -1,4 +1,4 @@
-// Lowering (DESIGN.md section 1): a model + plan + training settings become the per-rank program of
+// Lowering (docs/design.md section 1): a model + plan + training settings become the per-rank program of
 // one pipeline stage: compute ops (FLOPs, bytes, GEMM shape) and communication ops (collective,
 // group, bytes), per layer and per micro-batch, in forward, backward and recompute phases.
 #pragma once

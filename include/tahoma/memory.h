@@ -1,4 +1,4 @@
-// Memory per chip (DESIGN.md section 5): weights, gradients and optimizer states sharded by the
+// Memory per chip (docs/design.md section 5): weights, gradients and optimizer states sharded by the
 // plan (ZeRO stages of Rajbhandari et al. 2020), activations of the micro-batches in flight
 // (Korthikanti et al. 2022), the LM head's logits and a fixed runtime reserve.
 #pragma once

@@ -1,4 +1,4 @@
-// Parallel plan and training settings (DESIGN.md section 5), validated against a model and system.
+// Parallel plan and training settings (docs/design.md section 5), validated against a model and system.
 #pragma once
 
 #include <cstdint>
@@ -117,7 +117,7 @@ int recomputed_layers(const Model& model, const Plan& plan, int stage);
 // Micro-batches per pipeline per step: global_batch / (dp * micro_batch).
 int num_microbatches(const Plan& plan, const Training& training);
 
-// Rank order (DESIGN.md 5, Megatron's "tp-cp-ep-dp-pp" with EP folded into DP): TP innermost, then
+// Rank order (docs/design.md 5, Megatron's "tp-cp-ep-dp-pp" with EP folded into DP): TP innermost, then
 // CP, then the part of EP carved out of data parallelism (ep / cp when ep > cp), then PP, then the
 // rest of DP. Expert groups thereby stay inside a node or rack, as Megatron places them.
 int ep_from_dp(const Plan& plan);

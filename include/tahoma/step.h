@@ -1,4 +1,4 @@
-// The training-step model (DESIGN.md sections 4-6): prices the lowered per-rank program with the
+// The training-step model (docs/design.md sections 4-6): prices the lowered per-rank program with the
 // compute and collective models, composes a 1F1B / interleaved-1F1B pipeline, overlaps data-parallel
 // gradient traffic with backward as Megatron and FSDP do, and reports throughput, MFU, memory.
 #pragma once

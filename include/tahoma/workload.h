@@ -1,4 +1,4 @@
-// Workload model (DESIGN.md section 4): transformer dimensions, from a preset in data/models/, a
+// Workload model (docs/design.md section 4): transformer dimensions, from a preset in data/models/, a
 // YAML path, or a Hugging Face config.json path.
 #pragma once
 

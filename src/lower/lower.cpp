@@ -160,7 +160,7 @@ void lower_attention(Builder& bld, const Model& model, const Plan& plan, const D
   bld.linear("qkv", d.tokens, (heads + 2.0 * kv) * hd, d.h, d.full);
   bld.memory("rope", 2.0 * (heads + kv) * hd * d.tokens * kActBytes, 6.0 * (heads + kv) * hd * d.tokens, d.full);
   if (plan.flash_attention) {
-    // Causal kernels skip the masked half (DESIGN.md 4); CP with load balancing keeps each rank at half.
+    // Causal kernels skip the masked half (docs/design.md 4); CP with load balancing keeps each rank at half.
     bld.attention(d.b * heads, d.sq, d.s, hd, hd, causal, d.full);
   } else {
     bld.attention_unfused(d.b * heads, d.sq, d.s, hd, hd, plan.recompute == Recompute::kSelective, d.full);

@@ -1,4 +1,4 @@
-// The event-driven training step (DESIGN.md section 7). One representative data-parallel replica
+// The event-driven training step (docs/design.md section 7). One representative data-parallel replica
 // is simulated in detail: one rank per pipeline stage (its TP/CP peers are symmetric), each layer
 // of each micro-batch a compute task followed by the layer's exposed TP/CP/EP communication, the
 // pipeline schedule's order on the compute stream, blocking point-to-point sends between stages,
