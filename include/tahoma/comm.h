@@ -91,9 +91,33 @@ class CollectiveModel {
                                               const GroupShape& group, bool all_groups = false) const;
   // The flows of `algorithm` on the group whose lowest rank is `base`; nullopt where the algorithm
   // is not valid for the group (the same validity as cost_with).
+  // Only the flows sent by ranks in [src_begin, src_end) are listed (src_end < 0: every rank);
+  // more than kMaxFlowsPerStep of them in one step throws InputError.
   [[nodiscard]] std::optional<std::vector<FlowStep>> flow_steps(const std::string& algorithm, CollectiveKind kind,
                                                                 Bytes bytes, const GroupShape& group,
-                                                                long long base = 0) const;
+                                                                long long base = 0, long long src_begin = 0,
+                                                                long long src_end = -1) const;
+  // Flow mode by symmetry: the ranks [0, window) whose flows are simulated, every link folded onto
+  // its translate there (net::Topology::fold). The whole system up to kExplicitFlowRanks ranks;
+  // beyond, one period of the traffic (whole scale-up domains), exact when the system is a whole
+  // number of periods and the group's pattern repeats with them (concurrent groups, a group whose
+  // stride divides the domains); a lone group spanning the system repeats up to its ends (the ring's
+  // closing hop, a partial last domain), which the window does not see. A period over
+  // kMaxFlowWindowRanks throws InputError.
+  [[nodiscard]] long long flow_window(const GroupShape& group, bool all_groups) const;
+  // Per step of `algorithm` at `bytes`: (bandwidth seconds per byte, latency); the step's bandwidth
+  // time scales with the buffer. nullopt where the algorithm is not valid, empty for "none".
+  // `window` <= 0: flow_window's.
+  [[nodiscard]] std::optional<std::vector<std::pair<double, Seconds>>> flow_profile(
+      const std::string& algorithm, CollectiveKind kind, Bytes bytes, const GroupShape& group, bool all_groups,
+      long long window = 0) const;
+  // The cost of a buffer of `bytes` from a profile (infinite time when the profile is nullopt).
+  static CollectiveCost flow_cost_at(const std::optional<std::vector<std::pair<double, Seconds>>>& profile,
+                                     const std::string& algorithm, CollectiveKind kind, Bytes bytes,
+                                     const GroupShape& group);
+  static constexpr long long kExplicitFlowRanks = 1152;
+  static constexpr long long kMaxFlowWindowRanks = 16384;
+  static constexpr long long kMaxFlowsPerStep = 4'000'000;
   [[nodiscard]] const net::Topology& topology() const { return topology_; }
 
   // NVLS all-reduce reaches ~480 GB/s bus bandwidth on H100 NVSwitch vs ~360 GB/s for rings

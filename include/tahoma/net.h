@@ -101,29 +101,40 @@ class Topology {
 class FlowNetwork {
  public:
   using FlowId = std::uint32_t;
-  explicit FlowNetwork(const Topology& topology) : topology_(&topology) {}
+  // `track_link_bytes`: keep the bytes each link has carried (link_bytes()); a cost per flow hop
+  // that timing-only users (the step's flow adapter) turn off.
+  explicit FlowNetwork(const Topology& topology, bool track_link_bytes = true)
+      : topology_(&topology), track_link_bytes_(track_link_bytes) {}
 
   // Starts a flow of `bytes` on `path` at time `now` (>= the last event); its first byte leaves
-  // after the path latency. Returns its id, which stays its own until retire() returns it (the id
-  // of a retired flow is given to a later one).
-  FlowId start(const Path& path, Bytes bytes, Seconds now);
+  // after the path latency. `weight` > 0: the flow stands for that many identical flows on the same
+  // links (scale by symmetry: each link carries weight x rate for it, and it ends when they would).
+  // Returns its id, which stays its own until retire() returns it (the id of a retired flow is
+  // given to a later one).
+  FlowId start(const Path& path, Bytes bytes, Seconds now, double weight = 1.0);
+  // The same for a flow whose links are `links[0, hops)` and whose path latency is `latency`.
+  FlowId start(const LinkId* links, int hops, Seconds latency, Bytes bytes, Seconds now, double weight = 1.0);
   // Earliest completion among active flows: (time, flow), ties to the lower id; nullopt if idle.
   [[nodiscard]] std::optional<std::pair<Seconds, FlowId>> next_completion();
   // Advances to `now` (no later than next_completion) and retires every flow that has finished by
   // then, in id order (flows of one collective step often end together).
   std::vector<FlowId> retire(Seconds now);
   [[nodiscard]] size_t active() const { return active_.size(); }
-  // Current rate of an active flow.
+  // Current rate of an active flow (of each of the identical flows it stands for).
   [[nodiscard]] BytesPerSecond rate(FlowId id);
-  // Bytes carried so far by each link that any flow has crossed (conservation checks, reports).
+  // Bytes carried so far by each link that any flow has crossed (conservation checks, reports);
+  // empty unless the network tracks them.
   [[nodiscard]] const std::unordered_map<std::uint64_t, double>& link_bytes() const { return link_bytes_; }
 
  private:
   struct Flow {
-    Path path;
-    double remaining = 0;  // bytes still to send
-    double rate = 0;       // bytes/s
-    double start_at = 0;   // s: when the first byte moves (start + path latency)
+    std::uint32_t first = 0;  // its links are hops_[first, first + hops): a slot keeps its range
+    std::uint32_t hops = 0;
+    std::uint32_t room = 0;    // links the slot's range can hold (reused by later flows)
+    double remaining = 0;      // bytes still to send
+    double rate = 0;           // bytes/s
+    double start_at = 0;       // s: when the first byte moves (start + path latency)
+    double weight = 1;         // identical flows it stands for
     bool done = false;
     bool frozen = false;  // rate fixed in the current progressive filling
   };
@@ -131,7 +142,9 @@ class FlowNetwork {
   void recompute_rates();
 
   const Topology* topology_;
+  bool track_link_bytes_ = true;
   std::vector<Flow> flows_;
+  std::vector<LinkId> hops_;  // every flow slot's links, contiguous per slot
   std::vector<FlowId> active_;
   std::vector<FlowId> free_;  // slots of retired flows
   double now_ = 0;
@@ -142,7 +155,8 @@ class FlowNetwork {
   // the active flows cross (dense indices), each link's flows (CSR) and each flow hop's link.
   struct LinkState {
     double remaining = 0;
-    int unfrozen = 0;
+    double unfrozen = 0;      // summed weight of the flows not yet frozen
+    int unfrozen_flows = 0;   // their number (a link is done when it reaches 0)
     std::uint32_t first = 0;  // its flows are link_flows_[first, first + count)
     std::uint32_t count = 0;
     bool touched = false;  // its share changed while the current bottleneck's flows froze
@@ -169,12 +183,19 @@ class FlowNetwork {
 // Runs a set of flows that all start together to completion on an otherwise idle network and
 // returns the time the last one ends (a barrier-synchronized step of a collective). Bandwidth
 // only: path latency is left to the caller, which charges it once per algorithm step.
+// `weight`: identical flows the spec stands for, on the same path (see FlowNetwork::start).
 struct FlowSpec {
   long long src_rank = 0;
   long long dst_rank = 0;
   Bytes bytes{0};
+  double weight = 1.0;
 };
 Seconds run_flows(const Topology& topology, const std::vector<FlowSpec>& flows,
                   std::unordered_map<std::uint64_t, double>* link_bytes = nullptr);
+// The same on flows whose paths are already routed (and possibly folded by symmetry):
+// `links[first[i], first[i + 1])` are flow i's links. Latency is the caller's, as above.
+Seconds run_routed_flows(const Topology& topology, const std::vector<LinkId>& links,
+                         const std::vector<std::uint32_t>& first, const std::vector<double>& bytes,
+                         const std::vector<double>& weights);
 
 }  // namespace tahoma::net

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <numeric>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -18,8 +19,31 @@ namespace {
 
 using net::FlowSpec;
 
+// The flows of one step that a caller keeps: those sent by ranks in [lo, hi) (scale by symmetry
+// simulates one window of senders), at most kMaxFlowsPerStep of them.
+class FlowList {
+ public:
+  FlowList(long long lo, long long hi) : lo_(lo), hi_(hi) {}
+  [[nodiscard]] bool wants(long long src) const { return src >= lo_ && src < hi_; }
+  void push_back(const FlowSpec& f) {
+    if (!wants(f.src_rank)) return;
+    if (flows_.size() >= static_cast<size_t>(CollectiveModel::kMaxFlowsPerStep)) {
+      throw InputError("--network", "",
+                       fmt::format("flow mode: one step of a collective would run more than {} flows (the limit); "
+                                   "use --network analytical, or a smaller group",
+                                   CollectiveModel::kMaxFlowsPerStep));
+    }
+    flows_.push_back(f);
+  }
+  std::vector<FlowSpec> take() { return std::move(flows_); }
+
+ private:
+  long long lo_, hi_;
+  std::vector<FlowSpec> flows_;
+};
+
 // Ring flows over `order` (cyclic), each carrying `bytes`; reversed when `backward`.
-void ring_flows(const std::vector<long long>& order, double bytes, bool backward, std::vector<FlowSpec>& out) {
+void ring_flows(const std::vector<long long>& order, double bytes, bool backward, FlowList& out) {
   const size_t n = order.size();
   if (n < 2) return;
   for (size_t i = 0; i < n; ++i) {
@@ -65,7 +89,9 @@ const std::vector<std::string>& CollectiveModel::library_algorithms() {
 
 std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::string& algorithm, CollectiveKind kind,
                                                                  Bytes bytes, const GroupShape& group,
-                                                                 long long base) const {
+                                                                 long long base, long long src_begin,
+                                                                 long long src_end) const {
+  if (src_end < 0) src_end = std::numeric_limits<long long>::max();
   // Validity is the analytical model's: an algorithm that is not valid there is not valid here.
   const CollectiveCost analytical = cost_with(algorithm, kind, bytes, group);
   if (analytical.algorithm == "none") return std::vector<FlowStep>{};
@@ -84,17 +110,18 @@ std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::stri
   double alpha = 0.0;
   for (const auto& s : sp) alpha = std::max(alpha, levels_[static_cast<size_t>(s.level)].latency.value());
   std::vector<FlowStep> steps;
-  auto add_step = [&](std::vector<FlowSpec> flows, double latency_steps) {
+  auto list = [&] { return FlowList(src_begin, src_end); };
+  auto add_step = [&](FlowList flows, double latency_steps) {
     FlowStep st;
     st.latency = Seconds(latency_steps * alpha);
-    st.flows = std::move(flows);
+    st.flows = flows.take();
     steps.push_back(std::move(st));
   };
   // Multi-dimensional rings on a torus level over `subgroup` (XLA): a bidirectional ring along
   // every dimension the subgroup spans, all at once, each carrying the share of `data` in
   // proportion to its dimension's bandwidth. Returns the ring steps (sum of m_d - 1).
   auto torus_rings = [&](const CommLevel& level, std::vector<long long> subgroup, double data,
-                         std::vector<FlowSpec>& flows) {
+                         FlowList& flows) {
     const auto& dims = level.dims;
     const long long rpc = ranks_per_chip_;
     struct DimRing {
@@ -160,7 +187,7 @@ std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::stri
     // channel to channel and every boundary's traffic spreads over all links below it; and it
     // starts block k k places later in that order, so consecutive blocks are joined rail to rail.
     const bool bidir = algorithm == "ring-bidir";
-    std::vector<FlowSpec> flows;
+    FlowList flows = list();
     std::vector<long long> order(static_cast<size_t>(n));
     if (!aligned && sp.size() >= 2) {
       // Blocks of unequal size (a stride that does not divide the outer level's blocks, or a
@@ -208,7 +235,7 @@ std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::stri
     for (const auto& s : sp) {
       const long long f = s.factor, in = s.inner;
       const CommLevel& level = levels_[static_cast<size_t>(s.level)];
-      std::vector<FlowSpec> flows;
+      FlowList flows = list();
       for (long long first = 0; first < n; first += in * f) {
         for (long long lane = 0; lane < in; ++lane) {
           std::vector<long long> order;
@@ -222,7 +249,7 @@ std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::stri
         }
       }
       FlowStep st;
-      st.flows = std::move(flows);
+      st.flows = flows.take();
       st.latency = Seconds(phases * static_cast<double>(f - 1) * level.latency.value());
       steps.push_back(std::move(st));
       data /= static_cast<double>(f);
@@ -236,7 +263,7 @@ std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::stri
     const long long inner = aligned ? sp.back().inner : 1;
     const long long blocks = n / inner;
     const double part = S / static_cast<double>(inner);
-    std::vector<FlowSpec> flows;
+    FlowList flows = list();
     std::vector<long long> heads(static_cast<size_t>(blocks));
     for (long long c = 0; c < inner; ++c) {
       for (long long k = 0; k < blocks; ++k) {
@@ -262,7 +289,7 @@ std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::stri
     // Rabenseifner: recursive halving (reduce-scatter), then recursive doubling (all-gather).
     TAHOMA_ASSERT(is_power_of_two(n));
     auto exchange = [&](long long distance, double data) {
-      std::vector<FlowSpec> flows;
+      FlowList flows = list();
       for (long long i = 0; i < n; ++i) {
         flows.push_back({members[static_cast<size_t>(i)], members[static_cast<size_t>(i ^ distance)], Bytes(data)});
       }
@@ -280,44 +307,98 @@ std::optional<std::vector<FlowStep>> CollectiveModel::flow_steps(const std::stri
     // down port load as a ring of S-byte flows, scaled so a port at its (ring-efficiency) capacity
     // moves S at the in-network-reduction rate.
     const CommLevel& level = levels_[static_cast<size_t>(sp[0].level)];
-    std::vector<FlowSpec> flows;
+    FlowList flows = list();
     ring_flows(members, S * level.efficiency / kInNetworkReductionEfficiency, false, flows);
     add_step(std::move(flows), 2.0);
   } else if (algorithm == "torus-rings") {
     const CommLevel& level = levels_[static_cast<size_t>(sp[0].level)];
-    std::vector<FlowSpec> flows;
+    FlowList flows = list();
     const double ring_steps = torus_rings(level, members, phases * S, flows);
     FlowStep st;
-    st.flows = std::move(flows);
+    st.flows = flows.take();
     st.latency = Seconds(phases * ring_steps * level.latency.value());
     steps.push_back(std::move(st));
   } else if (algorithm == "direct") {
-    std::vector<FlowSpec> flows;
-    flows.reserve(static_cast<size_t>(n * (n - 1)));
+    FlowList flows = list();
     for (long long a : members) {
+      if (!flows.wants(a)) continue;
       for (long long b : members) {
         if (a != b) flows.push_back({a, b, Bytes(S / static_cast<double>(n))});
       }
     }
     add_step(std::move(flows), std::ceil(std::log2(static_cast<double>(n))));
   } else if (algorithm == "p2p") {
-    add_step({{members[0], members[1], Bytes(S)}}, 1.0);
+    FlowList flows = list();
+    flows.push_back({members[0], members[1], Bytes(S)});
+    add_step(std::move(flows), 1.0);
   } else {
     return std::nullopt;
   }
   return steps;
 }
 
-CollectiveCost CollectiveModel::cost_flow_with(const std::string& algorithm, CollectiveKind kind, Bytes bytes,
-                                               const GroupShape& group, bool all_groups) const {
-  CollectiveCost c;
-  c.algorithm = algorithm;
-  c.time = Seconds(std::numeric_limits<double>::infinity());
-  // Bases of the concurrent groups: ranks whose digit is 0 in every factor of the shape.
+long long CollectiveModel::flow_window(const GroupShape& group, bool all_groups) const {
+  const long long ranks = topology_.ranks();
+  if (ranks <= kExplicitFlowRanks) return ranks;
+  // The traffic repeats every lcm(domain, period) ranks: a single group's members every `stride`
+  // ranks, concurrent groups every block of `size x stride` ranks of their outermost factor.
+  long long period = 1;
+  for (const auto& f : group.factors) {
+    if (f.size > 1) period = all_groups ? f.size * f.stride : f.stride;
+  }
+  const long long window = std::lcm(period, topology_.domain_ranks());
+  if (window >= ranks) return ranks;
+  if (window > kMaxFlowWindowRanks) {
+    throw InputError("--network", "",
+                     fmt::format("flow mode: the group's traffic repeats only every {} ranks, more than the {} ranks "
+                                 "the flow network simulates (the limit); use --network analytical, or a stride "
+                                 "that divides or is a multiple of the {}-rank scale-up domain",
+                                 window, kMaxFlowWindowRanks, topology_.domain_ranks()));
+  }
+  return window;
+}
+
+std::optional<std::vector<std::pair<double, Seconds>>> CollectiveModel::flow_profile(
+    const std::string& algorithm, CollectiveKind kind, Bytes bytes, const GroupShape& group, bool all_groups,
+    long long window) const {
+  if (window <= 0) window = flow_window(group, all_groups);
+  if (!all_groups && window < topology_.ranks() && group.factors.size() == 1) {
+    // A lone group spanning more than the explicit limit does not repeat (a tree's root, a ring's
+    // closing hop): simulate the same algorithm explicitly on the largest group of this stride that
+    // whole scale-up domains within kExplicitFlowRanks hold, scale its bandwidth time by the ratio
+    // of the analytical model's per-byte times at the two sizes, and take each step's latency from
+    // the full group's schedule.
+    const auto [n, stride] = std::pair{group.factors[0].size, group.factors[0].stride};
+    const long long domain = topology_.domain_ranks();
+    const long long small_ranks = std::max(domain, kExplicitFlowRanks / domain * domain);
+    const long long small_n = std::min(n, (small_ranks - 1) / stride + 1);
+    System small_system = topology_.system();
+    small_system.chips = static_cast<int>(small_ranks / ranks_per_chip_);
+    const CollectiveModel small(small_system);
+    const GroupShape small_group{{{small_n, stride}}};
+    auto profile = small.flow_profile(algorithm, kind, bytes, small_group, false, small.topology().ranks());
+    const auto full = flow_steps(algorithm, kind, bytes, group, 0, 0, 0);  // latencies only
+    if (!profile || !full) return std::nullopt;
+    if (profile->empty() || full->empty()) return std::vector<std::pair<double, Seconds>>{};
+    auto slope = [&](const CollectiveModel& m, const GroupShape& g) {
+      const double t1 = m.cost_with(algorithm, kind, bytes, g).time.value();
+      const double t2 = m.cost_with(algorithm, kind, bytes * 2.0, g).time.value();
+      return (t2 - t1) / bytes.value();
+    };
+    const double ratio = slope(*this, group) / slope(small, small_group);
+    TAHOMA_ASSERT(profile->size() == full->size() && std::isfinite(ratio));
+    for (size_t i = 0; i < profile->size(); ++i) {
+      (*profile)[i].first *= ratio;
+      (*profile)[i].second = (*full)[i].latency;
+    }
+    return profile;
+  }
+  // Bases of the concurrent groups whose members send from the window: ranks whose digit is 0 in
+  // every factor of the shape (a group's lowest rank is its base, so later groups send nothing).
   std::vector<long long> bases{0};
   if (all_groups) {
     bases.clear();
-    for (long long rk = 0; rk < topology_.ranks(); ++rk) {
+    for (long long rk = 0; rk < window; ++rk) {
       bool base = true;
       for (const auto& f : group.factors) base = base && (rk / f.stride) % f.size == 0;
       if (base) bases.push_back(rk);
@@ -325,26 +406,63 @@ CollectiveCost CollectiveModel::cost_flow_with(const std::string& algorithm, Col
   }
   std::vector<FlowStep> merged;
   for (long long b : bases) {
-    auto st = flow_steps(algorithm, kind, bytes, group, b);
-    if (!st) return c;
-    if (st->empty()) {
-      c.algorithm = "none";
-      c.time = Seconds(0);
-      return c;
-    }
+    auto st = flow_steps(algorithm, kind, bytes, group, b, 0, window);
+    if (!st) return std::nullopt;
+    if (st->empty()) return std::vector<std::pair<double, Seconds>>{};
     if (merged.empty()) merged.resize(st->size());
     for (size_t i = 0; i < st->size(); ++i) {
       merged[i].latency = max(merged[i].latency, (*st)[i].latency);
       merged[i].flows.insert(merged[i].flows.end(), (*st)[i].flows.begin(), (*st)[i].flows.end());
     }
   }
+  // Each step's flows, routed, with every link folded onto its translate in the window (scale by
+  // symmetry: the window's senders meet there all the load the full system puts on that link).
+  std::vector<std::pair<double, Seconds>> out;
+  std::vector<net::LinkId> links;
+  std::vector<std::uint32_t> first;
+  std::vector<double> flow_bytes, weights;
+  net::Path path;
+  for (const auto& st : merged) {
+    links.clear();
+    first.assign(1, 0);
+    flow_bytes.clear();
+    weights.clear();
+    for (const auto& f : st.flows) {
+      topology_.route(f.src_rank, f.dst_rank, path);
+      for (int h = 0; h < path.hops; ++h) links.push_back(topology_.fold(path.links[static_cast<size_t>(h)], window));
+      first.push_back(static_cast<std::uint32_t>(links.size()));
+      flow_bytes.push_back(f.bytes.value());
+      weights.push_back(f.weight);
+    }
+    const double t = net::run_routed_flows(topology_, links, first, flow_bytes, weights).value();
+    out.emplace_back(bytes.value() > 0 ? t / bytes.value() : 0.0, st.latency);
+  }
+  return out;
+}
+
+CollectiveCost CollectiveModel::cost_flow_with(const std::string& algorithm, CollectiveKind kind, Bytes bytes,
+                                               const GroupShape& group, bool all_groups) const {
+  return flow_cost_at(flow_profile(algorithm, kind, bytes, group, all_groups), algorithm, kind, bytes, group);
+}
+
+CollectiveCost CollectiveModel::flow_cost_at(const std::optional<std::vector<std::pair<double, Seconds>>>& profile,
+                                             const std::string& algorithm, CollectiveKind kind, Bytes bytes,
+                                             const GroupShape& group) {
+  CollectiveCost c;
+  c.algorithm = algorithm;
+  c.time = Seconds(std::numeric_limits<double>::infinity());
+  if (!profile) return c;
+  if (profile->empty() || group.size() <= 1 || bytes.value() <= 0) {
+    c.algorithm = "none";
+    c.time = Seconds(0);
+    return c;
+  }
   double t = 0.0;
-  for (const auto& st : merged) t += net::run_flows(topology_, st.flows).value() + st.latency.value();
+  for (const auto& [per_byte, latency] : *profile) t += per_byte * bytes.value() + latency.value();
   c.time = Seconds(t);
-  const long long n = group.size();
-  if (t > 0) {
+  if (t > 0 && std::isfinite(t)) {
     c.algbw = BytesPerSecond(bytes.value() / t);
-    c.busbw = c.algbw * bus_factor(kind, n);
+    c.busbw = c.algbw * bus_factor(kind, group.size());
   }
   return c;
 }
@@ -396,16 +514,43 @@ std::vector<CollectiveRow> run_collective(const System& system, const Collective
   }
   const CollectiveModel model(system);
   const GroupShape shape{{{group, req.stride}}};
+  // Flow mode: every flow of every algorithm carries a fixed fraction of the buffer, so a step's
+  // bandwidth time is linear in it (max-min rates do not depend on sizes); each algorithm's steps
+  // are simulated once, at a reference size, and scaled to every row.
+  const std::vector<std::string> candidates =
+      req.algorithm.empty() ? CollectiveModel::library_algorithms() : std::vector<std::string>{req.algorithm};
+  std::vector<std::optional<std::vector<std::pair<double, Seconds>>>> profiles;
+  if (req.network == NetworkMode::kFlow) {
+    const Bytes reference(1e9);
+    for (const auto& a : candidates) profiles.push_back(model.flow_profile(a, req.kind, reference, shape, req.all_groups));
+  }
   std::vector<CollectiveRow> rows;
   for (Bytes b : req.sizes) {
     CollectiveRow row;
     row.bytes = b;
     if (req.network == NetworkMode::kFlow) {
-      row.cost = req.algorithm.empty() ? model.cost_flow(req.kind, b, shape, req.all_groups)
-                                       : model.cost_flow_with(req.algorithm, req.kind, b, shape, req.all_groups);
+      row.cost.time = Seconds(std::numeric_limits<double>::infinity());
+      row.cost.algorithm = candidates.front();
+      for (size_t i = 0; i < candidates.size(); ++i) {
+        const CollectiveCost c = CollectiveModel::flow_cost_at(profiles[i], candidates[i], req.kind, b, shape);
+        if (c.algorithm == "none") {
+          row.cost = c;
+          break;
+        }
+        if (c.time < row.cost.time) row.cost = c;
+      }
     } else {
       row.cost =
           req.algorithm.empty() ? model.cost(req.kind, b, shape) : model.cost_with(req.algorithm, req.kind, b, shape);
+    }
+    if (!std::isfinite(row.cost.time.value()) && !req.algorithm.empty()) {
+      rows.push_back(row);  // a forced algorithm that is not valid for this group: infinite, as documented
+      continue;
+    }
+    if (!std::isfinite(row.cost.time.value())) {
+      throw InputError("--max-bytes", "",
+                       fmt::format("{} cannot be timed: the collective's time is not a finite number of seconds",
+                                   format_bytes(b)));
     }
     rows.push_back(row);
   }

@@ -7,25 +7,43 @@
 
 namespace tahoma::net {
 
-FlowNetwork::FlowId FlowNetwork::start(const Path& path, Bytes bytes, Seconds now) {
+FlowNetwork::FlowId FlowNetwork::start(const Path& path, Bytes bytes, Seconds now, double weight) {
+  return start(path.links.data(), path.hops, path.latency, bytes, now, weight);
+}
+
+FlowNetwork::FlowId FlowNetwork::start(const LinkId* links, int hops, Seconds latency, Bytes bytes, Seconds now,
+                                       double weight) {
   TAHOMA_ASSERT((now.value() >= now_ - 1e-15) && "flows must start in time order");
+  TAHOMA_ASSERT((weight > 0 && hops >= 0) && "a flow stands for a positive number of flows");
   advance(now.value());
-  Flow f;
-  f.path = path;
-  f.remaining = std::max(0.0, bytes.value());
-  f.start_at = now.value() + path.latency.value();
-  // A retired flow's slot is reused, so the network holds as many flows as are ever in flight.
+  // A retired flow's slot is reused, with its range of hops_ when the new path fits in it, so the
+  // network holds as many flows (and links) as are ever in flight.
   FlowId id = 0;
   if (!free_.empty()) {
     id = free_.back();
     free_.pop_back();
-    flows_[id] = f;
   } else {
-    flows_.push_back(f);
+    flows_.emplace_back();
     id = static_cast<FlowId>(flows_.size() - 1);
   }
+  Flow& f = flows_[id];
+  if (f.room < static_cast<std::uint32_t>(hops)) {
+    f.first = static_cast<std::uint32_t>(hops_.size());
+    f.room = static_cast<std::uint32_t>(hops);
+    hops_.resize(hops_.size() + static_cast<size_t>(hops));
+  }
+  std::copy(links, links + hops, hops_.begin() + f.first);
+  f.hops = static_cast<std::uint32_t>(hops);
+  f.remaining = std::max(0.0, bytes.value());
+  f.rate = 0;
+  f.start_at = now.value() + latency.value();
+  f.weight = weight;
+  f.done = false;
+  f.frozen = false;
   active_.push_back(id);
-  for (int h = 0; h < path.hops; ++h) link_bytes_[path.links[static_cast<size_t>(h)].packed] += f.remaining;
+  if (track_link_bytes_) {
+    for (int h = 0; h < hops; ++h) link_bytes_[links[h].packed] += f.remaining * weight;
+  }
   dirty_ = true;
   return id;
 }
@@ -52,7 +70,7 @@ std::uint32_t FlowNetwork::dense_link(std::uint64_t packed, double capacity) {
     LinkSlot& s = link_slots_[i];
     if (s.stamp != stamp_) {
       s = {packed, static_cast<std::uint32_t>(links_.size()), stamp_};
-      links_.push_back({capacity, 0, 0, 0});
+      links_.push_back({capacity, 0, 0, 0, 0});
       return s.index;
     }
     if (s.key == packed) return s.index;
@@ -67,7 +85,7 @@ void FlowNetwork::recompute_rates() {
   links_.clear();
   hop_link_.clear();
   size_t hops = 0;
-  for (FlowId id : active_) hops += static_cast<size_t>(flows_[id].path.hops);
+  for (FlowId id : active_) hops += flows_[id].hops;
   // At most half full: probes stay short.
   if (link_slots_.size() < 2 * hops) {
     link_slots_.assign(std::bit_ceil(std::max<size_t>(2 * hops, 64)), LinkSlot{});
@@ -81,11 +99,12 @@ void FlowNetwork::recompute_rates() {
     Flow& f = flows_[id];
     f.rate = std::numeric_limits<double>::infinity();  // a flow with no links (same rank) is instant
     f.frozen = false;
-    for (int h = 0; h < f.path.hops; ++h) {
-      const LinkId l = f.path.links[static_cast<size_t>(h)];
+    for (std::uint32_t h = 0; h < f.hops; ++h) {
+      const LinkId l = hops_[f.first + h];
       const std::uint32_t index = dense_link(l.packed, topology_->capacity(l).value());
       LinkState& ls = links_[index];
-      ++ls.unfrozen;
+      ls.unfrozen += f.weight;
+      ++ls.unfrozen_flows;
       ++ls.count;
       hop_link_.push_back(index);
     }
@@ -100,14 +119,14 @@ void FlowNetwork::recompute_rates() {
   {
     size_t hop = 0;
     for (FlowId id : active_) {
-      for (int h = 0; h < flows_[id].path.hops; ++h) {
+      for (std::uint32_t h = 0; h < flows_[id].hops; ++h) {
         LinkState& ls = links_[hop_link_[hop++]];
         link_flows_[ls.first + ls.count++] = id;
       }
     }
   }
   // Where each active flow's hops start in hop_link_ (flows are frozen in any order).
-  auto hops_of = [&](FlowId id) { return flows_[id].path.hops; };
+  auto hops_of = [&](FlowId id) { return flows_[id].hops; };
   std::vector<std::uint32_t>& first_hop = first_hop_;
   first_hop.resize(flows_.size());
   {
@@ -126,18 +145,19 @@ void FlowNetwork::recompute_rates() {
     const auto [share, li] = heap_.back();
     heap_.pop_back();
     LinkState& ls = links_[li];
-    if (ls.unfrozen == 0 || share != ls.remaining / ls.unfrozen) continue;  // stale entry
+    if (ls.unfrozen_flows == 0 || share != ls.remaining / ls.unfrozen) continue;  // stale entry
     for (std::uint32_t k = ls.first; k < ls.first + ls.count; ++k) {
       Flow& f = flows_[link_flows_[k]];
       if (f.frozen) continue;
       f.frozen = true;
       f.rate = std::max(share, 0.0);
       const std::uint32_t h0 = first_hop[link_flows_[k]];
-      for (int h = 0; h < f.path.hops; ++h) {
-        const std::uint32_t other = hop_link_[h0 + static_cast<std::uint32_t>(h)];
+      for (std::uint32_t h = 0; h < f.hops; ++h) {
+        const std::uint32_t other = hop_link_[h0 + h];
         LinkState& os = links_[other];
-        os.remaining -= f.rate;
-        os.unfrozen--;
+        os.remaining -= f.rate * f.weight;
+        os.unfrozen -= f.weight;
+        --os.unfrozen_flows;
         if (other != li && !os.touched) {
           os.touched = true;
           touched_.push_back(other);
@@ -149,7 +169,7 @@ void FlowNetwork::recompute_rates() {
     for (const std::uint32_t other : touched_) {
       LinkState& os = links_[other];
       os.touched = false;
-      if (os.unfrozen > 0) {
+      if (os.unfrozen_flows > 0) {
         heap_.emplace_back(os.remaining / os.unfrozen, other);
         std::push_heap(heap_.begin(), heap_.end(), std::greater<Entry>{});
       }
@@ -204,12 +224,12 @@ BytesPerSecond FlowNetwork::rate(FlowId id) {
 
 Seconds run_flows(const Topology& topology, const std::vector<FlowSpec>& flows,
                   std::unordered_map<std::uint64_t, double>* link_bytes) {
-  FlowNetwork net(topology);
+  FlowNetwork net(topology, link_bytes != nullptr);
   Path path;
   for (const auto& f : flows) {
     topology.route(f.src_rank, f.dst_rank, path);
-    path.latency = Seconds(0);  // callers account latency once per algorithm step
-    net.start(path, f.bytes, Seconds(0));
+    // Callers account latency once per algorithm step.
+    net.start(path.links.data(), path.hops, Seconds(0), f.bytes, Seconds(0), f.weight);
   }
   Seconds end{0};
   while (auto next = net.next_completion()) {
@@ -218,6 +238,24 @@ Seconds run_flows(const Topology& topology, const std::vector<FlowSpec>& flows,
     TAHOMA_ASSERT(!retired.empty() && "flow network made no progress");
   }
   if (link_bytes != nullptr) *link_bytes = net.link_bytes();
+  return end;
+}
+
+Seconds run_routed_flows(const Topology& topology, const std::vector<LinkId>& links,
+                         const std::vector<std::uint32_t>& first, const std::vector<double>& bytes,
+                         const std::vector<double>& weights) {
+  TAHOMA_ASSERT(first.size() == bytes.size() + 1 && weights.size() == bytes.size());
+  FlowNetwork net(topology, false);
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    net.start(links.data() + first[i], static_cast<int>(first[i + 1] - first[i]), Seconds(0), Bytes(bytes[i]),
+              Seconds(0), weights[i]);
+  }
+  Seconds end{0};
+  while (auto next = net.next_completion()) {
+    end = next->first;
+    const auto retired = net.retire(next->first);
+    TAHOMA_ASSERT(!retired.empty() && "flow network made no progress");
+  }
   return end;
 }
 

@@ -28,13 +28,14 @@ FlowAdapter::FlowAdapter(const Scenario& sc, const CollectiveModel& comm, Collec
       grad_bytes_(grad_bytes),
       gather_bytes_(gather_bytes),
       send_bytes_(send_bytes),
-      net_(comm.topology()) {
+      net_(comm.topology(), false) {
   const Plan& plan = sc.plan;
   const net::Topology& topo = comm.topology();
   replica_ranks_ = stage_stride(plan) * plan.pp;  // replicas in ep_from_dp blocks
   // The period of the traffic: whole replicas on whole scale-up domains (or the whole system).
   const long long period = std::lcm(replica_ranks_, topo.domain_ranks());
-  window_ = std::min(period, topo.ranks());
+  const long long covering = (replica_ranks_ + topo.domain_ranks() - 1) / topo.domain_ranks() * topo.domain_ranks();
+  window_ = std::min(period <= kExactWindowRanks ? period : covering, topo.ranks());
 }
 
 std::uint32_t FlowAdapter::template_for(std::uint32_t tag) {
@@ -96,7 +97,7 @@ FlowAdapter::Template FlowAdapter::build(std::uint32_t tag) const {
     if (algorithm == "none") return;
     const size_t first = tpl.steps.size();
     for (long long b = 0; b < bases; ++b) {  // group bases: every digit of the group's factors zero
-      const auto steps = comm_.flow_steps(algorithm, ck, bytes, shape, from * tc + b);
+      const auto steps = comm_.flow_steps(algorithm, ck, bytes, shape, from * tc + b, 0, window_);
       TAHOMA_ASSERT(steps.has_value() && "the chosen algorithm is valid for its group");
       if (tpl.steps.size() == first) tpl.steps.resize(first + steps->size());
       TAHOMA_ASSERT(tpl.steps.size() == first + steps->size());

@@ -29,6 +29,10 @@ std::uint32_t message_tag(Message kind, int from_stage, int to_stage, int stages
 
 class FlowAdapter final : public engine::Network {
  public:
+  // The largest traffic period simulated exactly (ranks). A longer one (a replica size and a
+  // domain size with a large least common multiple) is replaced by the whole domains that cover
+  // one replica, which keeps the cost flat but averages the loads over the replicas' offsets.
+  static constexpr long long kExactWindowRanks = 4096;
   // `reduce_kind` is the data-parallel gradient collective (all-reduce for ZeRO-0, else
   // reduce-scatter); `bucket_params[s]` the dense and expert parameters of one bucket on stage s,
   // reduced at `grad_bytes` and gathered at `gather_bytes` per parameter; `send_bytes` one

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <numeric>
 
 #include "../test_util.h"
 
@@ -524,6 +525,118 @@ TEST_F(CommTest, RunCollectiveChecksItsInput) {
   EXPECT_LT(rows[0].cost.time, rows[1].cost.time);
   req.kind = CollectiveKind::kSendRecv;
   EXPECT_CONTAINS(tahoma::testing::input_error([&] { run_collective(system_, req); }), "--group 2");
+}
+
+// ---- Flow mode by symmetry (issue 13 item 3) ----
+
+// A ring all-reduce on one switch, as flows: 2(n-1)/n S/B + 2(n-1) alpha.
+TEST_F(CommTest, FlowRingOnOneSwitchIsTheClosedForm) {
+  const CollectiveModel cm(with_chips(8));
+  const double S = 1e9;
+  const CollectiveCost c = cm.cost_flow_with("ring", CollectiveKind::kAllReduce, Bytes(S), line(8));
+  const CommLevel& sw = cm.levels()[0];
+  const double bw = sw.bandwidth.value();
+  expect_rel(c.time.value(), 2.0 * 7.0 / 8.0 * S / bw + 2.0 * 7.0 * sw.latency.value(), 1e-9);
+}
+
+// Concurrent groups repeat every lcm(group block, domain) ranks: the folded window gives the
+// explicit simulation of every group on the whole system, within floating-point rounding.
+TEST(FlowSymmetry, FoldedWindowMatchesTheExplicitSimulation) {
+  struct Case {
+    std::string system;
+    int chips;
+    CollectiveKind kind;
+    long long group, stride;
+  };
+  const std::vector<Case> cases = {
+      {"dgx-h100", 128, CollectiveKind::kAllReduce, 8, 1},      // one node per group
+      {"dgx-h100", 128, CollectiveKind::kAllReduce, 16, 1},     // two nodes per group, NICs shared
+      {"dgx-h100", 256, CollectiveKind::kAllGather, 8, 8},      // one rank per node (DP)
+      {"gb200-nvl72", 1152, CollectiveKind::kAllReduce, 144, 1},  // two racks per group
+      {"gb200-nvl72", 1152, CollectiveKind::kReduceScatter, 8, 72},  // rail groups
+      {"trn3-ultraserver", 576, CollectiveKind::kAllReduce, 16, 1},  // three switch levels
+  };
+  for (const auto& c : cases) {
+    System s = load_system(tahoma::testing::data_path("systems/" + c.system + ".yaml"));
+    s.chips = c.chips;
+    const CollectiveModel cm(s);
+    const GroupShape g{{{c.group, c.stride}}};
+    const long long period = std::lcm(c.group * c.stride, cm.topology().domain_ranks());
+    ASSERT_LT(period, cm.topology().ranks());
+    for (const auto& algorithm : CollectiveModel::library_algorithms()) {
+      SCOPED_TRACE(c.system + " " + algorithm + " group " + std::to_string(c.group));
+      const auto full = cm.flow_profile(algorithm, c.kind, Bytes(1e9), g, true, cm.topology().ranks());
+      const auto folded = cm.flow_profile(algorithm, c.kind, Bytes(1e9), g, true, period);
+      ASSERT_EQ(full.has_value(), folded.has_value());
+      if (!full) continue;
+      ASSERT_EQ(full->size(), folded->size());
+      for (size_t i = 0; i < full->size(); ++i) {
+        expect_rel((*folded)[i].first, (*full)[i].first, 1e-9);
+        EXPECT_EQ((*folded)[i].second.value(), (*full)[i].second.value());
+      }
+    }
+  }
+}
+
+// A lone group past the explicit limit is simulated on a smaller group of the same stride and
+// scaled by the analytical per-byte ratio: at 2,304 GB200 chips (twice the limit) it matches the
+// explicit simulation of the whole group within 1%.
+TEST(FlowSymmetry, LoneGroupPastTheLimitMatchesTheExplicitSimulation) {
+  System s = load_system(tahoma::testing::data_path("systems/gb200-nvl72.yaml"));
+  s.chips = 2304;
+  const CollectiveModel cm(s);
+  ASSERT_GT(cm.topology().ranks(), CollectiveModel::kExplicitFlowRanks);
+  const GroupShape g{{{2304, 1}}};
+  for (const std::string algorithm : {"ring", "hierarchical", "tree"}) {
+    SCOPED_TRACE(algorithm);
+    const auto full = cm.flow_profile(algorithm, CollectiveKind::kAllReduce, Bytes(1e9), g, false, cm.topology().ranks());
+    const auto fast = cm.flow_profile(algorithm, CollectiveKind::kAllReduce, Bytes(1e9), g, false);
+    ASSERT_TRUE(full && fast);
+    const double tf = CollectiveModel::flow_cost_at(full, algorithm, CollectiveKind::kAllReduce, Bytes(1e9), g).time.value();
+    const double ts = CollectiveModel::flow_cost_at(fast, algorithm, CollectiveKind::kAllReduce, Bytes(1e9), g).time.value();
+    EXPECT_NEAR(ts, tf, 0.01 * tf);
+  }
+}
+
+// The sweep simulates each algorithm once and scales it: every row equals a direct simulation at
+// its size; a million chips answer (bounded cost) and a huge buffer gives a finite time.
+TEST(FlowSymmetry, SweepScalesOneSimulationAndReachesAMillionChips) {
+  System s = load_system(tahoma::testing::data_path("systems/gb200-nvl72.yaml"));
+  s.chips = 576;
+  CollectiveRequest req;
+  req.network = NetworkMode::kFlow;
+  req.sizes = {Bytes(1e6), Bytes(1e9), Bytes(1e18)};
+  const auto rows = run_collective(s, req);
+  const CollectiveModel cm(s);
+  const GroupShape g{{{576, 1}}};
+  for (size_t i = 0; i < 2; ++i) {
+    const CollectiveCost direct = cm.cost_flow(CollectiveKind::kAllReduce, req.sizes[i], g);
+    expect_rel(rows[i].cost.time.value(), direct.time.value(), 1e-6);
+  }
+  EXPECT_TRUE(std::isfinite(rows[2].cost.time.value()));
+  s.chips = 1048576;
+  req.sizes = {Bytes(1e9)};
+  const auto big = run_collective(s, req);
+  ASSERT_EQ(big.size(), 1u);
+  EXPECT_TRUE(std::isfinite(big[0].cost.time.value()));
+  EXPECT_GT(big[0].cost.time.value(), 0.0);
+}
+
+// What exceeds the stated limits is refused as an input error naming the flag.
+TEST(FlowSymmetry, LimitsAreInputErrors) {
+  System s = load_system(tahoma::testing::data_path("systems/gb200-nvl72.yaml"));
+  s.chips = 1048576;
+  const CollectiveModel cm(s);
+  // All-to-all among 65,536 ranks from one window of senders: past kMaxFlowsPerStep.
+  EXPECT_THROW((void)cm.cost_flow_with("direct", CollectiveKind::kAllToAll, Bytes(1e9), GroupShape{{{65536, 1}}}, true),
+               InputError);
+  // Groups whose block (7 x 1,001 ranks) shares no period with the 72-GPU racks under the limit.
+  try {
+    (void)cm.flow_window(GroupShape{{{7, 1001}}}, true);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--network"), std::string::npos);
+  }
 }
 
 }  // namespace
