@@ -342,9 +342,13 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   sc.training.precision = *p;
 
   Plan& plan = sc.plan;
+  // A degree given in the row is at least 1 (dp may be 0: derived from the others, as when empty).
   auto layout = [&](const char* key, int fallback, bool say) {
     const auto v = int_cell(row, key, where);
     if (!v && say) out.assumptions.push_back(fmt::format("{}={} (not published)", key, fallback));
+    if (v && *v < 1 && fallback > 0) {
+      throw InputError(where, key, fmt::format("'{}' is not a parallel degree (column {}: expected 1 or more)", *v, key));
+    }
     return v.value_or(fallback);
   };
   plan.tp = layout("tp", 1, true);
