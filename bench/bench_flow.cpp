@@ -1,0 +1,58 @@
+// Flow-network speed (issue 13 item 3): a flow-mode training step and a flow-mode collective over
+// every rank, from 1,152 to 1,048,576 chips. Targets (docs/performance.md, "Flow mode"): the
+// 1M-chip step under 2 s, the 1,152-GPU all-reduce sweep under 1 s, cost flat in chips.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+
+#include "tahoma/comm.h"
+#include "tahoma/step.h"
+
+namespace {
+
+// Llama 3.1 405B on trn3-ultraserver, TP 16 x PP 16 x CP 4 (the issue's layout), 128 sequences
+// per data-parallel replica (the global batch grows with the chips).
+tahoma::Scenario llama405b_cp4(int chips) {
+  setenv("TAHOMA_DATA", TAHOMA_SOURCE_DIR "/data", 0);
+  tahoma::ScenarioInput in;
+  in.system = "trn3-ultraserver";
+  in.model = "llama3.1-405b";
+  in.chips = chips;
+  in.seq = 8192;
+  in.tp = 16;
+  in.pp = 16;
+  in.cp = 4;
+  in.account_for_embedding_and_loss = true;
+  in.micro_batch = 1;
+  in.global_batch = chips / 1024 * 128;
+  return tahoma::resolve_scenario(in);
+}
+
+void BM_FlowStep(benchmark::State& state) {
+  const tahoma::Scenario sc = llama405b_cp4(static_cast<int>(state.range(0)));
+  tahoma::StepOptions o;
+  o.network = tahoma::NetworkMode::kFlow;
+  for (auto _ : state) {
+    tahoma::StepResult r = tahoma::simulate_step(sc, o);
+    benchmark::DoNotOptimize(r.step_time);
+  }
+  state.SetLabel("llama3.1-405b tp16 pp16 cp4 on trn3-ultraserver, flow network");
+}
+BENCHMARK(BM_FlowStep)->Arg(9216)->Arg(1048576)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+// `tahoma collective --system gb200-nvl72 --op all-reduce --network flow` (7 sizes, 1 KB - 1 GB).
+void BM_FlowAllReduceSweep(benchmark::State& state) {
+  setenv("TAHOMA_DATA", TAHOMA_SOURCE_DIR "/data", 0);
+  tahoma::System s = tahoma::load_system("gb200-nvl72");
+  s.chips = static_cast<int>(state.range(0));
+  tahoma::CollectiveRequest req;
+  req.network = tahoma::NetworkMode::kFlow;
+  for (double b = 1e3; b <= 1e9; b *= 10) req.sizes.emplace_back(b);
+  for (auto _ : state) benchmark::DoNotOptimize(tahoma::run_collective(s, req));
+  state.SetLabel("all-reduce over every rank of gb200-nvl72, flow network, 7 sizes");
+}
+BENCHMARK(BM_FlowAllReduceSweep)->Arg(1152)->Arg(16384)->Arg(1048576)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+}  // namespace
+
+BENCHMARK_MAIN();
