@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -98,6 +99,14 @@ class Topology {
 // A flow-level network: flows on fixed paths, each link's capacity shared max-min fairly among the
 // flows crossing it (progressive filling, Bertsekas & Gallager, "Data Networks", sec. 6.5.2),
 // rates recomputed whenever a flow starts or ends. Time is in seconds from an arbitrary origin.
+//
+// Incremental: max-min fair rates decompose over the connected components of the flow-link graph
+// (flows sharing no link, directly or through other flows, do not affect each other), so a start
+// or an end re-solves only the component it touches. Each flow keeps the bytes left at the time
+// its rate last changed, and a heap of finish times (stale entries skipped by a version) gives the
+// next completion, so an event costs the size of its component, not of the whole network. A
+// pipeline send over a non-blocking fabric touches one NIC pair per flow; before, every event
+// re-solved and advanced every active flow.
 class FlowNetwork {
  public:
   using FlowId = std::uint32_t;
@@ -119,7 +128,10 @@ class FlowNetwork {
   // Advances to `now` (no later than next_completion) and retires every flow that has finished by
   // then, in id order (flows of one collective step often end together).
   std::vector<FlowId> retire(Seconds now);
-  [[nodiscard]] size_t active() const { return active_.size(); }
+  [[nodiscard]] size_t active() const { return active_count_; }
+  // Work done so far re-solving rates: the flow hops and links of every component solved (a
+  // machine-independent measure of cost, for callers that bound their work).
+  [[nodiscard]] double work() const { return work_; }
   // Current rate of an active flow (of each of the identical flows it stands for).
   [[nodiscard]] BytesPerSecond rate(FlowId id);
   // Bytes carried so far by each link that any flow has crossed (conservation checks, reports);
@@ -128,56 +140,61 @@ class FlowNetwork {
 
  private:
   struct Flow {
-    std::uint32_t first = 0;  // its links are hops_[first, first + hops): a slot keeps its range
+    std::uint32_t first = 0;  // its hops are hops_[first, first + hops): a slot keeps its range
     std::uint32_t hops = 0;
-    std::uint32_t room = 0;    // links the slot's range can hold (reused by later flows)
-    double remaining = 0;      // bytes still to send
+    std::uint32_t room = 0;    // hops the slot's range can hold (reused by later flows)
+    double remaining = 0;      // bytes still to send at time `since`
+    double since = 0;          // s: when `remaining` was last measured (its rate's last change)
     double rate = 0;           // bytes/s
     double start_at = 0;       // s: when the first byte moves (start + path latency)
     double weight = 1;         // identical flows it stands for
-    bool done = false;
+    std::uint32_t version = 0;  // bumped when its finish time changes (older heap entries are stale)
+    std::uint32_t mark = 0;     // component search stamp
+    bool active = false;
     bool frozen = false;  // rate fixed in the current progressive filling
+  };
+  // One hop of a flow: its link (dense index) and its place in that link's list of users.
+  struct Hop {
+    std::uint32_t link = 0;
+    std::uint32_t pos = 0;
+  };
+  struct Link {
+    double capacity = 0;
+    std::vector<std::pair<FlowId, std::uint32_t>> users;  // (flow, hop) of every active flow crossing it
+    // Scratch of a progressive filling.
+    double remaining = 0;
+    double unfrozen = 0;     // summed weight of the flow hops not yet frozen
+    int unfrozen_flows = 0;  // their number (a link is done when it reaches 0)
+    std::uint32_t mark = 0;  // component search stamp
   };
   void advance(double now);
   void recompute_rates();
+  // Bytes flow `f` has left at time `t` (>= f.since), on its current rate.
+  [[nodiscard]] static double remaining_at(const Flow& f, double t);
+  [[nodiscard]] static double finish_time(const Flow& f);
 
   const Topology* topology_;
   bool track_link_bytes_ = true;
   std::vector<Flow> flows_;
-  std::vector<LinkId> hops_;  // every flow slot's links, contiguous per slot
-  std::vector<FlowId> active_;
+  std::vector<Hop> hops_;     // every flow slot's hops, contiguous per slot
   std::vector<FlowId> free_;  // slots of retired flows
+  size_t active_count_ = 0;
   double now_ = 0;
-  bool dirty_ = true;
+  double work_ = 0;
   std::unordered_map<std::uint64_t, double> link_bytes_;
-
-  // Scratch of recompute_rates, kept between calls so a warm network allocates nothing: the links
-  // the active flows cross (dense indices), each link's flows (CSR) and each flow hop's link.
-  struct LinkState {
-    double remaining = 0;
-    double unfrozen = 0;      // summed weight of the flows not yet frozen
-    int unfrozen_flows = 0;   // their number (a link is done when it reaches 0)
-    std::uint32_t first = 0;  // its flows are link_flows_[first, first + count)
-    std::uint32_t count = 0;
-    bool touched = false;  // its share changed while the current bottleneck's flows froze
-  };
-  // Dense index of each link the active flows cross: open addressing on the packed link id, kept
-  // between calls; a slot is empty unless its stamp is the current call's, so nothing is cleared.
-  struct LinkSlot {
-    std::uint64_t key = 0;
-    std::uint32_t index = 0;
-    std::uint32_t stamp = 0;
-  };
-  std::vector<LinkSlot> link_slots_;
+  std::unordered_map<std::uint64_t, std::uint32_t> link_index_;  // packed link id -> links_
+  std::vector<Link> links_;
+  // What changed since the last solve: flows started, links a retired flow left.
+  std::vector<FlowId> dirty_flows_;
+  std::vector<std::uint32_t> dirty_links_;
+  // Finish times (time, flow, version), smallest first.
+  using Finish = std::tuple<double, FlowId, std::uint32_t>;
+  std::vector<Finish> finish_heap_;
+  // Scratch of recompute_rates, kept between calls so a warm network allocates nothing.
   std::uint32_t stamp_ = 0;
-  // The dense index of link `packed`, adding it (with `capacity`) when this call has not seen it.
-  std::uint32_t dense_link(std::uint64_t packed, double capacity);
-  std::vector<LinkState> links_;
-  std::vector<FlowId> link_flows_;
-  std::vector<std::uint32_t> hop_link_;   // per active flow in order, per hop: its dense link index
-  std::vector<std::uint32_t> first_hop_;  // per flow id: where its hops start in hop_link_
+  std::vector<FlowId> comp_flows_;
+  std::vector<std::uint32_t> comp_links_;
   std::vector<std::pair<double, std::uint32_t>> heap_;
-  std::vector<std::uint32_t> touched_;  // links whose share changed in the current freezing round
 };
 
 // Runs a set of flows that all start together to completion on an otherwise idle network and

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <limits>
 
 #include "tahoma/error.h"
@@ -32,193 +33,209 @@ FlowNetwork::FlowId FlowNetwork::start(const LinkId* links, int hops, Seconds la
     f.room = static_cast<std::uint32_t>(hops);
     hops_.resize(hops_.size() + static_cast<size_t>(hops));
   }
-  std::copy(links, links + hops, hops_.begin() + f.first);
   f.hops = static_cast<std::uint32_t>(hops);
   f.remaining = std::max(0.0, bytes.value());
+  f.since = now_;
   f.rate = 0;
   f.start_at = now.value() + latency.value();
   f.weight = weight;
-  f.done = false;
+  f.active = true;
   f.frozen = false;
-  active_.push_back(id);
-  if (track_link_bytes_) {
-    for (int h = 0; h < hops; ++h) link_bytes_[links[h].packed] += f.remaining * weight;
+  ++f.version;  // entries of the slot's earlier flow are stale
+  for (int h = 0; h < hops; ++h) {
+    const std::uint64_t packed = links[h].packed;
+    auto [it, added] = link_index_.try_emplace(packed, static_cast<std::uint32_t>(links_.size()));
+    if (added) links_.push_back(Link{topology_->capacity(links[h]).value(), {}});
+    Link& l = links_[it->second];
+    hops_[f.first + static_cast<std::uint32_t>(h)] = {it->second, static_cast<std::uint32_t>(l.users.size())};
+    l.users.emplace_back(id, static_cast<std::uint32_t>(h));
+    if (track_link_bytes_) link_bytes_[packed] += f.remaining * weight;
   }
-  dirty_ = true;
+  ++active_count_;
+  dirty_flows_.push_back(id);
   return id;
+}
+
+double FlowNetwork::remaining_at(const Flow& f, double t) {
+  const double from = std::max(f.since, f.start_at);
+  if (t <= from || f.remaining <= 0) return f.remaining;
+  if (!std::isfinite(f.rate)) return 0;  // no links: done once it starts
+  return std::max(0.0, f.remaining - f.rate * (t - from));
+}
+
+double FlowNetwork::finish_time(const Flow& f) {
+  return std::max(f.since, f.start_at) + (f.remaining > 0 ? f.remaining / f.rate : 0.0);
 }
 
 void FlowNetwork::advance(double now) {
   if (now <= now_) return;
-  if (dirty_) recompute_rates();
-  for (FlowId id : active_) {
-    Flow& f = flows_[id];
-    const double from = std::max(now_, f.start_at);
-    if (now > from) f.remaining = std::max(0.0, f.remaining - f.rate * (now - from));
-  }
+  // Rates changed at now_ (a start or an end) hold until `now`: solve them before time moves on.
+  if (!dirty_flows_.empty() || !dirty_links_.empty()) recompute_rates();
   now_ = now;
 }
 
-std::uint32_t FlowNetwork::dense_link(std::uint64_t packed, double capacity) {
-  // splitmix64's finalizer spreads the packed ids (dense in their low bits) over the table.
-  std::uint64_t h = packed + 0x9e3779b97f4a7c15ULL;
-  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
-  h ^= h >> 31;
-  const size_t mask = link_slots_.size() - 1;
-  for (size_t i = h & mask;; i = (i + 1) & mask) {
-    LinkSlot& s = link_slots_[i];
-    if (s.stamp != stamp_) {
-      s = {packed, static_cast<std::uint32_t>(links_.size()), stamp_};
-      links_.push_back({capacity, 0, 0, 0, 0});
-      return s.index;
-    }
-    if (s.key == packed) return s.index;
-  }
-}
-
-// Max-min fair rates by progressive filling: repeatedly take the link whose remaining capacity per
-// unfrozen flow is smallest, give each of its unfrozen flows that share, and remove them. A heap
-// with lazy invalidation keeps it O((flows * hops + links) log links).
+// Max-min fair rates by progressive filling, on the components that changed: repeatedly take the
+// link whose remaining capacity per unfrozen flow is smallest, give each of its unfrozen flows that
+// share, and remove them. A heap of lower bounds (below) keeps it O((flows * hops + links) log
+// links) in the component's flows and links.
 void FlowNetwork::recompute_rates() {
-  dirty_ = false;
-  links_.clear();
-  hop_link_.clear();
-  size_t hops = 0;
-  for (FlowId id : active_) hops += flows_[id].hops;
-  // At most half full: probes stay short.
-  if (link_slots_.size() < 2 * hops) {
-    link_slots_.assign(std::bit_ceil(std::max<size_t>(2 * hops, 64)), LinkSlot{});
-    stamp_ = 0;
-  }
-  if (++stamp_ == 0) {  // the stamp wrapped: every slot must read as empty again
-    for (LinkSlot& s : link_slots_) s.stamp = 0;
+  if (++stamp_ == 0) {  // the stamp wrapped: every mark must read as unvisited again
+    for (Flow& f : flows_) f.mark = 0;
+    for (Link& l : links_) l.mark = 0;
     stamp_ = 1;
   }
-  for (FlowId id : active_) {
-    Flow& f = flows_[id];
-    f.rate = std::numeric_limits<double>::infinity();  // a flow with no links (same rank) is instant
-    f.frozen = false;
-    for (std::uint32_t h = 0; h < f.hops; ++h) {
-      const LinkId l = hops_[f.first + h];
-      const std::uint32_t index = dense_link(l.packed, topology_->capacity(l).value());
-      LinkState& ls = links_[index];
-      ls.unfrozen += f.weight;
-      ++ls.unfrozen_flows;
-      ++ls.count;
-      hop_link_.push_back(index);
-    }
-  }
-  std::uint32_t offset = 0;
-  for (LinkState& ls : links_) {
-    ls.first = offset;
-    offset += ls.count;
-    ls.count = 0;
-  }
-  link_flows_.resize(offset);
-  {
-    size_t hop = 0;
-    for (FlowId id : active_) {
-      for (std::uint32_t h = 0; h < flows_[id].hops; ++h) {
-        LinkState& ls = links_[hop_link_[hop++]];
-        link_flows_[ls.first + ls.count++] = id;
+  // The changed components: every flow reachable from a started flow or a link a flow left.
+  comp_flows_.clear();
+  comp_links_.clear();
+  auto visit_link = [&](std::uint32_t li) {
+    Link& l = links_[li];
+    if (l.mark == stamp_) return;
+    l.mark = stamp_;
+    comp_links_.push_back(li);
+    for (const auto& [user, hop] : l.users) {
+      Flow& u = flows_[user];
+      if (u.mark != stamp_) {
+        u.mark = stamp_;
+        comp_flows_.push_back(user);
       }
     }
-  }
-  // Where each active flow's hops start in hop_link_ (flows are frozen in any order).
-  auto hops_of = [&](FlowId id) { return flows_[id].hops; };
-  std::vector<std::uint32_t>& first_hop = first_hop_;
-  first_hop.resize(flows_.size());
-  {
-    std::uint32_t hop = 0;
-    for (FlowId id : active_) {
-      first_hop[id] = hop;
-      hop += static_cast<std::uint32_t>(hops_of(id));
+  };
+  for (const FlowId id : dirty_flows_) {
+    Flow& f = flows_[id];
+    if (f.active && f.mark != stamp_) {
+      f.mark = stamp_;
+      comp_flows_.push_back(id);
     }
   }
-  using Entry = std::pair<double, std::uint32_t>;  // (share, link): smallest share first, ties by index
+  for (const std::uint32_t li : dirty_links_) visit_link(li);
+  dirty_flows_.clear();
+  dirty_links_.clear();
+  for (size_t k = 0; k < comp_flows_.size(); ++k) {  // grows while it is read: a breadth-first search
+    const Flow& f = flows_[comp_flows_[k]];
+    for (std::uint32_t h = 0; h < f.hops; ++h) visit_link(hops_[f.first + h].link);
+  }
+
+  work_ += static_cast<double>(comp_links_.size());
+  for (const FlowId id : comp_flows_) work_ += flows_[id].hops;
+  // Each flow's bytes left at now_ on its old rate; then the filling from full capacity (no flow
+  // outside the components crosses their links).
+  for (const FlowId id : comp_flows_) {
+    Flow& f = flows_[id];
+    f.remaining = remaining_at(f, now_);
+    f.since = now_;
+    f.rate = std::numeric_limits<double>::infinity();  // a flow with no links (same rank) is instant
+    f.frozen = false;
+  }
   heap_.clear();
-  for (std::uint32_t i = 0; i < links_.size(); ++i) heap_.emplace_back(links_[i].remaining / links_[i].unfrozen, i);
+  for (const std::uint32_t li : comp_links_) {
+    Link& l = links_[li];
+    l.remaining = l.capacity;
+    l.unfrozen = 0;
+    l.unfrozen_flows = static_cast<int>(l.users.size());
+    for (const auto& [user, hop] : l.users) l.unfrozen += flows_[user].weight;
+    if (l.unfrozen_flows > 0) heap_.emplace_back(l.remaining / l.unfrozen, li);
+  }
+  using Entry = std::pair<double, std::uint32_t>;  // (share, link): smallest share first, ties by index
   std::make_heap(heap_.begin(), heap_.end(), std::greater<Entry>{});
+  // A link's share only grows as other links' flows freeze (they freeze at the smallest share,
+  // at most its own), so an entry is a lower bound on its link's share: a popped entry below the
+  // link's current share goes back with the current one, and every link stays in the heap once.
   while (!heap_.empty()) {
     std::pop_heap(heap_.begin(), heap_.end(), std::greater<Entry>{});
-    const auto [share, li] = heap_.back();
+    const auto [key, li] = heap_.back();
+    Link& ls = links_[li];
+    if (ls.unfrozen_flows == 0) {
+      heap_.pop_back();
+      continue;
+    }
+    const double share = ls.remaining / ls.unfrozen;
+    if (share > key) {  // grew since it was pushed: back in at its current share
+      heap_.back() = {share, li};
+      std::push_heap(heap_.begin(), heap_.end(), std::greater<Entry>{});
+      continue;
+    }
     heap_.pop_back();
-    LinkState& ls = links_[li];
-    if (ls.unfrozen_flows == 0 || share != ls.remaining / ls.unfrozen) continue;  // stale entry
-    for (std::uint32_t k = ls.first; k < ls.first + ls.count; ++k) {
-      Flow& f = flows_[link_flows_[k]];
+    for (const auto& [user, hop] : ls.users) {
+      Flow& f = flows_[user];
       if (f.frozen) continue;
       f.frozen = true;
       f.rate = std::max(share, 0.0);
-      const std::uint32_t h0 = first_hop[link_flows_[k]];
       for (std::uint32_t h = 0; h < f.hops; ++h) {
-        const std::uint32_t other = hop_link_[h0 + h];
-        LinkState& os = links_[other];
+        Link& os = links_[hops_[f.first + h].link];
         os.remaining -= f.rate * f.weight;
         os.unfrozen -= f.weight;
         --os.unfrozen_flows;
-        if (other != li && !os.touched) {
-          os.touched = true;
-          touched_.push_back(other);
-        }
       }
     }
-    // One heap entry per link whose share changed, with its share after the whole round (the
-    // entries a per-flow push would add before it are stale by then, or equal to it).
-    for (const std::uint32_t other : touched_) {
-      LinkState& os = links_[other];
-      os.touched = false;
-      if (os.unfrozen_flows > 0) {
-        heap_.emplace_back(os.remaining / os.unfrozen, other);
-        std::push_heap(heap_.begin(), heap_.end(), std::greater<Entry>{});
-      }
+  }
+  // New finish times; the flows' older entries are now stale. When stale entries outnumber the
+  // active flows the heap is rebuilt from the active flows, so it stays O(active flows).
+  if (finish_heap_.size() + comp_flows_.size() > 2 * active_count_ + 64) {
+    finish_heap_.clear();
+    for (FlowId id = 0; id < flows_.size(); ++id) {
+      const Flow& f = flows_[id];
+      if (f.active && f.mark != stamp_) finish_heap_.emplace_back(finish_time(f), id, f.version);
     }
-    touched_.clear();
+    std::make_heap(finish_heap_.begin(), finish_heap_.end(), std::greater<Finish>{});
+  }
+  for (const FlowId id : comp_flows_) {
+    Flow& f = flows_[id];
+    ++f.version;
+    finish_heap_.emplace_back(finish_time(f), id, f.version);
+    std::push_heap(finish_heap_.begin(), finish_heap_.end(), std::greater<Finish>{});
   }
 }
 
 std::optional<std::pair<Seconds, FlowNetwork::FlowId>> FlowNetwork::next_completion() {
-  if (active_.empty()) return std::nullopt;
-  if (dirty_) recompute_rates();
-  double best = std::numeric_limits<double>::infinity();
-  FlowId best_id = 0;
-  for (FlowId id : active_) {
+  if (!dirty_flows_.empty() || !dirty_links_.empty()) recompute_rates();
+  while (!finish_heap_.empty()) {
+    const auto& [t, id, version] = finish_heap_.front();
     const Flow& f = flows_[id];
-    const double t = std::max(now_, f.start_at) + (f.remaining > 0 ? f.remaining / f.rate : 0.0);
-    if (t < best || (t == best && id < best_id)) {
-      best = t;
-      best_id = id;
-    }
+    if (f.active && f.version == version) return std::make_pair(Seconds(t), id);
+    std::pop_heap(finish_heap_.begin(), finish_heap_.end(), std::greater<Finish>{});
+    finish_heap_.pop_back();
   }
-  return std::make_pair(Seconds(best), best_id);
+  return std::nullopt;
 }
 
 std::vector<FlowNetwork::FlowId> FlowNetwork::retire(Seconds now) {
   advance(now.value());
+  if (!dirty_flows_.empty() || !dirty_links_.empty()) recompute_rates();
   std::vector<FlowId> done;
   // A flow is done when what is left would take under a picosecond (floating-point residue).
-  auto finished = [&](FlowId id) {
+  while (!finish_heap_.empty()) {
+    const auto [t, id, version] = finish_heap_.front();
     const Flow& f = flows_[id];
-    return f.start_at <= now_ + 1e-12 && f.remaining <= f.rate * 1e-12;
-  };
-  for (FlowId id : active_) {
-    if (finished(id)) {
-      flows_[id].done = true;
-      flows_[id].remaining = 0;
-      done.push_back(id);
+    const bool current = f.active && f.version == version;
+    if (current && t > now_ + 1e-12) break;
+    std::pop_heap(finish_heap_.begin(), finish_heap_.end(), std::greater<Finish>{});
+    finish_heap_.pop_back();
+    if (current) done.push_back(id);
+  }
+  std::sort(done.begin(), done.end());
+  for (const FlowId id : done) {
+    Flow& f = flows_[id];
+    f.active = false;
+    f.remaining = 0;
+    ++f.version;
+    // Leave every link: the last user moves into the freed place.
+    for (std::uint32_t h = 0; h < f.hops; ++h) {
+      const Hop hop = hops_[f.first + h];
+      Link& l = links_[hop.link];
+      const auto last = l.users.back();
+      l.users[hop.pos] = last;
+      hops_[flows_[last.first].first + last.second].pos = hop.pos;
+      l.users.pop_back();
+      dirty_links_.push_back(hop.link);
     }
   }
-  if (!done.empty()) {
-    std::erase_if(active_, [&](FlowId id) { return flows_[id].done; });
-    free_.insert(free_.end(), done.begin(), done.end());
-    dirty_ = true;
-  }
+  active_count_ -= done.size();
+  free_.insert(free_.end(), done.begin(), done.end());
   return done;
 }
 
 BytesPerSecond FlowNetwork::rate(FlowId id) {
-  if (dirty_) recompute_rates();
+  if (!dirty_flows_.empty() || !dirty_links_.empty()) recompute_rates();
   return BytesPerSecond(flows_[id].rate);
 }
 

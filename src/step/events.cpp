@@ -347,6 +347,7 @@ struct Outcome {
   Seconds step{0};
   StepBreakdown b;
   long long tasks = 0;
+  std::vector<std::string> notes;  // approximations of the flow network, for StepResult::warnings
 };
 
 // Applies `f` to each time of an outcome's step and breakdown, in one fixed order.
@@ -375,6 +376,7 @@ struct StepSetup {
   Seconds p2p;
   int crit = 0;                  // the stage with the most work per micro-batch (see choose_critical)
   Bytes send_bytes{0};           // one pipeline send (flow mode)
+  double flow_budget = 0;        // flows one simulated run may start (flow mode; see FlowAdapter)
 };
 
 // An upper bound on the tasks of the step graph with `m` micro-batches: per micro-batch, stage and
@@ -407,6 +409,7 @@ Outcome simulate(const StepSetup& setup, int m, std::ostream* trace) {
   builder.build();
   const eg::TaskGraph& graph = ws.graph;
   const eg::RunResult* run_ptr = nullptr;
+  std::vector<std::string> flow_notes;
   if (setup.options.network == NetworkMode::kFlow) {
     // One bucket per layer, as the graph splits each stage's collectives.
     std::vector<RankParams> bucket_params;
@@ -417,8 +420,10 @@ Outcome simulate(const StepSetup& setup, int m, std::ostream* trace) {
     }
     const CollectiveModel comm(sys);
     FlowAdapter adapter(sc, comm, plan.zero == 0 ? CollectiveKind::kAllReduce : CollectiveKind::kReduceScatter,
-                        bucket_params, grad_reduce_bytes(plan), kParamGatherBytes, setup.send_bytes);
+                        bucket_params, grad_reduce_bytes(plan), kParamGatherBytes, setup.send_bytes,
+                        setup.flow_budget, 2LL * (static_cast<long long>(p) * plan.vpp - 1) * m);
     run_ptr = &ws.engine.run(graph, &adapter);
+    flow_notes = adapter.notes();
   } else {
     run_ptr = &ws.engine.run(graph);
   }
@@ -428,6 +433,7 @@ Outcome simulate(const StepSetup& setup, int m, std::ostream* trace) {
   // Per stage: the step ends with its optimizer; hidden data-parallel traffic still slows the
   // compute under it by the chip's interference fraction (as in the closed form).
   Outcome out;
+  out.notes = std::move(flow_notes);
   std::vector<Seconds> penalty(static_cast<size_t>(p));
   for (int stage = 0; stage < p; ++stage) {
     const eg::TaskId opt = builder.optimizer(stage);
@@ -684,7 +690,9 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
   const Seconds p2p = p > 1 ? pricer.collective(prog.pp_send, 0) : Seconds(0);
   check_horizon(r.step_time, costs, p2p);
 
-  const StepSetup setup{sc, options, costs, p2p, choose_critical(costs), prog.pp_send.bytes};
+  // Flow mode's bounded work is per step: a sampled step runs (at least) three shorter schedules.
+  const double flow_budget = sample ? FlowAdapter::kMaxStepFlows / 3 : FlowAdapter::kMaxStepFlows;
+  const StepSetup setup{sc, options, costs, p2p, choose_critical(costs), prog.pp_send.bytes, flow_budget};
   Outcome out;
   std::optional<Sample> s = sample;
   while (s) {
@@ -718,7 +726,9 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
   // closed form (`r`) measured them on the same layer prices.
   b.host_bound = min(r.breakdown.host_bound, b.compute);
   b.offload_bound = min(r.breakdown.offload_bound, b.compute - b.host_bound);
-  return with_events_outcome(sc, std::move(r), {out.step, b, out.tasks, to_string(options.network)});
+  StepResult result = with_events_outcome(sc, std::move(r), {out.step, b, out.tasks, to_string(options.network)});
+  for (auto& note : out.notes) result.warnings.push_back(std::move(note));
+  return result;
 }
 
 }  // namespace tahoma::step_internal

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include <fmt/format.h>
+
 #include "tahoma/error.h"
 
 namespace tahoma::step_internal {
@@ -20,7 +22,7 @@ std::uint32_t message_tag(Message kind, int from_stage, int to_stage, int stages
 
 FlowAdapter::FlowAdapter(const Scenario& sc, const CollectiveModel& comm, CollectiveKind reduce_kind,
                          std::vector<RankParams> bucket_params, double grad_bytes, double gather_bytes,
-                         Bytes send_bytes)
+                         Bytes send_bytes, double flow_budget, long long sends)
     : sc_(sc),
       comm_(comm),
       reduce_kind_(reduce_kind),
@@ -36,18 +38,24 @@ FlowAdapter::FlowAdapter(const Scenario& sc, const CollectiveModel& comm, Collec
   const long long period = std::lcm(replica_ranks_, topo.domain_ranks());
   const long long covering = (replica_ranks_ + topo.domain_ranks() - 1) / topo.domain_ranks() * topo.domain_ranks();
   window_ = std::min(period <= kExactWindowRanks ? period : covering, topo.ranks());
+  // Half the budget to the buckets (a reduce and a gather per layer), half to the sends.
+  work_budget_ = kMaxStepWork * flow_budget / kMaxStepFlows;
+  bucket_budget_ = static_cast<size_t>(std::max(1.0, flow_budget / 2 / (2.0 * std::max(1, sc.model.layers))));
+  send_pairs_ = static_cast<long long>(
+      std::clamp(flow_budget / 2 / static_cast<double>(std::max(1LL, sends)), 1.0, static_cast<double>(kMaxSendFlows)));
 }
 
-std::uint32_t FlowAdapter::template_for(std::uint32_t tag) {
-  for (size_t i = 0; i < tags_.size(); ++i) {
-    if (tags_[i] == tag) return static_cast<std::uint32_t>(i);
+std::uint32_t FlowAdapter::template_for(std::uint32_t tag, bool analytical) {
+  const std::uint64_t key = std::uint64_t{tag} * 2 + (analytical ? 1 : 0);
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    if (keys_[i] == key) return static_cast<std::uint32_t>(i);
   }
-  tags_.push_back(tag);
-  templates_.push_back(build(tag));
+  keys_.push_back(key);
+  templates_.push_back(build(tag, analytical));
   return static_cast<std::uint32_t>(templates_.size() - 1);
 }
 
-FlowAdapter::Template FlowAdapter::build(std::uint32_t tag) const {
+FlowAdapter::Template FlowAdapter::build(std::uint32_t tag, bool force_analytical) const {
   const Plan& plan = sc_.plan;
   const int p = plan.pp;
   const auto kind = static_cast<Message>(tag % 3);
@@ -74,10 +82,15 @@ FlowAdapter::Template FlowAdapter::build(std::uint32_t tag) const {
     const long long lo = std::min(from, to) * tc, distance = std::abs(to - from) * tc;
     const auto pair = comm_.flow_steps("p2p", CollectiveKind::kSendRecv, send_bytes_, GroupShape{{{2, distance}}}, lo);
     if (pair && !pair->empty()) st.latency = (*pair)[0].latency;
-    for (long long base = 0; base < window_; base += replica_ranks_) {
-      for (long long j = 0; j < tc; ++j) {
-        add_flow(st, base + from * tc + j, base + to * tc + j, send_bytes_.value());
-      }
+    // Bounded work: past send_pairs_ pairs, every k-th pair stands for its k neighbours (its own
+    // links only; see kMaxSendFlows).
+    const long long replicas = (window_ + replica_ranks_ - 1) / replica_ranks_;
+    const long long pairs = replicas * tc;
+    const long long stride = (pairs + send_pairs_ - 1) / send_pairs_;
+    send_stride_ = std::max(send_stride_, stride);
+    for (long long i = 0; i < pairs; i += stride) {
+      const long long base = i / tc * replica_ranks_, j = i % tc;
+      add_flow(st, base + from * tc + j, base + to * tc + j, send_bytes_.value());
     }
     tpl.steps.push_back(std::move(st));
     return tpl;
@@ -90,15 +103,25 @@ FlowAdapter::Template FlowAdapter::build(std::uint32_t tag) const {
   const CollectiveKind ck = kind == Message::kDpReduce ? reduce_kind_ : CollectiveKind::kAllGather;
   const RankParams& params = bucket_params_[static_cast<size_t>(from)];
   const double per_param = kind == Message::kDpReduce ? grad_bytes_ : gather_bytes_;
+  bool& analytical = analytical_[kind == Message::kDpReduce ? 0 : 1];
+  size_t kept = 0;
+  Seconds analytical_time{0};  // the bucket's collectives as the analytical model prices them
   auto append = [&](GroupKind group, double param_count, long long bases) {
     const Bytes bytes(param_count * per_param);
     const GroupShape shape = group_shape(group, plan);
-    const std::string algorithm = comm_.cost(ck, bytes, shape).algorithm;
-    if (algorithm == "none") return;
+    const CollectiveCost cost = comm_.cost(ck, bytes, shape);
+    analytical_time += cost.time;
+    const std::string& algorithm = cost.algorithm;
+    if (algorithm == "none" || analytical || force_analytical) return;
     const size_t first = tpl.steps.size();
     for (long long b = 0; b < bases; ++b) {  // group bases: every digit of the group's factors zero
       const auto steps = comm_.flow_steps(algorithm, ck, bytes, shape, from * tc + b, 0, window_);
       TAHOMA_ASSERT(steps.has_value() && "the chosen algorithm is valid for its group");
+      for (const auto& st : *steps) kept += st.flows.size();
+      if (kept > bucket_budget_) {  // bounded work: price the bucket analytically, route nothing
+        analytical = true;
+        return;
+      }
       if (tpl.steps.size() == first) tpl.steps.resize(first + steps->size());
       TAHOMA_ASSERT(tpl.steps.size() == first + steps->size());
       for (size_t i = 0; i < steps->size(); ++i) {
@@ -114,12 +137,51 @@ FlowAdapter::Template FlowAdapter::build(std::uint32_t tag) const {
   if (params.expert > 0) {
     append(GroupKind::kEdp, params.expert, static_cast<long long>(expert_tp(plan)) * plan.ep);
   }
+  if (analytical || force_analytical) {  // one timed step of the analytical duration, sharing no link
+    Template timed;
+    Step st;
+    st.latency = analytical_time;
+    timed.steps.push_back(std::move(st));
+    return timed;
+  }
   return tpl;
+}
+
+std::vector<std::string> FlowAdapter::notes() const {
+  std::vector<std::string> out;
+  const char* names[2] = {"gradient reductions", "parameter all-gathers"};
+  for (int k = 0; k < 2; ++k) {
+    if (analytical_[k]) {
+      out.push_back(fmt::format(
+          "flow network: the data-parallel {} need more than {} flows per bucket (the step's budget is {:.0e} "
+          "flows); they keep their analytical time and share no links",
+          names[k], bucket_budget_, kMaxStepFlows));
+    }
+  }
+  if (work_limited_) {
+    out.push_back(fmt::format(
+        "flow network: solving the rates of this step's flows passed its work limit ({:.2g} flow-hop and link visits); "
+        "the data-parallel buckets that started after it keep their analytical time and share no links",
+        kMaxStepWork));
+  }
+  if (send_stride_ > 1) {
+    out.push_back(fmt::format(
+        "flow network: a pipeline send has more than {} rank pairs; one pair in {} runs as a flow and stands for "
+        "its neighbours, whose links carry no send traffic (exact where sends share no links, as on a non-blocking "
+        "fabric)",
+        send_pairs_, send_stride_));
+  }
+  return out;
 }
 
 void FlowAdapter::start(eg::TaskId task, std::uint32_t tag, eg::Picos now) {
   if (running_.size() <= task) running_.resize(static_cast<size_t>(task) + 1);
-  running_[task] = Running{template_for(tag), 0, 0};
+  // Bounded work: once re-solving rates has cost this run's share of kMaxStepWork, the buckets
+  // still to start keep their analytical time (the sends still run as flows).
+  const bool dp = static_cast<Message>(tag % 3) != Message::kSend;
+  const bool over = dp && net_.work() > work_budget_;
+  work_limited_ = work_limited_ || over;
+  running_[task] = Running{template_for(tag, over), 0, 0};
   now_ = std::max(now_, now);
   begin_step(task, now);
 }

@@ -33,16 +33,40 @@ class FlowAdapter final : public engine::Network {
   // domain size with a large least common multiple) is replaced by the whole domains that cover
   // one replica, which keeps the cost flat but averages the loads over the replicas' offsets.
   static constexpr long long kExactWindowRanks = 4096;
+  // Bounded work. Flow mode costs about a microsecond per flow started (its start, its share of the
+  // rate solves, its end), so one simulated step may start at most kMaxStepFlows flows (about 1.5 s
+  // on one core): half for the data-parallel buckets, half for the pipeline sends. A sampled step
+  // (three shorter runs of the schedule, extrapolated) splits it over its runs.
+  //  - A bucket (one per layer and kind, reduce and gather) beyond its share of the half keeps its
+  //    analytical time as one timed step that shares no link (e.g. a ring over thousands of
+  //    DP x CP ranks inside a 16K-rank replica).
+  //  - A send runs at most kMaxSendFlows of its rank pairs, fewer when the run has many sends: every
+  //    k-th pair runs and the send ends when they do. Every rank of a stage sends its slice to its
+  //    peer at once, each on its own NICs, so this is exact when the pairs' paths share no link (a
+  //    non-blocking fabric) and misses the other pairs' load on an oversubscribed core.
+  // The result's warnings name every approximation made.
+  static constexpr double kMaxStepFlows = 2e6;
+  // Flows are not the whole cost: every start and end re-solves the rates of its component
+  // (FlowNetwork::work(), flow hops plus links, about 40 ns each), and a data-parallel ring over
+  // the NICs links every flow of the window into one component while hundreds of pipeline sends
+  // start and end. Past kMaxStepWork (about a second), the buckets still to start keep their
+  // analytical time; the sends, and the buckets already running, stay flows.
+  static constexpr double kMaxStepWork = 2.5e7;
+  static constexpr long long kMaxSendFlows = 128;
   // `reduce_kind` is the data-parallel gradient collective (all-reduce for ZeRO-0, else
   // reduce-scatter); `bucket_params[s]` the dense and expert parameters of one bucket on stage s,
-  // reduced at `grad_bytes` and gathered at `gather_bytes` per parameter; `send_bytes` one
+  // reduced at `grad_bytes` and gathered at `gather_bytes` per parameter; `flow_budget` the flows
+  // this run may start, over its `sends` pipeline sends and its buckets; `send_bytes` one
   // pipeline send.
   FlowAdapter(const Scenario& sc, const CollectiveModel& comm, CollectiveKind reduce_kind,
-              std::vector<RankParams> bucket_params, double grad_bytes, double gather_bytes, Bytes send_bytes);
+              std::vector<RankParams> bucket_params, double grad_bytes, double gather_bytes, Bytes send_bytes,
+              double flow_budget, long long sends);
 
   void start(engine::TaskId task, std::uint32_t tag, engine::Picos now) override;
   std::optional<std::pair<engine::Picos, engine::TaskId>> next_completion() override;
   void complete(engine::TaskId task, engine::Picos now) override;
+  // Approximations made while running (buckets priced analytically), for StepResult::warnings.
+  [[nodiscard]] std::vector<std::string> notes() const;
 
  private:
   struct Step {
@@ -60,8 +84,9 @@ class FlowAdapter final : public engine::Network {
   };
   using Event = std::pair<engine::Picos, engine::TaskId>;
 
-  std::uint32_t template_for(std::uint32_t tag);
-  Template build(std::uint32_t tag) const;
+  // The template of message `tag`, as flows or (`analytical`, for a bucket) as one timed step.
+  std::uint32_t template_for(std::uint32_t tag, bool analytical);
+  Template build(std::uint32_t tag, bool force_analytical) const;
   // Starts the current step of `task` at `now`, skipping empty steps; queues the task as finished
   // when no step is left.
   void begin_step(engine::TaskId task, engine::Picos now);
@@ -74,8 +99,16 @@ class FlowAdapter final : public engine::Network {
   Bytes send_bytes_;
   long long replica_ranks_ = 1;  // tp * cp * pp
   long long window_ = 1;         // ranks in one period of the traffic
+  size_t bucket_budget_ = 1;     // flows one bucket may start: its share of half the budget
+  long long send_pairs_ = 1;     // rank pairs one send may run: its share of the other half
+  mutable long long send_stride_ = 1;  // the largest stride a send's pairs were sampled at
+  double work_budget_ = 0;             // this run's share of kMaxStepWork
+  bool work_limited_ = false;          // a bucket kept its analytical time past work_budget_
   net::FlowNetwork net_;
-  std::vector<std::uint32_t> tags_;  // tag of templates_[i]
+  std::vector<std::uint64_t> keys_;  // tag * 2 + analytical of templates_[i]
+  // Per DP message kind (reduce, gather): its buckets exceeded their share of kMaxStepFlows (the group shape and
+  // so the flow count are the same on every stage, so one overflow decides for all).
+  mutable bool analytical_[2] = {false, false};
   std::vector<Template> templates_;
   std::vector<Running> running_;                                           // per task id (grown on demand)
   std::vector<engine::TaskId> owner_;                                      // per flow id (ids are reused once retired)

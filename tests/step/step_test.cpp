@@ -530,6 +530,32 @@ TEST(StepFlow, MillionChipsAndDeterminism) {
   EXPECT_EQ(result_json(sc, r).dump(), result_json(sc, simulate_flow(sc)).dump());
 }
 
+// Bounded work on any layout: 1,024-rank stages (TP 16 x CP 64) and 4,096-rank DP x CP groups on a
+// million chips would start tens of millions of flows. The step stays within
+// FlowAdapter::kMaxStepFlows: every k-th pair of a pipeline send runs (exact on this non-blocking
+// fabric), the buckets past their share keep their analytical time, and the warnings say both.
+TEST(StepFlow, AnyLayoutOnAMillionChipsIsBoundedAndSaysWhatItApproximated) {
+  ScenarioInput in = input("trn3-ultraserver", 1048576, "llama3.1-405b", 8192, 16384, 16, 16);
+  in.cp = 64;
+  in.account_for_embedding_and_loss = true;
+  const Scenario sc = resolve_scenario(in);
+  const StepResult a = simulate_step(sc);
+  const StepResult f = simulate_flow(sc);
+  check_invariants(sc, f);
+  EXPECT_GE(f.step_time.value(), a.step_time.value() * 0.98);
+  int sends = 0, buckets = 0;
+  for (const std::string& w : f.warnings) {
+    sends += w.find("pipeline send has more than") != std::string::npos;
+    buckets += w.find("keep their analytical time") != std::string::npos;
+  }
+  EXPECT_EQ(sends, 1);
+  EXPECT_GE(buckets, 1);
+  // A small layout approximates nothing.
+  for (const std::string& w : simulate_flow(resolve_scenario(input("dgx-h100", 64, "llama3-70b", 8192, 128, 8, 4))).warnings) {
+    EXPECT_EQ(w.find("flow network:"), std::string::npos) << w;
+  }
+}
+
 TEST(StepFlow, NeedsTheEventEngine) {
   StepOptions o;
   o.network = NetworkMode::kFlow;
