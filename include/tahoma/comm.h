@@ -1,4 +1,4 @@
-// Collective communication costs (DESIGN.md section 6): a group of ranks is mapped onto the
+// Collective communication costs (docs/design.md section 6): a group of ranks is mapped onto the
 // system's hierarchy of levels (cores of a chip, scale-up switch levels or torus, scale-out fabric)
 // and each valid algorithm is priced with an alpha-beta model on the links it uses; the fastest is
 // chosen, as NCCL, XLA and the Neuron collectives do, and reported.
@@ -17,7 +17,7 @@
 namespace tahoma {
 
 // A set of ranks described by nested (size, stride) factors, innermost first: TP = {(t, 1)},
-// DP = {(d, t*c*p)}, DP x CP = {(c, t), (d, t*c*p)}. Ranks are numbered TP-innermost (DESIGN.md 5).
+// DP = {(d, t*c*p)}, DP x CP = {(c, t), (d, t*c*p)}. Ranks are numbered TP-innermost (docs/design.md 5).
 struct GroupShape {
   struct Factor {
     long long size = 1;
@@ -49,7 +49,7 @@ struct CommLevel {
 };
 
 // How communication is timed: alpha-beta formulas per algorithm (the default), or flows on the
-// topology's links with max-min fair sharing (DESIGN.md section 7).
+// topology's links with max-min fair sharing (docs/design.md section 7).
 enum class NetworkMode { kAnalytical, kFlow };
 const char* to_string(NetworkMode m);
 std::optional<NetworkMode> parse_network_mode(std::string_view s);

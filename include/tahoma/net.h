@@ -1,4 +1,4 @@
-// The network as a link graph (DESIGN.md sections 3 and 7): every chip's scale-up ports or torus
+// The network as a link graph (docs/design.md sections 3 and 7): every chip's scale-up ports or torus
 // links, its NIC, and the scale-out fabric's domain uplinks, built implicitly from a System so a
 // million-chip cluster costs no memory until a flow touches a link; shortest-path routing; and a
 // flow-level network that shares link bandwidth max-min fairly among concurrent flows.
@@ -51,7 +51,7 @@ struct Path {
   void push(LinkId l) { links[static_cast<size_t>(hops++)] = l; }
 };
 
-// Placement policy (DESIGN.md section 5): ranks are numbered tensor-parallel innermost, then CP,
+// Placement policy (docs/design.md section 5): ranks are numbered tensor-parallel innermost, then CP,
 // PP and DP (see comm.h's GroupShape); rank r runs on chip r / ranks_per_chip; chips fill a
 // scale-up domain before the next one; inside a torus domain chip c sits at the mixed-radix
 // coordinates of c with the innermost dimension first.

@@ -1,4 +1,4 @@
-// Collective algorithms as flows on the topology's links (DESIGN.md section 7, flow mode). Each
+// Collective algorithms as flows on the topology's links (docs/design.md section 7, flow mode). Each
 // algorithm expands into barrier-separated steps of concurrent point-to-point flows; a pipelined
 // ring is one step whose flows carry the whole ring's traffic (on an idle ring every step moves the
 // same chunk, so the steady state is the sum), plus the same per-step latency as the analytical

@@ -1,6 +1,6 @@
 // Private to the step library: `simulate --network flow`. The step's pipeline sends and data-parallel
 // collectives become flows on the topology's links, sharing them max-min fairly with whatever else
-// is in flight at that moment (DESIGN.md section 7); TP/CP/EP traffic inside a layer stays
+// is in flight at that moment (docs/design.md section 7); TP/CP/EP traffic inside a layer stays
 // analytical (it runs alone on its links between two dependent kernels).
 //
 // Scale by symmetry: every data-parallel replica runs the representative replica's program at the

@@ -1,5 +1,5 @@
 // Hardware presets and their aggregates: every preset loads, and the headline totals match the
-// vendors' published system figures (AWS Trn3/Trn2 UltraServer launch numbers, shared/specs/hardware.md).
+// vendors' published system figures (AWS Trn3/Trn2 UltraServer launch numbers, docs/hardware.md).
 #include "tahoma/hw.h"
 
 #include <gtest/gtest.h>
