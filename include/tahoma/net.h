@@ -142,12 +142,12 @@ class FlowNetwork {
   struct Flow {
     std::uint32_t first = 0;  // its hops are hops_[first, first + hops): a slot keeps its range
     std::uint32_t hops = 0;
-    std::uint32_t room = 0;    // hops the slot's range can hold (reused by later flows)
-    double remaining = 0;      // bytes still to send at time `since`
-    double since = 0;          // s: when `remaining` was last measured (its rate's last change)
-    double rate = 0;           // bytes/s
-    double start_at = 0;       // s: when the first byte moves (start + path latency)
-    double weight = 1;         // identical flows it stands for
+    std::uint32_t room = 0;     // hops the slot's range can hold (reused by later flows)
+    double remaining = 0;       // bytes still to send at time `since`
+    double since = 0;           // s: when `remaining` was last measured (its rate's last change)
+    double rate = 0;            // bytes/s
+    double start_at = 0;        // s: when the first byte moves (start + path latency)
+    double weight = 1;          // identical flows it stands for
     std::uint32_t version = 0;  // bumped when its finish time changes (older heap entries are stale)
     std::uint32_t mark = 0;     // component search stamp
     bool active = false;

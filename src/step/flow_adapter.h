@@ -97,10 +97,10 @@ class FlowAdapter final : public engine::Network {
   std::vector<RankParams> bucket_params_;
   double grad_bytes_ = 4, gather_bytes_ = 2;
   Bytes send_bytes_;
-  long long replica_ranks_ = 1;  // tp * cp * pp
-  long long window_ = 1;         // ranks in one period of the traffic
-  size_t bucket_budget_ = 1;     // flows one bucket may start: its share of half the budget
-  long long send_pairs_ = 1;     // rank pairs one send may run: its share of the other half
+  long long replica_ranks_ = 1;        // tp * cp * pp
+  long long window_ = 1;               // ranks in one period of the traffic
+  size_t bucket_budget_ = 1;           // flows one bucket may start: its share of half the budget
+  long long send_pairs_ = 1;           // rank pairs one send may run: its share of the other half
   mutable long long send_stride_ = 1;  // the largest stride a send's pairs were sampled at
   double work_budget_ = 0;             // this run's share of kMaxStepWork
   bool work_limited_ = false;          // a bucket kept its analytical time past work_budget_

@@ -551,7 +551,8 @@ TEST(StepFlow, AnyLayoutOnAMillionChipsIsBoundedAndSaysWhatItApproximated) {
   EXPECT_EQ(sends, 1);
   EXPECT_GE(buckets, 1);
   // A small layout approximates nothing.
-  for (const std::string& w : simulate_flow(resolve_scenario(input("dgx-h100", 64, "llama3-70b", 8192, 128, 8, 4))).warnings) {
+  const StepResult small = simulate_flow(resolve_scenario(input("dgx-h100", 64, "llama3-70b", 8192, 128, 8, 4)));
+  for (const std::string& w : small.warnings) {
     EXPECT_EQ(w.find("flow network:"), std::string::npos) << w;
   }
 }
