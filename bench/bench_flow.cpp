@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "bench_scenarios.h"
 #include "tahoma/comm.h"
 #include "tahoma/step.h"
 
@@ -16,12 +17,7 @@ namespace {
 // Llama 3.1 405B on trn3-ultraserver, TP 16 x PP 16 x CP 4 (the layout), 128 sequences
 // per data-parallel replica (the global batch grows with the chips).
 tahoma::Scenario llama405b_cp4(int chips) {
-  setenv("TAHOMA_DATA", TAHOMA_SOURCE_DIR "/data", 0);
-  tahoma::ScenarioInput in;
-  in.system = "trn3-ultraserver";
-  in.model = "llama3.1-405b";
-  in.chips = chips;
-  in.seq = 8192;
+  tahoma::ScenarioInput in = tahoma_bench::llama405b_on_trn3(chips);
   in.tp = 16;
   in.pp = 16;
   in.cp = 4;
@@ -67,7 +63,7 @@ constexpr Layout kLayouts[] = {
 };
 
 void BM_FlowStepLayouts(benchmark::State& state) {
-  setenv("TAHOMA_DATA", TAHOMA_SOURCE_DIR "/data", 0);
+  tahoma_bench::use_source_data();
   const Layout& l = kLayouts[state.range(0)];
   tahoma::ScenarioInput in;
   in.system = l.system;
@@ -89,7 +85,7 @@ BENCHMARK(BM_FlowStepLayouts)->DenseRange(0, std::size(kLayouts) - 1)->Unit(benc
 
 // `tahoma collective --system gb200-nvl72 --op all-reduce --network flow` (7 sizes, 1 KB - 1 GB).
 void BM_FlowAllReduceSweep(benchmark::State& state) {
-  setenv("TAHOMA_DATA", TAHOMA_SOURCE_DIR "/data", 0);
+  tahoma_bench::use_source_data();
   tahoma::System s = tahoma::load_system("gb200-nvl72");
   s.chips = static_cast<int>(state.range(0));
   tahoma::CollectiveRequest req;

@@ -4,17 +4,13 @@
 
 #include <cstdlib>
 
+#include "bench_scenarios.h"
 #include "tahoma/step.h"
 
 namespace {
 
 tahoma::Scenario llama405b_on_trn3(int chips) {
-  setenv("TAHOMA_DATA", TAHOMA_SOURCE_DIR "/data", 0);
-  tahoma::ScenarioInput in;
-  in.system = "trn3-ultraserver";
-  in.model = "llama3.1-405b";
-  in.chips = chips;
-  in.seq = 8192;
+  tahoma::ScenarioInput in = tahoma_bench::llama405b_on_trn3(chips);
   in.tp = 8;
   in.pp = 16;
   in.vpp = 2;
@@ -43,7 +39,7 @@ BENCHMARK(BM_SimulateStep)->Arg(1024)->Arg(16384)->Arg(1048576)->Unit(benchmark:
 // H100 at TP 8 x PP 4 (dp 2), global batch 2 m. Past a few periods of the 1F1B schedule the step is
 // extrapolated from three short runs, so the tasks and the time stop growing with m.
 void BM_SimulateStepMicrobatches(benchmark::State& state) {
-  setenv("TAHOMA_DATA", TAHOMA_SOURCE_DIR "/data", 0);
+  tahoma_bench::use_source_data();
   tahoma::ScenarioInput in;
   in.system = "dgx-h100";
   in.model = "llama3-8b";
