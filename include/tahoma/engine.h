@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "tahoma/schedule.h"
 #include "tahoma/units.h"
 
 namespace tahoma::engine {
@@ -182,23 +183,21 @@ class Engine {
 
 // ---- Pipeline schedules (schedule.cpp) ----
 
-enum class PipelineSchedule : std::uint8_t { kGPipe, k1F1B, kInterleaved1F1B };
-// "gpipe", "1f1b", "interleaved-1f1b".
-const char* to_string(PipelineSchedule s);
-std::optional<PipelineSchedule> parse_pipeline_schedule(std::string_view s);
-// Every schedule with its name and a one-line description, for `tahoma list`.
-struct PipelineScheduleInfo {
-  PipelineSchedule schedule;
-  const char* name;
-  const char* description;
-};
-std::span<const PipelineScheduleInfo> pipeline_schedules();
+// The schedules, their names and closed-form bubbles: tahoma/schedule.h (one registry shared with
+// the plan and `tahoma list schedules`).
+using tahoma::parse_pipeline_schedule;
+using tahoma::pipeline_schedules;
+using tahoma::PipelineSchedule;
+using tahoma::PipelineScheduleInfo;
 
 // One forward or backward pass of one micro-batch through one model chunk of a stage.
 struct PipeOp {
   int microbatch = 0;
   int chunk = 0;
   bool backward = false;
+  // With a schedule that splits the backward (zero-bubble): a W pass, the weight gradients of a
+  // backward whose B pass (backward = true, weight = false) computed the input gradients.
+  bool weight = false;
   friend bool operator==(const PipeOp&, const PipeOp&) = default;
 };
 

@@ -61,9 +61,20 @@ struct StageProgram {
   LayerProgram dense_layer;        // a dense (attention + MLP) layer
   LayerProgram moe_layer;          // an MoE layer (empty for dense models)
   LayerProgram first_stage_extra;  // embedding lookup (+ its gradient)
-  LayerProgram last_stage_extra;   // LM head, loss
+  LayerProgram last_stage_extra;   // LM head, loss, and the MTP modules (Model::mtp_depth)
   CommOp pp_send;                  // activation or gradient crossing a stage boundary
 };
+
+// FlashAttention's key/query block on NVIDIA GPUs: 128 rows in the FA2 and FA3 forward kernels
+// for head dims up to 128 (Dao 2023, FlashAttention-2, Sec. 3.1 and its kernel traits; Shah et al.
+// 2024, FlashAttention-3, Sec. 3: 128 x 128 tiles on H100), the granularity at which a kernel
+// skips masked work.
+inline constexpr double kAttentionBlock = 128;
+
+// The share of an s x s score matrix a blocked kernel computes on a sliding-window layer of
+// `window` keys over `seq` tokens: the key blocks that intersect each query block's window, the
+// diagonal block counted half (0.5 = full causal attention, which a window >= seq is).
+double windowed_attention_fraction(double window, double seq);
 
 // Lowers one representative rank's program. Precondition: validate_plan() accepted the plan.
 StageProgram lower(const Model& model, const Plan& plan, const Training& training);

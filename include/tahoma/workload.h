@@ -49,6 +49,15 @@ struct Model {
   // only (gpt-oss alternates windowed and full layers: fraction 0.5; Mistral 7B v0.1: all layers).
   int sliding_window = 0;        // tokens; 0 = every layer attends to the whole sequence
   double window_fraction = 0.0;  // share of the layers that use the window
+  // Multi-token prediction (DeepSeek-V3 report, Sec. 2.2): `mtp_depth` sequential modules after the
+  // main model, each an RMSNorm'd concatenation of the previous depth's hidden state and the next
+  // token's embedding, a 2h -> h projection, one transformer block (the kind of the model's last
+  // layer), and the shared embedding, output head and loss. 0 = none.
+  int mtp_depth = 0;
+  // Parallel attention and MLP (GPT-J; PaLM, Chowdhery et al. 2022, Sec. 2; GPT-NeoX
+  // use_parallel_residual): y = x + attn(norm(x)) + mlp(norm(x)), one norm per layer, and with TP the
+  // two row-parallel outputs summed before one reduction.
+  bool parallel_block = false;
 
   [[nodiscard]] bool is_moe() const { return moe.has_value() && moe->experts > 0; }
   [[nodiscard]] int mlp_matrices() const { return mlp == MlpType::kGated ? 3 : 2; }
@@ -61,6 +70,8 @@ struct ParamCount {
   double dense_mlp_per_layer = 0;
   double moe_mlp_per_layer = 0;     // all experts + shared + router
   double moe_active_per_layer = 0;  // top-k + shared + router
+  double mtp_per_module = 0;        // one MTP module: projection + block (all experts); head and table shared
+  double mtp_active_per_module = 0;  // the same with the block's active experts
   double total = 0;
   double active = 0;  // per token
 };
@@ -80,6 +91,7 @@ inline constexpr int kMaxFfn = 1 << 20;        // 1,048,576
 inline constexpr int kMaxVocab = 1 << 24;      // 16,777,216
 inline constexpr int kMaxExperts = 1 << 16;    // 65,536
 inline constexpr int kMaxSeq = 1 << 24;        // 16,777,216 tokens (also the longest training sequence)
+inline constexpr int kMaxMtpDepth = 64;        // DeepSeek-V3 trains with 1
 
 // Loads a preset name, a model YAML or a Hugging Face config.json. A relative path is read from
 // `base_dir` (the directory of the file that names it) when given. Throws InputError naming the

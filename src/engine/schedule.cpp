@@ -1,4 +1,5 @@
-// Pipeline schedules (engine.h): the per-stage op order of GPipe, 1F1B and interleaved 1F1B, and
+// Pipeline schedules (engine.h): the per-stage op order of GPipe, 1F1B, interleaved 1F1B and
+// zero-bubble (ZB-H1), and
 // the builder that turns an order into tasks wired stage to stage.
 #include <fmt/format.h>
 
@@ -11,20 +12,17 @@ namespace tahoma::engine {
 
 namespace {
 
-constexpr PipelineScheduleInfo kSchedules[] = {
-    {PipelineSchedule::kGPipe, "gpipe", "all forwards, then all backwards (Huang et al., GPipe, NeurIPS 2019)"},
-    {PipelineSchedule::k1F1B, "1f1b",
-     "one forward, one backward after a warm-up of p-s-1 forwards (PipeDream-flush; Narayanan et al., SC'21)"},
-    {PipelineSchedule::kInterleaved1F1B, "interleaved-1f1b",
-     "1F1B over v model chunks per stage, bubble divided by v (Megatron-LM; Narayanan et al., SC'21)"},
-};
-
 void validate(PipelineSchedule schedule, int stages, int chunks, int microbatches) {
   const char* where = "pipeline";
   if (stages < 1) throw InputError(where, "stages", fmt::format("must be at least 1 (got {})", stages));
   if (chunks < 1) throw InputError(where, "chunks", fmt::format("must be at least 1 (got {})", chunks));
   if (microbatches < 1) {
     throw InputError(where, "microbatches", fmt::format("must be at least 1 (got {})", microbatches));
+  }
+  if (schedule == PipelineSchedule::kDualPipe) {
+    throw InputError(where, "schedule",
+                     "dualpipe is priced by the closed form only (its bidirectional order is not played by the "
+                     "event engine); use --engine closed-form");
   }
   if (schedule != PipelineSchedule::kInterleaved1F1B && chunks != 1) {
     throw InputError(where, "chunks",
@@ -52,6 +50,57 @@ std::vector<PipeOp> one_f_one_b(int microbatches, int warmup) {
   return order;
 }
 
+// ZB-H1 (Qi et al., ICLR 2024, Sec. 3.1), every stage's order at once: the backward runs as B
+// (input gradients, on the critical path between stages) and W (weight gradients, which nothing
+// downstream waits for). The order is the one a greedy list schedule takes when F = B = W, the
+// case of the paper's handcrafted schedule: each stage, when free, runs a ready B first, else a
+// ready F while it holds fewer than 1F1B's p - s forwards without their B (1F1B's activation
+// memory), else a deferred W; and it runs a W first when p - 1 are already deferred. Its bubble
+// is (p - 1)(F + B - W) for F = B = W (EngineClosedForm.ZeroBubbleH1Makespan).
+std::vector<std::vector<PipeOp>> zero_bubble_h1(int stages, int microbatches) {
+  const auto p = static_cast<size_t>(stages);
+  const auto m = static_cast<size_t>(microbatches);
+  constexpr long long kNotYet = -1;
+  // Unit-time arrival of each micro-batch's activation (F) and gradient (B) at each stage.
+  std::vector<long long> f_ready(p * m, kNotYet), b_ready(p * m, kNotYet);
+  for (size_t mb = 0; mb < m; ++mb) f_ready[mb] = 0;
+  std::vector<size_t> nf(p, 0), nb(p, 0), nw(p, 0);
+  std::vector<long long> free_at(p, 0);
+  std::vector<std::vector<PipeOp>> orders(p);
+  for (auto& order : orders) order.reserve(3 * m);
+  size_t finished = 0;  // stages whose every W has run
+  for (long long now = 0; finished < p; ++now) {
+    for (size_t s = 0; s < p; ++s) {
+      if (free_at[s] > now || nw[s] == m) continue;
+      const size_t deferred = nb[s] - nw[s];
+      const bool b_ok = nb[s] < nf[s] && b_ready[s * m + nb[s]] != kNotYet && b_ready[s * m + nb[s]] <= now;
+      const bool f_ok = nf[s] < m && f_ready[s * m + nf[s]] != kNotYet && f_ready[s * m + nf[s]] <= now &&
+                        nf[s] - nb[s] < p - s;
+      const int mb_w = static_cast<int>(nw[s]);
+      if (deferred > 0 && (deferred >= p || (!b_ok && !f_ok))) {
+        orders[s].push_back({mb_w, 0, true, true});
+        if (++nw[s] == m) ++finished;
+      } else if (b_ok) {
+        orders[s].push_back({static_cast<int>(nb[s]), 0, true});
+        if (s > 0) b_ready[(s - 1) * m + nb[s]] = now + 1;
+        ++nb[s];
+      } else if (f_ok) {
+        orders[s].push_back({static_cast<int>(nf[s]), 0, false});
+        if (s + 1 < p) {
+          f_ready[(s + 1) * m + nf[s]] = now + 1;
+        } else {
+          b_ready[s * m + nf[s]] = now + 1;  // the last stage's backward follows its forward
+        }
+        ++nf[s];
+      } else {
+        continue;
+      }
+      free_at[s] = now + 1;
+    }
+  }
+  return orders;
+}
+
 // Megatron-LM's schedule table (schedules.py, get_schedule_table): forward k of a stage runs
 // (micro-batch, chunk) table[k]; micro-batches go in groups of `group`, each group chunk by chunk,
 // and the last group takes all remaining micro-batches.
@@ -70,24 +119,6 @@ std::vector<PipeOp> schedule_table(int group, int chunks, int microbatches) {
 
 }  // namespace
 
-const char* to_string(PipelineSchedule s) {
-  for (const auto& info : kSchedules) {
-    if (info.schedule == s) return info.name;
-  }
-  return "?";
-}
-
-std::optional<PipelineSchedule> parse_pipeline_schedule(std::string_view s) {
-  for (const auto& info : kSchedules) {
-    if (s == info.name) return info.schedule;
-  }
-  return std::nullopt;
-}
-
-std::span<const PipelineScheduleInfo> pipeline_schedules() {
-  return kSchedules;
-}
-
 int interleaved_group_size(int stages, int microbatches) {
   TAHOMA_ASSERT(stages >= 1 && microbatches >= stages);
   int group = stages;
@@ -102,6 +133,8 @@ std::vector<std::vector<PipeOp>> pipeline_order(PipelineSchedule schedule, int s
     auto& order = orders[static_cast<size_t>(stage)];
     if (schedule == PipelineSchedule::kGPipe) {
       order = one_f_one_b(microbatches, microbatches);
+    } else if (schedule == PipelineSchedule::kZeroBubble) {
+      if (stage == 0) orders = zero_bubble_h1(stages, microbatches);
     } else if (schedule == PipelineSchedule::k1F1B || chunks == 1) {
       order = one_f_one_b(microbatches, std::min(stages - stage - 1, microbatches));
     } else {
@@ -148,11 +181,17 @@ void build_pipeline(TaskGraph& graph, PipelineSchedule schedule, int stages, int
   std::vector<TaskId> exit(slots, kNoTask);
   std::vector<Incoming> incoming(slots);
 
+  // W passes (schedules that split the backward): each after its own B pass, no hand-off.
+  std::vector<TaskId> weight_entry(slots / 2, kNoTask);
   for (int stage = 0; stage < stages; ++stage) {
     for (const PipeOp& op : orders[static_cast<size_t>(stage)]) {
       const int vstage = op.chunk * stages + stage;
       const auto [op_entry, op_exit] = callbacks.op(graph, stage, op);
       TAHOMA_ASSERT(op_entry < graph.size() && op_exit < graph.size());
+      if (op.weight) {
+        weight_entry[key(vstage, op.microbatch, false)] = op_entry;
+        continue;
+      }
       const size_t k = key(vstage, op.microbatch, op.backward);
       entry[k] = op_entry;
       exit[k] = op_exit;
@@ -185,6 +224,9 @@ void build_pipeline(TaskGraph& graph, PipelineSchedule schedule, int stages, int
           }
         }
         if (backward) graph.depend(exit[key(vstage, mb, false)], entry[k]);
+        if (backward && weight_entry[key(vstage, mb, false)] != kNoTask) {
+          graph.depend(exit[k], weight_entry[key(vstage, mb, false)]);
+        }
       }
     }
   }

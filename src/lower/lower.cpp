@@ -1,6 +1,7 @@
 #include "tahoma/lower.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "tahoma/error.h"
 
@@ -120,6 +121,27 @@ class Builder {
   double cast_bytes_;  // HBM bytes per quantized element (kFp8CastBytes, kNvfp4CastBytes)
 };
 
+}  // namespace
+
+double windowed_attention_fraction(double window, double seq) {
+  if (window <= 0 || window >= seq) return 0.5;
+  // FlashAttention-2/3 tile the scores into query blocks x key blocks and compute every key block
+  // that intersects a query block's window (Dao 2023, Sec. 3.1; Shah et al. 2024): a window of w
+  // keys behind a block of B queries spans w + B - 1 keys, at most ceil((w + B) / B) key blocks
+  // including the diagonal one. Query block i computes min(i + 1, K) blocks; the diagonal block
+  // counts half, the convention under which full causal attention is priced at exactly 1/2 (so a
+  // window >= s is full causal attention). Over n = ceil(s / B) query blocks:
+  //   fraction = sum_i (min(i + 1, K) - 1/2) / n^2.
+  const double b = kAttentionBlock;
+  const double n = std::ceil(seq / b);
+  const double k = std::min(n, std::ceil((window + b) / b));
+  // sum_{i<n} min(i+1, K) = K(K+1)/2 + (n - K) K.
+  const double blocks = k * (k + 1) / 2 + (n - k) * k - n / 2;
+  return std::min(0.5, blocks / (n * n));
+}
+
+namespace {
+
 struct Dims {
   double b, s, sq, tokens, tokens_sp, h, t;
   bool full, sp;
@@ -152,11 +174,12 @@ void lower_attention(Builder& bld, const Model& model, const Plan& plan, const D
   // Megatron replicates KV heads when tp exceeds their count.
   const double kv = std::max(1.0, static_cast<double>(model.kv_heads) / d.t);
   const double hd = model.head_dim;
-  // Keys per query, as a fraction of the sequence: half of it for causal attention (the kernels
-  // skip the masked half); on a sliding-window layer query i sees min(i, w) keys, on average
-  // w/s - (w/s)^2 / 2 of the sequence (gpt-oss alternates windowed and full layers).
-  const double w = model.sliding_window > 0 ? std::min(1.0, model.sliding_window / d.s) : 1.0;
-  const double causal = (1.0 - model.window_fraction) * 0.5 + model.window_fraction * (w - w * w / 2.0);
+  // Keys per query the kernel computes, as a fraction of the sequence: half of it for causal
+  // attention (the kernels skip the masked blocks); on a sliding-window layer the blocks of keys
+  // that intersect the window (windowed_attention_fraction; gpt-oss alternates windowed and full
+  // layers).
+  const double causal = (1.0 - model.window_fraction) * 0.5 +
+                        model.window_fraction * windowed_attention_fraction(model.sliding_window, d.s);
   bld.linear("qkv", d.tokens, (heads + 2.0 * kv) * hd, d.h, d.full);
   bld.memory("rope", 2.0 * (heads + kv) * hd * d.tokens * kActBytes, 6.0 * (heads + kv) * hd * d.tokens, d.full);
   if (plan.flash_attention) {
@@ -182,9 +205,16 @@ void lower_mlp(Builder& bld, const Model& model, const Dims& d, double ffn, doub
 void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const Training& training, const Dims& d,
                  bool moe) {
   Builder bld(out, training.precision);
-  // Norms read and write h per token; residual adds read 2h and write h (SP shards both by t).
-  bld.memory("norms", 2.0 * 2.0 * d.h * d.tokens_sp * kActBytes, 2.0 * 4.0 * d.h * d.tokens_sp, d.full);
-  bld.memory("residual", 2.0 * 3.0 * d.h * d.tokens_sp * kActBytes, 2.0 * d.h * d.tokens_sp, d.full);
+  // Norms read and write h per token; residual adds read 2h and write h (SP shards both by t). A
+  // parallel block (PaLM Sec. 2) has one norm whose output feeds attention and MLP, and one add of
+  // three inputs, x + attn + mlp (read 3h, write h).
+  const double norms = model.parallel_block ? 1.0 : 2.0;
+  bld.memory("norms", norms * 2.0 * d.h * d.tokens_sp * kActBytes, norms * 4.0 * d.h * d.tokens_sp, d.full);
+  if (model.parallel_block) {
+    bld.memory("residual", 4.0 * d.h * d.tokens_sp * kActBytes, 2.0 * d.h * d.tokens_sp, d.full);
+  } else {
+    bld.memory("residual", 2.0 * 3.0 * d.h * d.tokens_sp * kActBytes, 2.0 * d.h * d.tokens_sp, d.full);
+  }
   lower_attention(bld, model, plan, d);
   if (moe) {
     const auto& e = *model.moe;
@@ -240,18 +270,22 @@ void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const 
   }
   // Megatron TP: with SP an all-gather before and a reduce-scatter after each of attention and
   // MLP; without SP an all-reduce after each. Same pattern transposed in backward (Korthikanti 2022).
+  // A parallel block gathers the one norm output once and sums the two row-parallel outputs before
+  // one reduction (PaLM Sec. 2; GPT-NeoX's gpt_j_residual reduces once); in backward the input
+  // gradients of the two column-parallel GEMMs are summed before one reduction likewise. (Megatron
+  // has no parallel block; this is what PaLM and GPT-NeoX run.)
   if (plan.tp > 1) {
     const double buf = d.tokens * d.h * kActBytes;
+    const int pairs = model.parallel_block ? 1 : 2;
     for (Phase ph : {Phase::kForward, Phase::kBackward, Phase::kRecompute}) {
       if (ph == Phase::kRecompute && !d.full) continue;
-      if (d.sp) {
-        bld.comm("tp.all_gather", CollectiveKind::kAllGather, GroupKind::kTp, ph, buf);
-        bld.comm("tp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kTp, ph, buf);
-        bld.comm("tp.all_gather", CollectiveKind::kAllGather, GroupKind::kTp, ph, buf);
-        bld.comm("tp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kTp, ph, buf);
-      } else {
-        bld.comm("tp.all_reduce", CollectiveKind::kAllReduce, GroupKind::kTp, ph, buf);
-        bld.comm("tp.all_reduce", CollectiveKind::kAllReduce, GroupKind::kTp, ph, buf);
+      for (int i = 0; i < pairs; ++i) {
+        if (d.sp) {
+          bld.comm("tp.all_gather", CollectiveKind::kAllGather, GroupKind::kTp, ph, buf);
+          bld.comm("tp.reduce_scatter", CollectiveKind::kReduceScatter, GroupKind::kTp, ph, buf);
+        } else {
+          bld.comm("tp.all_reduce", CollectiveKind::kAllReduce, GroupKind::kTp, ph, buf);
+        }
       }
     }
   }
@@ -317,11 +351,11 @@ StageProgram lower(const Model& model, const Plan& plan, const Training& trainin
     bld.memory("embedding", d.tokens_sp * d.h * kActBytes, 0, false);
   }
   // LM head (vocab-parallel over TP) and a fused fp32 cross-entropy (read logits, write grads).
-  {
-    Builder bld(prog.last_stage_extra, training.precision);
-    bld.memory("final_norm", 2.0 * d.h * d.tokens_sp * kActBytes, 4.0 * d.h * d.tokens_sp, false);
-    bld.linear("lm_head", d.tokens, model.vocab / d.t, d.h, false);
-    bld.memory("cross_entropy", 3.0 * d.tokens * model.vocab / d.t * 4.0, 5.0 * d.tokens * model.vocab / d.t, false);
+  auto head = [&](Builder& bld, const std::string& prefix) {
+    bld.memory(prefix + "final_norm", 2.0 * d.h * d.tokens_sp * kActBytes, 4.0 * d.h * d.tokens_sp, false);
+    bld.linear(prefix + "lm_head", d.tokens, model.vocab / d.t, d.h, false);
+    bld.memory(prefix + "cross_entropy", 3.0 * d.tokens * model.vocab / d.t * 4.0,
+               5.0 * d.tokens * model.vocab / d.t, false);
     if (plan.tp > 1) {
       if (d.sp) {
         bld.comm("tp.all_gather", CollectiveKind::kAllGather, GroupKind::kTp, Phase::kForward,
@@ -331,6 +365,35 @@ StageProgram lower(const Model& model, const Plan& plan, const Training& trainin
       }
       // Vocab-parallel softmax: max, sum and target-logit all-reduces of fp32 per token.
       bld.comm("tp.ce_all_reduce", CollectiveKind::kAllReduce, GroupKind::kTp, Phase::kForward, 3.0 * d.tokens * 4.0);
+    }
+  };
+  {
+    Builder bld(prog.last_stage_extra, training.precision);
+    head(bld, "");
+    // Multi-token prediction (DeepSeek-V3 report Sec. 2.2), on the last pipeline stage as
+    // Megatron-Core places it (mtp_num_layers lives with the output layer): per depth, the next
+    // tokens' embedding (a lookup in the shared table), RMSNorm of it and of the previous depth's
+    // hidden state, the 2h -> h projection M_k of their concatenation (split over TP), one
+    // transformer block of the model's last-layer kind with its TP/EP communication (and its
+    // recompute copy under full recompute), and the shared output head and loss.
+    if (model.mtp_depth > 0) {
+      StageProgram block;
+      const bool moe = model.is_moe() && moe_layers(model) > 0;
+      lower_layer(moe ? block.moe_layer : block.dense_layer, model, plan, training, d, moe);
+      const LayerProgram& layer = moe ? block.moe_layer : block.dense_layer;
+      for (int depth = 1; depth <= model.mtp_depth; ++depth) {
+        const std::string prefix = "mtp" + std::to_string(depth) + ".";
+        bld.memory(prefix + "embedding", d.tokens_sp * d.h * kActBytes, 0, false);
+        bld.memory(prefix + "norms", 2.0 * 2.0 * d.h * d.tokens_sp * kActBytes, 2.0 * 4.0 * d.h * d.tokens_sp,
+                   false);
+        bld.linear(prefix + "proj", d.tokens, d.h / d.t, 2.0 * d.h, false);
+        for (ComputeOp op : layer.compute) {
+          op.name = prefix + op.name;
+          prog.last_stage_extra.compute.push_back(std::move(op));
+        }
+        for (const CommOp& op : layer.comm) prog.last_stage_extra.comm.push_back(op);
+        head(bld, prefix);
+      }
     }
   }
   // Megatron scatters the boundary activation across TP ranks when SP is on.

@@ -39,6 +39,21 @@ StageParams stage_params(const Model& model, const Plan& plan, int stage) {
   if (stage == 0) p.dense += table;
   // The LM head: its own matrix when untied, or a copy of the tied table on a separate last stage.
   if (stage == plan.pp - 1 && (!model.tied_embeddings || plan.pp > 1)) p.dense += table;
+  // MTP modules live on the last stage (Megatron-Core), each a 2h -> h projection and one block of
+  // the last layer's kind; their embedding and head are the main model's.
+  if (stage == plan.pp - 1 && model.mtp_depth > 0) {
+    const double h = model.hidden;
+    const double depth = model.mtp_depth;
+    p.dense += depth * (2.0 * h * h + pc.attention_per_layer) / t;
+    if (moe_layers(model) > 0) {
+      const auto& e = *model.moe;
+      const double expert = model.mlp_matrices() * h * e.ffn_hidden;
+      p.dense += depth * (expert * e.shared_experts / t + h * e.experts);
+      p.expert += depth * expert * e.experts / (static_cast<double>(expert_tp(plan)) * plan.ep);
+    } else {
+      p.dense += depth * pc.dense_mlp_per_layer / t;
+    }
+  }
   return p;
 }
 
@@ -90,7 +105,8 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
   }
   if (dropout) attn += sbh / sp_div;  // attention dropout mask (1 byte)
 
-  double mlp = gemm_in * sbh / sp_div;  // MLP input (the norm output)
+  // MLP input (the norm output); a parallel block's MLP reads the tensor attention saved.
+  double mlp = model.parallel_block ? 0.0 : gemm_in * sbh / sp_div;
   // Up-projection output (the activation's input, 16-bit) and the down-projection input.
   auto ffn_acts = [&](double tokens, double f) {
     const double up = model.mlp == MlpType::kGated ? 2.0 * f : f;
@@ -110,7 +126,7 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
     mlp += ffn_acts(s, model.ffn_hidden);
   }
   if (dropout) mlp += sbh / sp_div;
-  const double norms = 2.0 * kAct * sbh / sp_div;  // inputs of the two norms
+  const double norms = (model.parallel_block ? 1.0 : 2.0) * kAct * sbh / sp_div;  // inputs of the norms
   return Bytes(attn + mlp + norms);
 }
 
@@ -161,7 +177,17 @@ MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Trai
     }
     if (stage == p - 1) {
       // Vocab-parallel cross-entropy keeps the fp32 logits of the micro-batch in flight.
-      mb.logits = Bytes(4.0 * plan.micro_batch * (static_cast<double>(training.seq) / plan.cp) * model.vocab / plan.tp);
+      // Each MTP depth adds its own logits and the activations of its block, its projection input
+      // (2h) and its two norm inputs (2 x h), for the one micro-batch in flight at the last virtual
+      // stage.
+      const double depth = model.mtp_depth;
+      mb.logits = Bytes(4.0 * plan.micro_batch * (static_cast<double>(training.seq) / plan.cp) * model.vocab /
+                        plan.tp * (1.0 + depth));
+      if (depth > 0) {
+        const double sbh = static_cast<double>(training.seq) / plan.cp * plan.micro_batch * model.hidden;
+        const double sp_div = plan.sequence_parallel && plan.tp > 1 ? plan.tp : 1.0;
+        mb.activations += (per_layer_selective + Bytes(kAct * 4.0 * sbh / sp_div)) * depth;
+      }
     }
     const double rpc = system.chip.ranks_per_chip;
     mb.weights *= rpc;

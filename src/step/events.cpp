@@ -667,7 +667,7 @@ StepResult simulate_step_events(const Scenario& sc, const StepOptions& options, 
     }
     if (stage == p - 1) {
       c.last_f = pricer.layer(prog.last_stage_extra, {Phase::kForward});
-      c.last_b = pricer.layer(prog.last_stage_extra, {Phase::kBackward});
+      c.last_b = pricer.layer(prog.last_stage_extra, {Phase::kBackward, Phase::kRecompute});
     }
     const RankParams params = params_per_rank_split(model, plan, stage);
     c.params = params;

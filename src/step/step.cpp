@@ -23,7 +23,18 @@ double model_flops_per_token(const Model& model, int seq) {
     dqk = model.mla->qk_nope_head_dim + model.mla->qk_rope_head_dim;
     dv = model.mla->v_head_dim;
   }
-  return 6.0 * n + 6.0 * model.layers * static_cast<double>(model.heads) * seq * (dqk + dv);
+  // Attention counted non-causal (PaLM App. B: 12·L·H·Q·T); a sliding-window layer counts its
+  // window, min(w, s) keys per query, exactly (not the blocked kernel's work: see lower.h).
+  const double keys_full = seq;
+  const double keys_window = model.sliding_window > 0 ? std::min<double>(model.sliding_window, seq) : keys_full;
+  const double keys = (1.0 - model.window_fraction) * keys_full + model.window_fraction * keys_window;
+  // Multi-token prediction counts as model work (Megatron-LM's num_floating_point_operations, the
+  // calculator behind NeMo/Megatron-Bridge's published TFLOP/s, adds mtp_num_layers blocks, the
+  // eh projections and (mtp_num_layers + 1) logits): pc.active holds the modules' blocks and
+  // projections; each depth runs the shared head once more and attends over the sequence.
+  const double mtp_head = model.mtp_depth * static_cast<double>(model.vocab) * model.hidden;
+  const double attention_layers = model.layers + model.mtp_depth;
+  return 6.0 * (n + mtp_head) + 6.0 * attention_layers * static_cast<double>(model.heads) * keys * (dqk + dv);
 }
 
 LayerPrices step_internal::price_layers(const Scenario& sc, Pricer& pricer, const StageProgram& prog,
@@ -40,7 +51,7 @@ LayerPrices step_internal::price_layers(const Scenario& sc, Pricer& pricer, cons
   lp.first_f = pricer.layer(prog.first_stage_extra, {Phase::kForward});
   lp.first_b = pricer.layer(prog.first_stage_extra, {Phase::kBackward});
   lp.last_f = pricer.layer(prog.last_stage_extra, {Phase::kForward});
-  lp.last_b = pricer.layer(prog.last_stage_extra, {Phase::kBackward});
+  lp.last_b = pricer.layer(prog.last_stage_extra, {Phase::kBackward, Phase::kRecompute});  // + MTP's recompute
   if (sc.plan.pp > 1) lp.p2p = pricer.collective(prog.pp_send, 0);
   return lp;
 }

@@ -198,7 +198,13 @@ std::optional<std::string> apply_arch_overrides(Model& m, const std::string& tex
     if (!m.moe) throw InputError(where, "arch_overrides", "first_k_dense needs moe_experts");
     m.moe->first_k_dense = integer("first_k_dense");
   }
-  if (take("mtp_depth") && integer("mtp_depth") > 0) return std::string("multi-token prediction is not modelled");
+  if (take("mtp_depth")) {
+    m.mtp_depth = integer("mtp_depth");
+    if (m.mtp_depth < 0 || m.mtp_depth > kMaxMtpDepth) {
+      throw InputError(where, "arch_overrides", fmt::format("mtp_depth {} is outside 0 to {}", m.mtp_depth, kMaxMtpDepth));
+    }
+  }
+  if (take("parallel_block")) m.parallel_block = integer("parallel_block") != 0;
   if (take("moe_capacity_factor")) {
     if (!m.moe) throw InputError(where, "arch_overrides", "moe_capacity_factor needs moe_experts");
     try {

@@ -38,6 +38,7 @@ void validate_model(const Model& m, const std::string& file) {
   check_range(file, "vocab", m.vocab, 1, kMaxVocab);
   check_range(file, "max_seq", m.max_seq, 0, kMaxSeq);
   check_range(file, "sliding_window", m.sliding_window, 0, kMaxSeq);
+  check_range(file, "mtp_depth", m.mtp_depth, 0, kMaxMtpDepth);
   if (!(m.window_fraction >= 0.0 && m.window_fraction <= 1.0)) {
     throw InputError(file, "window_fraction", fmt::format("{} is outside [0, 1]", m.window_fraction));
   }
@@ -78,7 +79,7 @@ namespace {
 Model parse_yaml_model(const std::string& file) {
   YamlMap m(internal::load_yaml_file(file), file, "");
   m.declare({"name", "description", "source", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn_hidden",
-             "vocab", "mlp", "tied_embeddings", "max_seq", "moe", "attention"});
+             "vocab", "mlp", "tied_embeddings", "max_seq", "moe", "attention", "mtp_depth", "parallel_block"});
   Model model;
   model.name = m.string("name");
   model.description = m.string("description", "");
@@ -97,6 +98,8 @@ Model parse_yaml_model(const std::string& file) {
   model.mlp = m.choice<MlpType>("mlp", {{"gated", MlpType::kGated}, {"plain", MlpType::kPlain}});
   model.tied_embeddings = m.boolean("tied_embeddings", false);
   model.max_seq = m.integer("max_seq", 0, 0, kMaxSeq);
+  model.mtp_depth = m.integer("mtp_depth", 0, 0, kMaxMtpDepth);
+  model.parallel_block = m.boolean("parallel_block", false);
   if (m.has("moe")) {
     YamlMap e = m.map("moe");
     e.declare({"experts", "topk", "ffn_hidden", "shared_experts", "first_k_dense", "capacity_factor"});
@@ -351,6 +354,12 @@ Model parse_hf_config(const std::string& file) {
     m.moe = moe;
   }
   hf_sliding_window(j, file, m);
+  // DeepSeek-V3's MTP modules (num_nextn_predict_layers); parallel attention + MLP blocks
+  // (GPT-J and PaLM-style configs say parallel_attn, GPT-NeoX use_parallel_residual; GPT-J has
+  // no flag and is always parallel).
+  m.mtp_depth = get_int({"num_nextn_predict_layers"}, 0, 0, kMaxMtpDepth);
+  m.parallel_block = type == "gptj" || json_bool(j, file, "parallel_attn", false) ||
+                     json_bool(j, file, "use_parallel_residual", false);
   if (field(j, "kv_lora_rank")) {
     MlaConfig mla;
     mla.q_lora_rank = get_int({"q_lora_rank"}, 0, 0, kMaxHidden);
@@ -424,10 +433,17 @@ ParamCount count_params(const Model& m) {
     p.moe_active_per_layer = expert * (m.moe->topk + m.moe->shared_experts) + router;
   }
   const int n_dense = m.layers - n_moe;
-  p.total =
-      p.embedding + m.layers * p.attention_per_layer + n_dense * p.dense_mlp_per_layer + n_moe * p.moe_mlp_per_layer;
-  p.active =
-      p.embedding + m.layers * p.attention_per_layer + n_dense * p.dense_mlp_per_layer + n_moe * p.moe_active_per_layer;
+  // An MTP module (DeepSeek-V3 Sec. 2.2): the 2h -> h projection M_k and one block of the kind of
+  // the last layer; the embedding and the output head are shared with the main model.
+  const bool mtp_moe = n_moe > 0;
+  const double mtp_block = p.attention_per_layer + (mtp_moe ? p.moe_mlp_per_layer : p.dense_mlp_per_layer);
+  const double mtp_block_active = p.attention_per_layer + (mtp_moe ? p.moe_active_per_layer : p.dense_mlp_per_layer);
+  p.mtp_per_module = 2.0 * h * h + mtp_block;
+  p.mtp_active_per_module = 2.0 * h * h + mtp_block_active;
+  p.total = p.embedding + m.layers * p.attention_per_layer + n_dense * p.dense_mlp_per_layer +
+            n_moe * p.moe_mlp_per_layer + m.mtp_depth * p.mtp_per_module;
+  p.active = p.embedding + m.layers * p.attention_per_layer + n_dense * p.dense_mlp_per_layer +
+             n_moe * p.moe_active_per_layer + m.mtp_depth * p.mtp_active_per_module;
   return p;
 }
 

@@ -32,15 +32,18 @@ TaskSpec spec(NameId name, int rank, StreamKind stream, Picos duration) {
 
 // A pipeline of one task per op: forwards take tf / v, backwards tb / v on the stage's compute
 // stream; with `send`, each hand-off is a task of that duration on the sender's scale-out stream.
+// With a schedule that splits the backward, the B pass takes tb - tw and the W pass tw.
 TaskGraph pipeline_graph(PipelineSchedule schedule, int stages, int chunks, int microbatches, Picos tf, Picos tb,
-                         std::optional<Picos> send = std::nullopt) {
+                         std::optional<Picos> send = std::nullopt, Picos tw = 0) {
   TaskGraph g;
   const NameId fwd = g.intern("forward");
   const NameId bwd = g.intern("backward");
   const NameId snd = g.intern("send");
   PipelineCallbacks cb;
   cb.op = [&](TaskGraph& graph, int stage, const PipeOp& op) {
-    TaskSpec t = spec(op.backward ? bwd : fwd, stage, StreamKind::kCompute, (op.backward ? tb : tf) / chunks);
+    const bool split = tahoma::schedule_info(schedule).splits_weight_grad;
+    const Picos d = op.weight ? tw : op.backward ? (split ? tb - tw : tb) : tf;
+    TaskSpec t = spec(op.backward ? bwd : fwd, stage, StreamKind::kCompute, d / chunks);
     t.category = op.backward ? Category::kBackward : Category::kForward;
     t.microbatch = op.microbatch;
     t.chunk = op.chunk;
@@ -574,6 +577,36 @@ TEST(EngineClosedForm, OneFOneBAndGPipeMakespan) {
   }
   // A forward slower than the backward changes nothing.
   EXPECT_EQ(run(pipeline_graph(PipelineSchedule::k1F1B, 4, 1, 6, 900, 300)).makespan, 9 * 1200);
+}
+
+// ZB-H1 (Qi et al., ICLR 2024, Sec. 3.1): with F = B_in = W = T the bubble is (p - 1)(F + B_in - W)
+// = (p - 1)T against 1F1B's 3(p - 1)T: makespan 3mT + (p - 1)T once m >= p.
+TEST(EngineClosedForm, ZeroBubbleH1Makespan) {
+  constexpr Picos kT = 1000;
+  for (const int p : {1, 2, 4, 8}) {
+    for (const int m : {p, 2 * p, 3 * p + 1}) {
+      const Picos zb = run(pipeline_graph(PipelineSchedule::kZeroBubble, p, 1, m, kT, 2 * kT, std::nullopt, kT)).makespan;
+      EXPECT_EQ(zb, 3 * m * kT + (p - 1) * kT) << "p=" << p << " m=" << m;
+      const Picos one = run(pipeline_graph(PipelineSchedule::k1F1B, p, 1, m, kT, 2 * kT)).makespan;
+      EXPECT_LE(zb, one);
+      if (p == 1) {
+        EXPECT_EQ(zb, one);  // one stage: no bubble under either
+      }
+    }
+  }
+  // Every W runs after its own B on the same stage, once.
+  const auto orders = pipeline_order(PipelineSchedule::kZeroBubble, 4, 1, 6);
+  for (const auto& order : orders) {
+    int weights = 0;
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (!order[i].weight) continue;
+      ++weights;
+      const auto b = std::find(order.begin(), order.end(), PipeOp{order[i].microbatch, 0, true, false});
+      EXPECT_LT(static_cast<size_t>(b - order.begin()), i);
+    }
+    EXPECT_EQ(weights, 6);
+  }
+  EXPECT_CONTAINS(tahoma::testing::input_error([] { pipeline_order(PipelineSchedule::kDualPipe, 4, 1, 8); }), "closed-form");
 }
 
 // Interleaved: bubble (p - 1)(tf + tb) / v, so makespan (m + (p - 1)/v)(tf + tb) (same paper, sec. 2.2.2).

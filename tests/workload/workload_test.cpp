@@ -67,10 +67,55 @@ TEST(ModelPresets, ParameterCountsMatchPublished) {
                                   {"nemotron4-340b", 340e9, 340e9}};
   for (const auto& p : kPublished) {
     SCOPED_TRACE(p.name);
-    const ParamCount pc = count_params(load_model(p.name));
-    EXPECT_LT(rel_err(pc.total, p.total), 0.03) << pc.total;
-    EXPECT_LT(rel_err(pc.active, p.active), 0.03) << pc.active;
+    const Model m = load_model(p.name);
+    const ParamCount pc = count_params(m);
+    // Published counts are of the main model: DeepSeek-V3's 671B / 37B exclude its MTP module.
+    EXPECT_LT(rel_err(pc.total - m.mtp_depth * pc.mtp_per_module, p.total), 0.03) << pc.total;
+    EXPECT_LT(rel_err(pc.active - m.mtp_depth * pc.mtp_active_per_module, p.active), 0.03) << pc.active;
   }
+}
+
+TEST(ModelPresets, MultiTokenPredictionAddsOneBlockAndAProjectionPerDepth) {
+  // DeepSeek-V3 report Sec. 2.2; HF checkpoint 685B = 671B + 14B of MTP, of which 2 x 0.93B are
+  // copies of the shared embedding and head (not counted again here): ~12.1B, with both 685B and
+  // 671B rounded to the billion (+-1B on the difference) and norms not counted.
+  Model m = load_model("deepseek-v3");
+  EXPECT_EQ(m.mtp_depth, 1);
+  const ParamCount one = count_params(m);
+  EXPECT_LT(rel_err(one.mtp_per_module, 14e9 - 2 * 129280.0 * 7168), 0.08) << one.mtp_per_module;
+  const double h = m.hidden;
+  EXPECT_DOUBLE_EQ(one.mtp_per_module, 2 * h * h + one.attention_per_layer + one.moe_mlp_per_layer);
+  m.mtp_depth = 3;
+  const ParamCount three = count_params(m);
+  EXPECT_DOUBLE_EQ(three.total - one.total, 2 * one.mtp_per_module);
+  EXPECT_DOUBLE_EQ(three.active - one.active, 2 * one.mtp_active_per_module);
+  m.mtp_depth = 0;
+  EXPECT_DOUBLE_EQ(one.total - count_params(m).total, one.mtp_per_module);
+}
+
+TEST(ModelPresets, NegativeMtpDepthIsAnInputError) {
+  TempDir dir;
+  const std::string file = dir.write("m.yaml", "name: x\nlayers: 2\nhidden: 64\nheads: 4\nffn_hidden: 128\n"
+                                               "vocab: 100\nmlp: gated\nmtp_depth: -1\n");
+  try {
+    load_model(file);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("mtp_depth"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("m.yaml"), std::string::npos) << e.what();
+  }
+}
+
+TEST(HfConfig, ParallelBlockFlags) {
+  TempDir dir;
+  const std::string base = R"({"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
+                              "vocab_size": 100, )";
+  EXPECT_TRUE(load_model(dir.write("a/config.json", base + R"("model_type": "gpt_neox", "use_parallel_residual": true})")).parallel_block);
+  EXPECT_FALSE(load_model(dir.write("b/config.json", base + R"("model_type": "gpt_neox", "use_parallel_residual": false})")).parallel_block);
+  EXPECT_TRUE(load_model(dir.write("c/config.json", base + R"("model_type": "falcon", "parallel_attn": true})")).parallel_block);
+  EXPECT_TRUE(load_model(dir.write("d/config.json", base + R"("model_type": "gptj"})")).parallel_block);
+  EXPECT_FALSE(load_model(dir.write("e/config.json", base + R"("model_type": "llama"})")).parallel_block);
+  EXPECT_EQ(load_model(dir.write("f/config.json", base + R"("model_type": "llama", "num_nextn_predict_layers": 2})")).mtp_depth, 2);
 }
 
 TEST(ModelPresets, RecentMoeParameterCountsMatchPublished) {
@@ -296,6 +341,8 @@ void expect_same_model(const Model& a, const Model& b) {
   EXPECT_EQ(a.max_seq, b.max_seq);
   EXPECT_EQ(a.sliding_window, b.sliding_window);
   EXPECT_DOUBLE_EQ(a.window_fraction, b.window_fraction);
+  EXPECT_EQ(a.mtp_depth, b.mtp_depth);
+  EXPECT_EQ(a.parallel_block, b.parallel_block);
   ASSERT_EQ(a.moe.has_value(), b.moe.has_value());
   if (a.moe) {
     EXPECT_EQ(a.moe->experts, b.moe->experts);
