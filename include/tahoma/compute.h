@@ -21,7 +21,10 @@ double wave_efficiency(double tiles, int units);
 
 class ComputeModel {
  public:
-  ComputeModel(const Chip& chip, Precision precision) : chip_(chip), precision_(precision) {}
+  // `op_overhead`: the fixed cost of one launched op (the software stack's kernel_overhead: host
+  // launch plus the kernel's ramp and tail), added to every op's time.
+  ComputeModel(const Chip& chip, Precision precision, Seconds op_overhead = Seconds(0))
+      : chip_(chip), precision_(precision), op_overhead_(op_overhead) {}
   [[nodiscard]] OpCost cost(const ComputeOp& op) const;
 
   // FlashAttention runs at a fraction of the chip's GEMM rate: forward ~0.7 of A100 peak vs ~0.85
@@ -35,6 +38,7 @@ class ComputeModel {
  private:
   const Chip& chip_;
   Precision precision_;
+  Seconds op_overhead_;
 };
 
 }  // namespace tahoma

@@ -54,11 +54,8 @@ struct Chip {
   Watts power_limit{0};            // configured cap below the TDP (0 = none), e.g. a 500 W H100
   int ranks_per_chip = 1;          // framework ranks (devices) per chip
   double comm_interference = 0.0;  // compute lost while an overlapped collective holds SMs (NCCL)
-  Seconds kernel_overhead{0};      // fixed cost per launched op
-  // Host (CPU) time to issue one GEMM of a grouped GEMM that the framework launches GEMM by GEMM:
-  // Transformer Engine's GroupedLinear runs MoE experts as one cuBLASLt call per expert over a few
-  // streams. 0 = the stack runs a grouped GEMM as one kernel (XLA's ragged dot on TPU).
-  Seconds grouped_gemm_dispatch{0};
+  // The per-op launch cost and the expert-GEMM dispatch are software: they live in the stack
+  // (include/tahoma/stack.h, data/stacks/), which names one runtime per chip family.
 
   [[nodiscard]] std::optional<FlopsPerSecond> peak(Precision p) const { return peak_flops[static_cast<size_t>(p)]; }
   // Sustained clock under a power cap as a fraction of the rated clock: f/f0 = cap/TDP. Under
@@ -71,7 +68,7 @@ struct Chip {
 
 // The share of a chip one rank owns when the chip runs `ranks_per_chip` ranks (NeuronCores of a
 // Trainium1, the two TensorCore devices of an Ironwood): peak rates, HBM bandwidth and capacity and
-// matrix units divided evenly; per-op overhead unchanged.
+// matrix units divided evenly.
 Chip per_rank(const Chip& chip);
 
 enum class ScaleUpTopology { kSwitch, kTorus };
@@ -113,6 +110,7 @@ struct System {
   std::string name;
   std::string description;
   std::string family;  // "NVIDIA Hopper", "Google TPU", "AWS Trainium", ...
+  std::string default_stack;  // the software stack (data/stacks/) a scenario without one runs
   Chip chip;
   ScaleUp scale_up;
   ScaleOut scale_out;
@@ -136,7 +134,6 @@ inline constexpr int kMaxChips = 16'777'216;
 //   hbm_bandwidth, every link, scale-out bandwidth, host_bandwidth   100 MB/s .. 1 PB/s
 //                                       (host_bandwidth also 0 = none)
 //   every latency                       0 .. 100 ms
-//   kernel_overhead, grouped_gemm_dispatch   0 .. 1 ms
 //   tdp, power_limit                    0 (none) or 1 W .. 100 kW; power_limit at least 10% of tdp
 //   ranks_per_chip 1 .. 64;  matrix-unit tiles 1 .. 4096;  chips (any level) 1 .. kMaxChips
 System load_system(const std::string& name_or_path, const std::vector<std::string>& overrides = {},

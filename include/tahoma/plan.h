@@ -7,6 +7,8 @@
 #include <string_view>
 
 #include "tahoma/hw.h"
+#include "tahoma/schedule.h"
+#include "tahoma/stack.h"
 #include "tahoma/workload.h"
 
 namespace tahoma {
@@ -56,13 +58,13 @@ struct Plan {
   // How the MoE experts' GEMMs are launched: one GEMM per local expert (Transformer Engine's
   // GroupedLinear, Megatron's default TEGroupedMLP), each issued by the host, or one grouped kernel
   // for all of them (CUTLASS / cuBLAS grouped GEMM, XLA's ragged dot).
-  enum class GroupedGemm : std::uint8_t { kPerGemm, kSingleLaunch };
+  using GroupedGemm = GroupedGemmLaunch;  // declared with the stack that chooses it
   GroupedGemm grouped_gemm = GroupedGemm::kPerGemm;
   // How context parallelism moves the KV: "ring" (Megatron's p2p: KV blocks passed around the CP
   // group, overlapped with attention on the previous block; Liu et al. 2023) or "all-gather"
   // (Megatron's cp_comm_type=all_gather: the whole sequence's KV gathered before attention, not
   // overlapped, its gradient reduce-scattered after; less latency-bound at high cp).
-  enum class CpComm : std::uint8_t { kRing, kAllGather };
+  using CpComm = CpCommType;
   CpComm cp_comm = CpComm::kRing;
   // With full recompute: recompute only this many layers per pipeline rank (Megatron's
   // --recompute-method block --recompute-num-layers N), the rest keep selective activations;
@@ -73,7 +75,16 @@ struct Plan {
   // backward pass (MaxText's remat_policy custom with decoder_layer_input: offload and XLA host
   // offloading; Megatron-Core's activation offloading), so HBM holds about two layers' checkpoints.
   bool offload_activations = false;
+  // Pipeline schedule (tahoma/schedule.h; `tahoma list schedules`). 1f1b with vpp > 1 plays
+  // interleaved 1F1B (effective_schedule); zero-bubble and dualpipe run one chunk per stage.
+  PipelineSchedule pp_schedule = PipelineSchedule::k1F1B;
 };
+
+// The schedule a plan runs: interleaved 1F1B when it says 1f1b with vpp > 1.
+inline PipelineSchedule effective_schedule(const Plan& plan) {
+  return plan.pp_schedule == PipelineSchedule::k1F1B && plan.vpp > 1 ? PipelineSchedule::kInterleaved1F1B
+                                                                      : plan.pp_schedule;
+}
 
 // The names the CLI, scenario files and reports use for a plan's choices.
 const char* to_string(Plan::CpComm c);       // ring | all-gather
@@ -94,6 +105,15 @@ struct Training {
 // the workload's kMaxSeq.
 inline constexpr int kMaxGlobalBatch = 1 << 24;  // 16,777,216 sequences per step
 inline constexpr double kMaxMoeImbalance = 64.0;
+
+// The plan's software defaults from the stack: fused attention, sequence parallelism, TP overlap
+// (its fp4 variant when `precision` is fp4), EP overlap, gradient-reduction dtype, grouped-GEMM
+// launch and CP exchange. Explicit flags and scenario plan keys are applied after it and win.
+void apply_stack_defaults(const Stack& stack, Precision precision, Plan& plan);
+// What "selective" recompute means under the stack: Megatron's core-attention recompute (no
+// change) or, for stacks whose selective policy offloads the layer inputs (MaxText's Trillium
+// recipes), full recompute with offloaded layer-input checkpoints.
+void apply_selective_recompute(const Stack& stack, Plan& plan);
 
 // Checks divisibility and degrees. Throws InputError with `where` (e.g. "--tp" or a scenario
 // file) naming the offending key (the plan's or training's field name: tp, pp, vpp, dp, cp, ep,

@@ -15,6 +15,8 @@ namespace tahoma {
 nlohmann::json system_json(const System& system);  // resolved preset + totals
 nlohmann::json model_json(const Model& model);
 nlohmann::json plan_json(const Plan& plan);
+nlohmann::json stack_json(const Stack& stack);  // the resolved stack preset
+std::string stack_table(const Stack& stack);
 nlohmann::json scenario_json(const Scenario& scenario);  // the fully resolved config
 nlohmann::json result_json(const Scenario& scenario, const StepResult& result);
 

@@ -12,18 +12,21 @@ namespace tahoma {
 
 struct Scenario {
   std::string system_ref;  // preset name or path as given
+  std::string stack_ref;   // stack preset name or path as given (the system's default when none)
   std::vector<std::string> system_overrides;
   std::string model_ref;
   System system;
   Model model;
   Training training;
   Plan plan;
+  Stack stack;  // the software stack: the plan's software defaults and the per-op host costs
 };
 
 // Values that may come from a scenario file and be overridden by flags; unset = keep file/default.
 struct ScenarioInput {
   std::optional<std::string> file;  // scenario YAML
   std::optional<std::string> system;
+  std::optional<std::string> stack;  // --stack / the scenario's stack: key
   std::vector<std::string> overrides;
   std::optional<int> chips;
   std::optional<std::string> model;
@@ -42,6 +45,7 @@ struct ScenarioInput {
   std::optional<std::string> cp_comm;
   std::optional<std::string> grouped_gemm;  // per-gemm | single-launch
   std::optional<bool> offload_activations;
+  std::optional<std::string> pp_schedule;  // a name of tahoma/schedule.h
 };
 
 // Loads, merges and validates. Throws InputError naming the file or flag at fault. Without

@@ -52,11 +52,18 @@ void add_set_option(CLI::App* cmd, std::vector<std::string>& overrides) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }
 
+// --stack NAME: the software stack whose defaults the plan takes (explicit flags still win).
+void add_stack_option(CLI::App* cmd, ScenarioInput& in) {
+  cmd->add_option("--stack", in.stack,
+                  "software stack preset or YAML path (tahoma list stacks; default: the system's stack)");
+}
+
 void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
   cmd->add_option("scenario", in.file,
                   "scenario YAML (system, chips, model, training, plan), or - for stdin; flags override it")
       ->check(existing_file_or_stdin());
   cmd->add_option("--system", in.system, "system preset name or YAML path (tahoma list systems)");
+  add_stack_option(cmd, in);
   cmd->add_option("--chips", in.chips, "number of chips (default: one scale-up domain)");
   cmd->add_option("--model", in.model, "model preset name, YAML path or Hugging Face config.json");
   cmd->add_option("--seq", in.seq, "sequence length in tokens");
@@ -198,16 +205,20 @@ int main(int argc, char** argv) {
     cmd->add_option("-o,--output", output, "write the output to FILE instead of stdout");
   };
 
-  auto* list = app.add_subcommand("list", "list presets: tahoma list systems|models");
+  auto* list = app.add_subcommand("list", "list presets: tahoma list systems|models|stacks");
   std::string list_what;
-  list->add_option("what", list_what, "systems or models")->required()->check(CLI::IsMember({"systems", "models"}));
+  list->add_option("what", list_what, "systems, models, stacks or schedules")
+      ->required()
+      ->check(CLI::IsMember({"systems", "models", "stacks", "schedules"}));
   add_format(list);
 
-  auto* show = app.add_subcommand("show", "show one preset with totals: tahoma show system|model NAME");
+  auto* show = app.add_subcommand("show", "show one preset with totals: tahoma show system|model|stack NAME");
   std::string show_what, show_name;
   std::vector<std::string> show_set;
   std::optional<int> show_chips;
-  show->add_option("what", show_what, "system or model")->required()->check(CLI::IsMember({"system", "model"}));
+  show->add_option("what", show_what, "system, model or stack")
+      ->required()
+      ->check(CLI::IsMember({"system", "model", "stack"}));
   show->add_option("name", show_name, "preset name or file path")->required();
   add_set_option(show, show_set);
   show->add_option("--chips", show_chips, "number of chips (default: one scale-up domain)");
@@ -288,6 +299,7 @@ int main(int argc, char** argv) {
       ->required()
       ->delimiter(',');
   compare_cmd->add_option("--chips", compare_in.chips, "number of chips of each system")->required();
+  add_stack_option(compare_cmd, compare_in);
   compare_cmd->add_option("--model", compare_in.model, "model preset name, YAML path or Hugging Face config.json")
       ->required();
   compare_cmd->add_option("--seq", compare_in.seq, "sequence length in tokens");
@@ -317,7 +329,19 @@ int main(int argc, char** argv) {
   try {
     std::string text;
     if (*list) {
-      text = render_list(list_what == "systems" ? list_system_presets() : list_model_presets(), format);
+      if (list_what == "schedules") {
+        // The pipeline-schedule registry (tahoma/schedule.h), with each closed-form bubble.
+        std::vector<PresetInfo> schedules;
+        for (const auto& s : pipeline_schedules())
+          schedules.push_back({s.name, fmt::format("{}; bubble {}", s.description, s.bubble)});
+        text = render_list(schedules, format);
+      } else if (list_what == "stacks") {
+        std::vector<PresetInfo> stacks;
+        for (const auto& st : list_stack_presets()) stacks.push_back({st.name, st.description});
+        text = render_list(stacks, format);
+      } else {
+        text = render_list(list_what == "systems" ? list_system_presets() : list_model_presets(), format);
+      }
     } else if (*show) {
       if (show_what == "system") {
         System s = load_system(show_name, show_set);
@@ -328,6 +352,9 @@ int main(int argc, char** argv) {
           s.chips = *show_chips;
         }
         text = format == "json" ? system_json(s).dump(2) + "\n" : system_table(s);
+      } else if (show_what == "stack") {
+        const Stack st = load_stack(show_name);
+        text = format == "json" ? stack_json(st).dump(2) + "\n" : stack_table(st);
       } else {
         const Model m = load_model(show_name);
         text = format == "json" ? model_json(m).dump(2) + "\n" : model_table(m);

@@ -45,7 +45,7 @@ OpCost ComputeModel::cost(const ComputeOp& op) const {
   }
   c.memory_bound = t_mem > t_compute;
   const double busy = std::max(t_mem, t_compute);
-  c.time = Seconds(busy + chip_.kernel_overhead.value());
+  c.time = Seconds(busy + op_overhead_.value());
   c.efficiency = (peak > 0 && c.time.value() > 0) ? op.flops.value() / (peak * c.time.value()) : 0.0;
   return c;
 }

@@ -53,7 +53,6 @@ constexpr double kMinFlops = 1e9, kMaxFlops = 1e21;           // 1 GFLOP/s .. 1 
 constexpr double kMinHbm = 1e6, kMaxHbm = 1e15;               // 1 MB .. 1 PB per chip
 constexpr double kMinBandwidth = 1e8, kMaxBandwidth = 1e15;   // 100 MB/s .. 1 PB/s
 constexpr double kMaxLatency = 0.1;                           // 0 .. 100 ms
-constexpr double kMaxOverhead = 1e-3;                         // kernel and dispatch overheads: 0 .. 1 ms
 constexpr double kMinWatts = 1.0, kMaxWatts = 1e5;            // 1 W .. 100 kW per chip
 constexpr double kMinPowerLimitFraction = 0.1;                // a power cap of at least 10% of TDP
 constexpr int kMaxRanksPerChip = 64;
@@ -150,8 +149,13 @@ YAML::Node resolve_node(const std::string& name_or_path, const std::string& what
 Chip parse_chip(YamlMap m) {
   m.declare({"name", "peak_flops", "matmul_efficiency", "matrix_unit", "vector_flops", "hbm_capacity", "hbm_bandwidth",
              "memory_efficiency", "sram", "host_bandwidth", "host_memory", "tdp", "idle_power", "power_limit",
-             "ranks_per_chip", "kernel_overhead", "comm_interference", "grouped_gemm_dispatch",
-             "precision_efficiency"});
+             "ranks_per_chip", "comm_interference", "precision_efficiency"});
+  for (const char* moved : {"kernel_overhead", "grouped_gemm_dispatch"}) {
+    if (m.has(moved)) {
+      throw m.error(moved, "is software, not hardware: it moved to the stack presets (data/stacks/*.yaml); "
+                           "choose a stack with --stack or a scenario's stack: key");
+    }
+  }
   Chip c;
   c.name = m.string("name");
   YamlMap peaks = m.map("peak_flops");
@@ -206,9 +210,6 @@ Chip parse_chip(YamlMap m) {
   }
   c.ranks_per_chip = m.integer("ranks_per_chip", 1, 1, kMaxRanksPerChip);
   c.comm_interference = m.number("comm_interference", 0.0, 0.0, 0.9);
-  c.kernel_overhead = Seconds(m.quantity("kernel_overhead", Dimension::kSeconds, 0.0, 0.0, kMaxOverhead));
-  c.grouped_gemm_dispatch =
-      Seconds(m.quantity("grouped_gemm_dispatch", Dimension::kSeconds, 0.0, 0.0, kMaxOverhead));
   m.finish();
   return c;
 }
@@ -314,11 +315,12 @@ System load_system(const std::string& name_or_path, const std::vector<std::strin
   for (const auto& o : overrides) internal::apply_override(node, o, "--set " + o);
   const std::string where = overrides.empty() ? file : file + " (with --set overrides)";
   YamlMap m(node, where, "");
-  m.declare({"name", "description", "family", "chip", "scale_up", "scale_out", "price_usd_per_chip_hour"});
+  m.declare({"name", "description", "family", "stack", "chip", "scale_up", "scale_out", "price_usd_per_chip_hour"});
   System s;
   s.name = m.string("name");
   s.description = m.string("description", "");
   s.family = m.string("family", "");
+  s.default_stack = m.string("stack", "");
   s.chip = parse_chip(m.map("chip"));
   s.scale_up = parse_scale_up(m.map("scale_up"));
   s.scale_out = parse_scale_out(m.map("scale_out"));

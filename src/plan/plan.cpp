@@ -23,6 +23,24 @@ const char* to_string(Plan::CpComm c) {
   return c == Plan::CpComm::kRing ? "ring" : "all-gather";
 }
 
+void apply_stack_defaults(const Stack& stack, Precision precision, Plan& plan) {
+  plan.flash_attention = stack.flash_attention;
+  plan.sequence_parallel = stack.sequence_parallel;
+  plan.tp_comm_overlap = precision == Precision::kFp4 ? stack.tp_comm_overlap_fp4 : stack.tp_comm_overlap;
+  plan.ep_comm_overlap = stack.ep_comm_overlap;
+  plan.grad_reduce_fp32 = stack.grad_reduce_fp32;
+  plan.grouped_gemm = stack.grouped_gemm;
+  plan.cp_comm = stack.cp_comm;
+}
+
+void apply_selective_recompute(const Stack& stack, Plan& plan) {
+  if (stack.selective_recompute != SelectiveRecompute::kOffloadLayerInputs || plan.recompute != Recompute::kSelective)
+    return;
+  plan.recompute = Recompute::kFull;
+  plan.recompute_num_layers = 0;
+  plan.offload_activations = true;
+}
+
 const char* to_string(Plan::GroupedGemm g) {
   return g == Plan::GroupedGemm::kPerGemm ? "per-gemm" : "single-launch";
 }
@@ -158,6 +176,14 @@ void validate_plan(Plan& plan, const Training& training, const Model& model, con
                      plan.account_for_embedding_and_loss || (model.layers + 2) % chunks != 0
                          ? "; or let stages differ by one layer (uneven_pipeline, --uneven-pipeline)"
                          : "; try account_for_embedding_and_loss (--pp-embedding-split), which makes it divisible"));
+  }
+  if (plan.vpp > 1 && !schedule_info(plan.pp_schedule).chunks && plan.pp_schedule != PipelineSchedule::k1F1B) {
+    fail("pp_schedule", fmt::format("'{}' runs one model chunk per stage (got vpp {}); use vpp 1 or "
+                                    "interleaved-1f1b", to_string(plan.pp_schedule), plan.vpp));
+  }
+  if (plan.pp_schedule == PipelineSchedule::kDualPipe && plan.pp > 1 && plan.pp % 2 != 0) {
+    fail("pp_schedule", fmt::format("dualpipe feeds micro-batches from both ends and needs an even pp (got {})",
+                                    plan.pp));
   }
   if (plan.account_for_embedding_and_loss && plan.pp < 2) {
     fail("pp", "account_for_embedding_and_loss needs pipeline parallelism (pp > 1)");

@@ -59,6 +59,7 @@ const char* flag_of(const std::string& key) {
       {"recompute", "--recompute"},
       {"recompute_num_layers", "--recompute-num-layers"},
       {"offload_activations", "--offload-activations"},
+      {"pp_schedule", "--pp-schedule"},
       {"account_for_embedding_and_loss", "--pp-embedding-split"},
       {"uneven_pipeline", "--uneven-pipeline"},
       {"seq", "--seq"},
@@ -105,14 +106,19 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   std::string where = "command line";
   Origins origins;
   std::string file_dir;  // relative system: and model: paths in the file are read from here
-  bool system_from_file = false, model_from_file = false;
+  bool system_from_file = false, model_from_file = false, stack_from_file = false;
   size_t file_overrides = 0;
   if (in.file) {
     where = *in.file;
     origins.file = *in.file;
     file_dir = internal::directory_of(*in.file);
     YamlMap root(internal::load_yaml_file(*in.file), *in.file, "");
-    root.declare({"system", "system_overrides", "chips", "model", "training", "plan"});
+    root.declare({"system", "stack", "system_overrides", "chips", "model", "training", "plan"});
+    if (root.has("stack") && !v.stack) {
+      v.stack = root.string("stack");
+      stack_from_file = true;
+      origins.in_file["stack"] = {root.where_of("stack"), "stack"};
+    }
     if (root.has("system")) {
       sc.system_ref = root.string("system");
       system_from_file = true;
@@ -164,7 +170,8 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
                 "cp_comm",
                 "etp",
                 "grouped_gemm",
-                "offload_activations"});
+                "offload_activations",
+                "pp_schedule"});
     for (const char* key : {"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "zero", "micro_batch", "recompute",
                             "recompute_num_layers", "offload_activations", "account_for_embedding_and_loss",
                             "uneven_pipeline"}) {
@@ -186,6 +193,8 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     if (pl.has("cp_comm") && !v.cp_comm) v.cp_comm = pl.string("cp_comm");
     if (pl.has("grouped_gemm") && !v.grouped_gemm) v.grouped_gemm = pl.string("grouped_gemm");
     if (pl.has("etp") && !v.etp) v.etp = pl.integer("etp");
+    if (pl.has("pp_schedule") && !v.pp_schedule) v.pp_schedule = pl.string("pp_schedule");
+    if (pl.has("pp_schedule")) origins.in_file["pp_schedule"] = {pl.where_of("pp_schedule"), pl.key_path("pp_schedule")};
     if (pl.has("offload_activations") && !v.offload_activations)
       v.offload_activations = pl.boolean("offload_activations");
     std::optional<std::string> grad_dtype;
@@ -245,6 +254,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
                                  {"recompute_num_layers", in.recompute_num_layers.has_value()},
                                  {"moe_imbalance", in.moe_imbalance.has_value()},
                                  {"offload_activations", in.offload_activations.has_value()},
+                                 {"pp_schedule", in.pp_schedule.has_value()},
                                  {"account_for_embedding_and_loss", in.account_for_embedding_and_loss.has_value()},
                                  {"uneven_pipeline", in.uneven_pipeline.has_value()}}) {
     if (set) origins.from_flag.insert(key);
@@ -281,6 +291,20 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     sc.system.chips = sc.system.scale_up.chips;
   }
   sc.model = from_file(model_from_file, "model", [&] { return load_model(sc.model_ref, model_from_file ? file_dir : ""); });
+  sc.stack_ref = v.stack ? *v.stack : sc.system.default_stack;
+  if (!sc.stack_ref.empty()) {
+    try {
+      sc.stack = load_stack(sc.stack_ref, stack_from_file ? file_dir : "");
+    } catch (const InputError& e) {
+      if (e.where() != "stack") throw;  // a problem inside the stack file names that file and key
+      // The name itself is unknown: blame the flag, the scenario's key or the system's `stack:`.
+      if (stack_from_file) throw InputError(origins.in_file.at("stack").first, "stack", e.problem());
+      if (v.stack) throw InputError("--stack", "", e.problem());
+      throw InputError(sc.system_ref, "stack", e.problem());
+    }
+  } else {
+    sc.stack.name = "(none)";  // a system file that names no stack: the built-in defaults, no host costs
+  }
 
   Training& t = sc.training;
   if (v.seq) t.seq = *v.seq;
@@ -298,6 +322,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
     t.moe_imbalance = *v.moe_imbalance;
   }
   Plan& p = sc.plan;
+  apply_stack_defaults(sc.stack, t.precision, p);  // the flags and plan keys below override it
   if (v.tp) p.tp = *v.tp;
   if (v.pp) p.pp = *v.pp;
   if (v.vpp) p.vpp = *v.vpp;
@@ -327,12 +352,24 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   }
   if (v.recompute_num_layers) p.recompute_num_layers = *v.recompute_num_layers;
   if (v.offload_activations) p.offload_activations = *v.offload_activations;
+  if (v.pp_schedule) {
+    const auto s = parse_pipeline_schedule(*v.pp_schedule);
+    if (!s) {
+      const auto it = origins.in_file.find("pp_schedule");
+      const bool in_file = !in.pp_schedule && it != origins.in_file.end();
+      throw InputError(in_file ? it->second.first : "command line", in_file ? it->second.second : "--pp-schedule",
+                       fmt::format("'{}' is not one of: {}", *v.pp_schedule, pipeline_schedule_names()));
+    }
+    p.pp_schedule = *s;
+  }
   if (v.grad_reduce_dtype) {
     if (*v.grad_reduce_dtype != "fp32" && *v.grad_reduce_dtype != "bf16") {
       throw InputError(where, "grad_reduce_dtype", fmt::format("'{}' is not fp32 or bf16", *v.grad_reduce_dtype));
     }
     p.grad_reduce_fp32 = *v.grad_reduce_dtype == "fp32";
   }
+  // An explicit --offload-activations false keeps the stack from turning selective into offload.
+  if (!v.offload_activations || *v.offload_activations) apply_selective_recompute(sc.stack, p);
   if (check_plan) {
     try {
       validate_plan(p, t, sc.model, sc.system, where);

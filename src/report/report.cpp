@@ -59,8 +59,7 @@ json system_json(const System& s) {
                {"tdp_watts", c.tdp.value()},
                {"idle_watts", c.idle_power.value()},
                {"power_limit_watts", c.power_limit.value()},
-               {"ranks_per_chip", c.ranks_per_chip},
-               {"kernel_overhead_s", c.kernel_overhead.value()}};
+               {"ranks_per_chip", c.ranks_per_chip}};
   const ScaleUp& u = s.scale_up;
   json up = {{"name", u.name},
              {"chips", u.chips},
@@ -145,6 +144,41 @@ json model_json(const Model& m) {
   return j;
 }
 
+json stack_json(const Stack& st) {
+  return {{"name", st.name},
+          {"description", st.description},
+          {"flash_attention", st.flash_attention},
+          {"sequence_parallel", st.sequence_parallel},
+          {"tp_comm_overlap", st.tp_comm_overlap},
+          {"tp_comm_overlap_fp4", st.tp_comm_overlap_fp4},
+          {"ep_comm_overlap", st.ep_comm_overlap},
+          {"grad_reduce_dtype", st.grad_reduce_fp32 ? "fp32" : "bf16"},
+          {"selective_recompute", to_string(st.selective_recompute)},
+          {"micro_batching", to_string(st.micro_batching)},
+          {"kernel_overhead_s", st.kernel_overhead.value()},
+          {"grouped_gemm", to_string(st.grouped_gemm)},
+          {"grouped_gemm_dispatch_s", st.grouped_gemm_dispatch.value()},
+          {"cp_comm", to_string(st.cp_comm)}};
+}
+
+std::string stack_table(const Stack& st) {
+  std::string out = fmt::format("{}: {}\n", st.name, st.description);
+  auto yn = [](bool b) { return b ? "yes" : "no"; };
+  out += fmt::format("  flash_attention        {}\n", yn(st.flash_attention));
+  out += fmt::format("  sequence_parallel      {}\n", yn(st.sequence_parallel));
+  out += fmt::format("  tp_comm_overlap        {} (with fp4: {})\n", yn(st.tp_comm_overlap), yn(st.tp_comm_overlap_fp4));
+  out += fmt::format("  ep_comm_overlap        {}\n", yn(st.ep_comm_overlap));
+  out += fmt::format("  grad_reduce_dtype      {}\n", st.grad_reduce_fp32 ? "fp32" : "bf16");
+  out += fmt::format("  selective_recompute    {}\n", to_string(st.selective_recompute));
+  out += fmt::format("  micro_batching         {}\n", to_string(st.micro_batching));
+  out += fmt::format("  kernel_overhead        {}\n", format_seconds(st.kernel_overhead));
+  out += fmt::format("  grouped_gemm           {}\n", to_string(st.grouped_gemm));
+  out += fmt::format("  grouped_gemm_dispatch  {}\n", format_seconds(st.grouped_gemm_dispatch));
+  out += fmt::format("  cp_comm                {}\n", to_string(st.cp_comm));
+  if (!st.file.empty()) out += fmt::format("  file                   {}\n", st.file);
+  return out;
+}
+
 json plan_json(const Plan& p) {
   return {{"tp", p.tp},
           {"etp", expert_tp(p)},
@@ -167,12 +201,15 @@ json plan_json(const Plan& p) {
           {"grouped_gemm", to_string(p.grouped_gemm)},
           {"recompute_num_layers", p.recompute_num_layers},
           {"offload_activations", p.offload_activations},
-          {"schedule", p.vpp > 1 ? "interleaved-1f1b" : "1f1b"},
+          {"schedule", to_string(effective_schedule(p))},
+          {"pp_schedule", to_string(p.pp_schedule)},
           {"placement", "tp, cp, pp, dp (tp innermost)"}};
 }
 
 json scenario_json(const Scenario& sc) {
   return {{"system_ref", sc.system_ref},
+          {"stack_ref", sc.stack_ref},
+          {"stack", stack_json(sc.stack)},
           {"system_overrides", sc.system_overrides},
           {"model_ref", sc.model_ref},
           {"chips", sc.system.total_chips()},
@@ -200,7 +237,8 @@ json result_json(const Scenario& sc, const StepResult& r) {
                     {"time_per_step_s", c.time_per_step.value()},
                     {"algorithm", c.algorithm}});
   }
-  json j = {{"step_time_s", r.step_time.value()},
+  json j = {{"stack", sc.stack.name},
+            {"step_time_s", r.step_time.value()},
             {"engine", r.engine},
             {"network", r.network},
             {"tasks", r.tasks},
@@ -307,8 +345,9 @@ std::string result_table(const Scenario& sc, const StepResult& r) {
   out += fmt::format("{} on {} x {} | seq {} | global batch {} | {}\n", sc.model.name, sc.system.total_chips(),
                      sc.system.name, sc.training.seq, sc.training.global_batch, to_string(sc.training.precision));
   out += fmt::format(
-      "layout: tp {} pp {} vpp {} cp {} dp {} ep {} | zero {} | recompute {} | micro-batch {} ({} per step)\n", p.tp,
-      p.pp, p.vpp, p.cp, p.dp, p.ep, p.zero, to_string(p.recompute), p.micro_batch, r.microbatches);
+      "layout: tp {} pp {} vpp {} cp {} dp {} ep {} | zero {} | recompute {} | micro-batch {} ({} per step) | stack {}\n",
+      p.tp, p.pp, p.vpp, p.cp, p.dp, p.ep, p.zero, to_string(p.recompute), p.micro_batch, r.microbatches,
+      sc.stack.name);
   out += fmt::format("  step time        {:.3f} s  ({} engine{}, {} network)\n", r.step_time.value(), r.engine,
                      r.tasks > 0 ? fmt::format(", {} tasks", r.tasks) : "", r.network);
   out += fmt::format("  tokens/s         {:.4g}  ({:.1f} per chip)\n", r.tokens_per_s, r.tokens_per_s_per_chip);
@@ -366,9 +405,21 @@ std::string comparison_table(const std::vector<ComparisonRow>& rows) {
 
 namespace {
 
+// The row's assumptions in one line: the stack's defaults grouped under the stack's name, every
+// other one as field=used (published: value) [rule].
 std::string assumptions_text(const ValidationRow& r) {
-  std::string out;
-  for (const auto& a : r.assumptions) out += (out.empty() ? "" : "; ") + a;
+  std::string out, from_stack;
+  const std::string stack_rule = "stack " + r.stack;
+  for (const auto& a : r.assumptions) {
+    if (a.rule == stack_rule) {
+      from_stack += (from_stack.empty() ? "" : ", ") + a.field + "=" + a.used;
+      continue;
+    }
+    out += (out.empty() ? "" : "; ") + a.field + "=" + a.used;
+    if (!a.published.empty()) out += " (published: " + a.published + ")";
+    out += " [" + a.rule + "]";
+  }
+  if (!from_stack.empty()) out += (out.empty() ? "" : "; ") + r.stack + " defaults: " + from_stack;
   return out;
 }
 
@@ -397,7 +448,7 @@ std::string likely_cause(const ValidationRow& r) {
     cause += "Long context: attention dominates and its efficiency at this length is not calibrated. ";
   }
   for (const auto& a : r.assumptions) {
-    if (a.rfind("recompute", 0) == 0) {
+    if (a.field == "recompute" && a.published.empty()) {
       cause += "Recompute is not published; the choice made here sets most of the compute. ";
       break;
     }
@@ -451,7 +502,12 @@ json validation_json(const ValidationReport& report) {
       j["predicted_tokens_per_s_per_chip"] = r.predicted;
       j["error_pct"] = r.error_pct;
       j["fits"] = r.fits;
-      j["assumptions"] = r.assumptions;
+      json assumed = json::array();
+      for (const auto& a : r.assumptions) {
+        assumed.push_back({{"field", a.field}, {"published", a.published}, {"used", a.used}, {"rule", a.rule}});
+      }
+      j["assumptions"] = assumed;
+      j["stack"] = r.stack;
       j["layout"] = plan_json(r.scenario->plan);
       j["step_time_s"] = r.result->step_time.value();
       j["breakdown"] = {{"compute_s", r.result->breakdown.compute.value()},
@@ -666,6 +722,7 @@ std::string simulate_command(const Scenario& base, const Plan& p) {
   std::string cmd =
       fmt::format("tahoma simulate --system {} --chips {} --model {} --seq {} --global-batch {}", base.system_ref,
                   base.system.chips, base.model_ref, base.training.seq, base.training.global_batch);
+  if (!base.stack_ref.empty()) cmd += " --stack " + base.stack_ref;
   for (const auto& o : base.system_overrides) cmd += " --set " + o;
   if (base.training.precision != Precision::kBf16)
     cmd += fmt::format(" --precision {}", to_string(base.training.precision));
@@ -674,15 +731,21 @@ std::string simulate_command(const Scenario& base, const Plan& p) {
   if (p.etp > 0 && p.etp != p.tp) cmd += fmt::format(" --etp {}", p.etp);
   if (p.account_for_embedding_and_loss) cmd += " --pp-embedding-split";
   if (p.uneven_pipeline) cmd += " --uneven-pipeline";
+  if (p.pp_schedule != PipelineSchedule::k1F1B) cmd += fmt::format(" --pp-schedule {}", to_string(p.pp_schedule));
   if (base.training.moe_imbalance != 1.0) cmd += fmt::format(" --moe-imbalance {}", base.training.moe_imbalance);
-  if (!p.sequence_parallel) cmd += " --sequence-parallel false";
-  if (!p.flash_attention) cmd += " --flash-attention false";
-  if (p.tp_comm_overlap) cmd += " --tp-comm-overlap true";
-  if (p.ep_comm_overlap) cmd += " --ep-comm-overlap true";
+  // The software settings that differ from what the stack gives.
+  Plan d;
+  apply_stack_defaults(base.stack, base.training.precision, d);
+  auto tf = [](bool b) { return b ? "true" : "false"; };
+  if (p.sequence_parallel != d.sequence_parallel) cmd += fmt::format(" --sequence-parallel {}", tf(p.sequence_parallel));
+  if (p.flash_attention != d.flash_attention) cmd += fmt::format(" --flash-attention {}", tf(p.flash_attention));
+  if (p.tp_comm_overlap != d.tp_comm_overlap) cmd += fmt::format(" --tp-comm-overlap {}", tf(p.tp_comm_overlap));
+  if (p.ep_comm_overlap != d.ep_comm_overlap) cmd += fmt::format(" --ep-comm-overlap {}", tf(p.ep_comm_overlap));
   if (p.offload_activations) cmd += " --offload-activations true";
-  if (p.cp_comm != Plan{}.cp_comm) cmd += fmt::format(" --cp-comm {}", to_string(p.cp_comm));
-  if (p.grouped_gemm != Plan{}.grouped_gemm) cmd += fmt::format(" --grouped-gemm {}", to_string(p.grouped_gemm));
-  if (!p.grad_reduce_fp32) cmd += " --grad-reduce-dtype bf16";
+  if (p.cp_comm != d.cp_comm) cmd += fmt::format(" --cp-comm {}", to_string(p.cp_comm));
+  if (p.grouped_gemm != d.grouped_gemm) cmd += fmt::format(" --grouped-gemm {}", to_string(p.grouped_gemm));
+  if (p.grad_reduce_fp32 != d.grad_reduce_fp32)
+    cmd += fmt::format(" --grad-reduce-dtype {}", p.grad_reduce_fp32 ? "fp32" : "bf16");
   return cmd;
 }
 

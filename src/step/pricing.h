@@ -69,7 +69,7 @@ class Pricer {
          const CollectiveModel* shared = nullptr)
       : sc_(sc),
         chip_(rank_chip),
-        compute_(chip_, sc.training.precision),
+        compute_(chip_, sc.training.precision, sc.stack.kernel_overhead),
         own_(shared == nullptr ? std::make_unique<CollectiveModel>(sc.system) : nullptr),
         comm_(shared == nullptr ? *own_ : *shared),
         summary_(summary) {}
@@ -120,15 +120,16 @@ class Pricer {
     PhaseTime pt;
     auto in = [&](Phase ph) { return std::find(phases.begin(), phases.end(), ph) != phases.end(); };
     Seconds attention_fwd{0}, attention_bwd{0}, gemm{0};
-    double host_gemms = 0;  // GEMMs the host launches one by one (the experts of a grouped GEMM)
+    // Host issue time the expert GEMMs launched one by one leave the chip waiting (below).
+    Seconds host_wait{0};
     const Seconds dispatch =
-        sc_.plan.grouped_gemm == Plan::GroupedGemm::kPerGemm ? chip_.grouped_gemm_dispatch : Seconds(0);
+        sc_.plan.grouped_gemm == Plan::GroupedGemm::kPerGemm ? sc_.stack.grouped_gemm_dispatch : Seconds(0);
     for (const auto& op : prog.compute) {
       if (!in(op.phase)) continue;
       const OpCost c = compute_.cost(op);
       pt.compute += c.time;
       pt.flops += op.flops;
-      if (op.kind == OpKind::kGroupedGemm) host_gemms += op.count;
+      if (op.kind == OpKind::kGroupedGemm) host_wait += dispatch * op.count;
       if (op.kind == OpKind::kGemm || op.kind == OpKind::kGroupedGemm) gemm += c.time;
       if (op.kind == OpKind::kAttention) (op.phase == Phase::kBackward ? attention_bwd : attention_fwd) += c.time;
     }
@@ -168,15 +169,17 @@ class Pricer {
       const Seconds hidden = min(pt.tp, gemm);
       pt.tp = pt.tp - hidden + hidden * sc_.system.chip.comm_interference;
     }
-    // Expert GEMMs launched one by one. Transformer Engine's GroupedLinear (Megatron's default
-    // experts) runs a grouped GEMM as one cuBLASLt call per local expert over a few streams; TE's
-    // benchmark times 8 such GEMMs of 128x2048x2048 at 0.267 ms against 0.069 ms for one CUTLASS
-    // grouped kernel on SM100 (TE PR #3134): ~33 us per GEMM (Chip::grouped_gemm_dispatch) that
-    // the GPU spends waiting, not computing. The wait is not hidden: in the forward pass the token
-    // dispatcher has just synchronized with the host (Megatron's alltoall and flex dispatchers copy
-    // the tokens-per-expert counts to the host; Megatron-LM PR #1920), and each GEMM waits on the
-    // one before it in its stream. So every expert GEMM of a phase adds its dispatch time.
-    pt.host = dispatch * host_gemms;
+    // Expert GEMMs launched one by one (docs/model.md 3.5). Transformer Engine's GroupedLinear
+    // (Megatron's default experts) runs a grouped GEMM as one cuBLASLt call per local expert, each
+    // issued by the host after the token dispatcher has synchronized with it (Megatron's alltoall
+    // and flex dispatchers copy the tokens-per-expert counts to the host; Megatron-LM PR #1920).
+    // Stack::grouped_gemm_dispatch (33 us) is TE PR #3134's kernel-vs-kernel time per GEMM of GEMMs
+    // too small (~1 us) to hide it: the host issue interval. Launches are asynchronous, so for the
+    // GEMMs alone the issue would overlap device time (max(device, n x dispatch)); Tahoma still adds
+    // it on top, because pricing it as overlapped raised the MoE rows' error (11.0% -> 13.3% MAPE):
+    // the added time also stands for the MoE layer's other host-bound launches (permute, router,
+    // small kernels) that are not priced elsewhere.
+    pt.host = host_wait;
     pt.compute += pt.host;
     // Offloaded checkpoints: the forward pass copies the layer input out over the host link and the
     // backward pass prefetches it back (XLA host offloading; Megatron-Core activation offloading),
@@ -190,6 +193,19 @@ class Pricer {
       pt.compute += pt.offload;
     }
     return pt;
+  }
+
+  // The weight-gradient GEMMs of a layer's backward (".wgrad" ops): the W pass of schedules that
+  // split the backward (zero-bubble, dualpipe).
+  Seconds weight_grad(const LayerProgram& prog) {
+    Seconds t{0};
+    for (const auto& op : prog.compute) {
+      const std::string_view name = op.name;
+      if (op.phase == Phase::kBackward && name.size() > 6 && name.substr(name.size() - 6) == ".wgrad") {
+        t += compute_.cost(op).time;
+      }
+    }
+    return t;
   }
 
   // Adds every communication op of `prog` to the summary, `calls` times.
@@ -242,6 +258,7 @@ struct LayerPrices {
   PhaseTime dense_f, dense_b, dense_b_sel, moe_f, moe_b, moe_b_sel;
   PhaseTime first_f, first_b, last_f, last_b;  // embedding (first stage) and LM head + loss (last)
   Seconds p2p{0};                              // one pipeline send
+  Seconds dense_w{0}, moe_w{0}, last_w{0};     // weight-gradient part of each backward (split schedules)
 };
 LayerPrices price_layers(const Scenario& sc, Pricer& pricer, const StageProgram& prog, const StageProgram& prog_sel);
 

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "tahoma/error.h"
+#include "tahoma/stack.h"
 
 namespace tahoma {
 namespace {
@@ -227,18 +228,76 @@ std::optional<std::string> apply_arch_overrides(Model& m, const std::string& tex
   return std::nullopt;
 }
 
-// The publication year in a citation ("Narayanan et al. 2021, ..."): the first 20xx, or 0.
-int source_year(const std::string& source) {
-  for (size_t idx = 0; idx + 4 <= source.size(); ++idx) {
-    const bool boundary_before = idx == 0 || !std::isdigit(static_cast<unsigned char>(source[idx - 1]));
-    const bool boundary_after = idx + 4 == source.size() || !std::isdigit(static_cast<unsigned char>(source[idx + 4]));
-    if (boundary_before && boundary_after && source.compare(idx, 2, "20") == 0 &&
-        std::isdigit(static_cast<unsigned char>(source[idx + 2])) &&
-        std::isdigit(static_cast<unsigned char>(source[idx + 3]))) {
-      return std::stoi(source.substr(idx, 4));
+// Records a typed assumption: a field the row does not fix, or one changed from the row.
+void assume(ValidationRow& out, std::string field, std::string published, std::string used, std::string rule) {
+  out.assumptions.push_back({std::move(field), std::move(published), std::move(used), std::move(rule)});
+}
+
+const char* yes_no(bool b) { return b ? "yes" : "no"; }
+
+// The software stack that ran the row: data/frameworks.yaml maps its `framework` and
+// `framework_version` columns (and, where the recipes differ by hardware, its system) to a stack
+// preset; a framework with no preset runs the system's default stack.
+Stack row_stack(const std::map<std::string, std::string>& row, const System& system, const std::string& system_ref,
+                const std::string& where, ValidationRow& out) {
+  const std::string framework = cell(row, "framework"), version = cell(row, "framework_version");
+  const std::string published = version.empty() ? framework : framework + " " + version;
+  const auto match = stack_for_framework(framework, version, system_ref);
+  const std::string name = match ? match->stack : system.default_stack;
+  Stack stack;
+  stack.name = "(none)";
+  if (!name.empty()) {
+    try {
+      stack = load_stack(name);
+    } catch (const InputError& e) {
+      throw InputError(where, "framework", e.what());
     }
   }
-  return 0;
+  assume(out, "stack", published, stack.name,
+         match ? "data/frameworks.yaml: " + match->rule
+               : fmt::format("no stack preset for framework '{}': the system's default", framework));
+  return stack;
+}
+
+// The stack's software defaults the row's columns do not fix, reported as assumptions (only those
+// that matter for the row's layout and model).
+void assume_stack_defaults(const Stack& stack, const Scenario& sc, bool sp_published, ValidationRow& out) {
+  const Plan& p = sc.plan;
+  const std::string rule = "stack " + stack.name;
+  assume(out, "flash_attention", "", yes_no(p.flash_attention), rule);
+  if (p.tp > 1 && !sp_published) assume(out, "sequence_parallel", "", yes_no(p.sequence_parallel), rule);
+  if (p.tp > 1) assume(out, "tp_comm_overlap", "", yes_no(p.tp_comm_overlap), rule);
+  assume(out, "grad_reduce_dtype", "", p.grad_reduce_fp32 ? "fp32" : "bf16", rule);
+  if (sc.model.is_moe()) {
+    assume(out, "ep_comm_overlap", "", yes_no(p.ep_comm_overlap), rule);
+    assume(out, "grouped_gemm", "", to_string(p.grouped_gemm), rule);
+  }
+  if (p.cp > 1) assume(out, "cp_comm", "", to_string(p.cp_comm), rule);
+}
+
+// Pipeline schedules named by the `pp_schedule` column and what each needs from the plan. A
+// schedule the step engine does not run yet skips the row with its reason; a new schedule plugs in
+// as one more entry.
+struct ScheduleRule {
+  const char* name;
+  bool interleaved;           // vpp > 1
+  const char* not_modelled;   // non-null: why the row is skipped
+};
+constexpr ScheduleRule kSchedules[] = {
+    {"1f1b", false, nullptr},
+    {"interleaved-1f1b", true, nullptr},
+    {"gpipe", false, "pipeline schedule 'gpipe' is not modelled (Tahoma runs 1F1B and interleaved 1F1B)"},
+    {"dualpipe", false, "pipeline schedule 'dualpipe' is not modelled yet"},
+    {"zero-bubble", false, "pipeline schedule 'zero-bubble' is not modelled yet"},
+};
+
+const ScheduleRule& schedule_rule(const std::string& name, const std::string& where) {
+  std::string names;
+  for (const auto& s : kSchedules) {
+    if (name == s.name) return s;
+    names += (names.empty() ? "" : ", ") + std::string(s.name);
+  }
+  throw InputError(where, "pp_schedule", fmt::format("'{}' is not one of: {} (or empty)", name, names));
 }
 
 double number_cell(const std::map<std::string, std::string>& row, const std::string& key, const std::string& where) {
@@ -291,11 +350,113 @@ CsvTable read_csv(const std::string& path) {
 
 namespace {
 
+// Chooses the settings the row leaves open for one layout (validation/README.md): the least
+// recompute that fits (none, selective, then full recompute of 1, 2, ... layers per pipeline rank
+// as Megatron's block method does, then all), then the lowest ZeRO stage that fits, then the
+// micro-batch by the stack's convention (gradient accumulation: 1; whole local batch without a
+// pipeline: the per-device batch, halved until it fits). "Selective" means what the stack says.
+// The first candidate that fits, or the first one when none does. Throws RowSkip for a layout the
+// model or system cannot hold.
+template <class CheckLayout>
+void choose_settings(Scenario& sc, StepResult& result, std::vector<Assumption>& assumed, bool search_recompute,
+                     bool zero_published, bool mb_published, CheckLayout& check_layout, const StepOptions& options) {
+  Plan& plan = sc.plan;
+  const int chunks = plan.pp * plan.vpp;
+  if (sc.model.layers % chunks != 0) {
+    // Llama 3 405B style: 126 layers on 8 or 16 stages count embedding and loss as stages.
+    plan.account_for_embedding_and_loss = plan.pp > 1;
+    if ((sc.model.layers + 2) % chunks == 0 && plan.pp > 1) {
+      assumed.push_back({"account_for_embedding_and_loss", "", "yes", "layers not divisible by pp x vpp"});
+    } else {
+      // DeepSeek-V3 style: 61 layers on 16 chunks; the recipes give stages unequal layer counts.
+      plan.uneven_pipeline = true;
+      assumed.push_back({"uneven_pipeline", "", "yes", "layers not divisible by pp x vpp"});
+    }
+  }
+  struct RecomputeChoice {
+    Recompute mode;
+    int layers;  // recompute_num_layers
+  };
+  std::vector<RecomputeChoice> recomputes{{plan.recompute, 0}};
+  if (search_recompute) {
+    recomputes = {{Recompute::kNone, 0}, {Recompute::kSelective, 0}};
+    const int per_rank = layers_on_stage(sc.model, plan, 0);
+    for (int n = 1; n < per_rank; ++n) recomputes.push_back({Recompute::kFull, n});
+    recomputes.push_back({Recompute::kFull, 0});
+  }
+  const std::vector<int> zeros = zero_published ? std::vector<int>{plan.zero} : std::vector<int>{0, 1, 2, 3};
+  int local_batch = 1;
+  {
+    Plan probe = plan;
+    check_layout(probe, sc);
+    local_batch = std::max(1, sc.training.global_batch / probe.dp);
+  }
+  auto micro_batches = [&]() {
+    if (mb_published) return std::vector<int>{plan.micro_batch};
+    if (sc.stack.micro_batching == MicroBatching::kGradientAccumulation || plan.pp > 1) return std::vector<int>{1};
+    std::vector<int> sizes;
+    for (int mb = local_batch; mb >= 1; --mb) {
+      if (local_batch % mb == 0) sizes.push_back(mb);
+    }
+    return sizes;
+  };
+  std::optional<Scenario> chosen;
+  std::optional<StepResult> chosen_result;
+  for (const RecomputeChoice& r : recomputes) {
+    for (int z : zeros) {
+      for (int mb : micro_batches()) {
+        Scenario trial = sc;
+        trial.plan.recompute = r.mode;
+        trial.plan.recompute_num_layers = r.layers;
+        trial.plan.zero = z;
+        trial.plan.micro_batch = mb;
+        apply_selective_recompute(trial.stack, trial.plan);
+        check_layout(trial.plan, trial);
+        StepResult res = [&] {
+          try {
+            return simulate_step(trial, options);
+          } catch (const Error& e) {
+            throw RowSkip{std::string("the step cannot be simulated: ") + e.what()};
+          }
+        }();
+        if (!chosen || (res.memory.fits && !chosen_result->memory.fits)) {
+          chosen = trial;
+          chosen_result = res;
+        }
+        if (res.memory.fits) break;
+      }
+      if (chosen_result->memory.fits) break;
+    }
+    if (chosen_result->memory.fits) break;
+  }
+  if (!mb_published) {
+    assumed.push_back({"micro_batch", "", std::to_string(chosen->plan.micro_batch),
+                       fmt::format("stack convention: {}", to_string(sc.stack.micro_batching))});
+  }
+  const Plan& p = chosen->plan;
+  const std::string used_recompute =
+      p.offload_activations ? "full, layer inputs offloaded to host"
+      : p.recompute_num_layers > 0 ? fmt::format("full on {} layers per rank", p.recompute_num_layers)
+                                   : std::string(to_string(p.recompute));
+  if (search_recompute) {
+    assumed.push_back({"recompute", "", used_recompute, "least that fits"});
+  } else if (p.offload_activations && sc.plan.recompute == Recompute::kSelective) {
+    assumed.push_back({"recompute", "selective", used_recompute,
+                       fmt::format("stack {}: selective means {}", sc.stack.name, to_string(sc.stack.selective_recompute))});
+  }
+  if (!zero_published) assumed.push_back({"zero", "", std::to_string(p.zero), "lowest stage that fits"});
+  sc = *chosen;
+  result = *chosen_result;
+}
+
+// `extra_sets`: `--set` overrides applied to the row's system after its own (calibration).
 ValidationRow simulate_row(const std::map<std::string, std::string>& row, const std::string& where,
-                           const StepOptions& options) {
+                           const StepOptions& options, const std::vector<std::string>& extra_sets) {
   ValidationRow out;
   out.id = cell(row, "id");
   out.system = cell(row, "system");
+  out.source = cell(row, "source");
+  out.framework = cell(row, "framework");
   out.chips = int_cell(row, "chips", where).value_or(0);
   out.measured = number_cell(row, "measured_tokens_per_s_per_chip", where);
   const std::string simulable = cell(row, "simulable");
@@ -321,6 +482,7 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   if (const auto rpc = int_cell(row, "ranks_per_chip", where)) {
     sc.system_overrides.push_back(fmt::format("chip.ranks_per_chip={}", *rpc));
   }
+  sc.system_overrides.insert(sc.system_overrides.end(), extra_sets.begin(), extra_sets.end());
   try {
     sc.system = load_system(out.system, sc.system_overrides);
   } catch (const InputError& e) {
@@ -329,6 +491,7 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
     throw InputError(where, in_override ? "system_overrides" : "system", e.what());
   }
   out.family = sc.system.family;
+  out.power_capped = sc.system.chip.power_limit.value() > 0;  // a part run below its rated power
   sc.system.chips = out.chips;
   sc.model = row_model(row, where);
   if (cell(row, "arch") == "moe" && !sc.model.is_moe()) {
@@ -347,45 +510,75 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   if (!p) throw InputError(where, "precision", fmt::format("'{}' is not bf16, fp16, fp8, fp4 or fp32", prec));
   sc.training.precision = *p;
 
+  sc.stack = row_stack(row, sc.system, out.system, where, out);
+  sc.stack_ref = sc.stack.name;
+  out.stack = sc.stack.name;
   Plan& plan = sc.plan;
+  apply_stack_defaults(sc.stack, sc.training.precision, plan);
   // A degree given in the row is at least 1 (dp may be 0: derived from the others, as when empty).
-  auto layout = [&](const char* key, int fallback, bool say) {
+  auto layout = [&](const char* key, int fallback, bool say, const char* rule) {
     const auto v = int_cell(row, key, where);
-    if (!v && say) out.assumptions.push_back(fmt::format("{}={} (not published)", key, fallback));
+    if (!v && say) assume(out, key, "", std::to_string(fallback), rule);
     if (v && *v < 1 && fallback > 0) {
       throw InputError(where, key, fmt::format("'{}' is not a parallel degree (column {}: expected 1 or more)", *v, key));
     }
     return v.value_or(fallback);
   };
-  plan.tp = layout("tp", 1, true);
-  plan.pp = layout("pp", 1, true);
-  plan.vpp = layout("vpp", 1, false);
-  plan.cp = layout("cp", 1, false);
-  plan.dp = layout("dp", 0, false);
-  plan.ep = layout("ep", 1, sc.model.is_moe());
-  if (sc.model.is_moe() && plan.tp > 1 && plan.ep > 1) {
+  plan.tp = layout("tp", 1, true, "not published: 1 (validation/README.md)");
+  plan.pp = layout("pp", 1, true, "not published: 1 (validation/README.md)");
+  plan.vpp = layout("vpp", 1, false, "");
+  plan.cp = layout("cp", 1, false, "");
+  plan.dp = layout("dp", 0, false, "");
+  plan.ep = layout("ep", 1, sc.model.is_moe(), "not published: 1 (validation/README.md)");
+  if (const std::string sp = cell(row, "sequence_parallel"); !sp.empty()) {
+    if (sp != "yes" && sp != "no") {
+      throw InputError(where, "sequence_parallel", fmt::format("'{}' is not yes or no (column sequence_parallel)", sp));
+    }
+    plan.sequence_parallel = sp == "yes";
+  }
+  if (const auto etp = int_cell(row, "etp", where)) {
+    if (*etp < 1) throw InputError(where, "etp", "0 is not a parallel degree (column etp: expected 1 or more)");
+    plan.etp = *etp;
+  } else if (sc.model.is_moe() && plan.tp > 1 && plan.ep > 1) {
     // EP larger than the data-parallel ranks can hold only spans the tensor-parallel ranks too:
     // the framework runs the experts without TP (expert_tensor_parallel_size 1, MoE folding).
     const long long dpcp = static_cast<long long>(plan.dp > 0 ? plan.dp : 1) * plan.cp;
     if (plan.dp > 0 && dpcp % plan.ep != 0) {
       plan.etp = 1;
-      out.assumptions.push_back("expert TP 1 (ep spans the TP ranks)");
+      assume(out, "etp", "", "1", "ep spans the TP ranks (MoE parallel folding)");
+    }
+  }
+  const std::string schedule = cell(row, "pp_schedule");
+  std::vector<int> vpps{plan.vpp};
+  if (!schedule.empty()) {
+    const ScheduleRule& rule = schedule_rule(schedule, where);
+    if (rule.not_modelled != nullptr) {
+      out.skip_reason = rule.not_modelled;
+      return out;
+    }
+    const bool vpp_published = int_cell(row, "vpp", where).has_value();
+    if (vpp_published && (plan.vpp > 1) != rule.interleaved) {
+      throw InputError(where, "pp_schedule",
+                       fmt::format("'{}' contradicts vpp {} (interleaved 1F1B needs vpp > 1, 1F1B vpp 1)", schedule,
+                                   plan.vpp));
+    }
+    if (rule.interleaved && !vpp_published) {
+      // Interleaved without a published vpp: every virtual-stage count the layers allow is tried
+      // and the fastest layout that fits is kept (validation/README.md: "left to be chosen").
+      vpps.clear();
+      for (int v = 2; static_cast<long long>(v) * plan.pp <= sc.model.layers + 2; ++v) {
+        const int chunks = v * plan.pp;
+        if (sc.model.layers % chunks == 0 || (sc.model.layers + 2) % chunks == 0) vpps.push_back(v);
+      }
+      if (vpps.empty()) {
+        out.skip_reason = fmt::format("interleaved 1F1B: no vpp > 1 divides {} layers on pp {}", sc.model.layers,
+                                      plan.pp);
+        return out;
+      }
     }
   }
   const auto published_mb = int_cell(row, "micro_batch", where);
   plan.micro_batch = published_mb.value_or(1);
-  const int chunks = plan.pp * plan.vpp;
-  if (sc.model.layers % chunks != 0) {
-    // Llama 3 405B style: 126 layers on 8 or 16 stages count embedding and loss as stages.
-    plan.account_for_embedding_and_loss = plan.pp > 1;
-    if ((sc.model.layers + 2) % chunks == 0 && plan.pp > 1) {
-      out.assumptions.push_back("embedding and loss counted as pipeline stages (layers not divisible by pp)");
-    } else {
-      // DeepSeek-V3 style: 61 layers on 16 chunks; the recipes give stages unequal layer counts.
-      plan.uneven_pipeline = true;
-      out.assumptions.push_back("uneven pipeline stages (layers not divisible by pp x vpp)");
-    }
-  }
   const std::string rc = cell(row, "recompute");
   if (!rc.empty()) {
     const auto r = parse_recompute(rc);
@@ -394,61 +587,8 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   }
   const auto zero = int_cell(row, "zero", where);
   if (zero) plan.zero = *zero;
+  assume_stack_defaults(sc.stack, sc, !cell(row, "sequence_parallel").empty(), out);
 
-  // FlashAttention (Dao et al., May 2022) did not exist for runs published before 2022: they ran the
-  // unfused softmax path that writes the s x s scores to HBM.
-  if (const int year = source_year(cell(row, "source")); year > 0 && year < 2022) {
-    plan.flash_attention = false;
-    out.assumptions.push_back(fmt::format("unfused attention (source of {} predates FlashAttention)", year));
-  }
-  // NVIDIA's NeMo and Megatron-Bridge performance scripts (scripts/performance in both repositories)
-  // keep gradient buffers in bf16 and reduce them in bf16 (grad_reduce_in_fp32 = False), where
-  // Megatron-LM and FSDP2 default to fp32.
-  const std::string notes = cell(row, "notes");
-  if (notes.find("framework='NeMo 2") != std::string::npos ||
-      notes.find("framework='Megatron-Bridge") != std::string::npos) {
-    plan.grad_reduce_fp32 = false;
-    out.assumptions.push_back("bf16 gradient reduction (the framework's performance recipes)");
-    if (plan.tp > 1 && sc.training.precision != Precision::kFp4) {
-      // The same scripts enable TP communication overlap (MegatronCommOverlapCallback /
-      // CommOverlapConfig with tp_comm_overlap=True and tuned userbuffers), except for NVFP4
-      // (Megatron-Bridge scripts/performance: tp_comm_overlap = False if precision == "nvfp4").
-      plan.tp_comm_overlap = true;
-      out.assumptions.push_back("TP communication overlapped with GEMMs (the framework's performance recipes)");
-    }
-  }
-  // MaxText's host-offload recipes (remat_policy custom with decoder_layer_input and the Q/K/V/output
-  // projections set to "offload", or qkv_proj_offloaded; tpu-recipes READMEs and
-  // benchmarks/maxtext_trillium_model_configs.py) recompute everything they do not offload and keep
-  // the offloaded tensors in host DRAM. Tahoma offloads full recompute's layer-input checkpoints and
-  // recomputes the projections too (slightly more compute, less host traffic than the recipes).
-  const std::string derivation = cell(row, "derivation");
-  if (notes.find("host offload") != std::string::npos || derivation.find("remat offload") != std::string::npos) {
-    plan.recompute = Recompute::kFull;
-    plan.recompute_num_layers = 0;
-    plan.offload_activations = true;
-    out.assumptions.push_back(
-        "recompute=full with the layer inputs offloaded to host memory (the recipe's host-offload remat policy)");
-  }
-  // Unpublished settings are chosen as validation/README.md prescribes: the least recompute that
-  // fits (none, selective, then full recompute of 1, 2, ... layers per pipeline rank as Megatron's
-  // block method does, then all), then the lowest ZeRO stage that fits.
-  struct RecomputeChoice {
-    Recompute mode;
-    int layers;  // recompute_num_layers
-  };
-  std::vector<RecomputeChoice> recomputes{{plan.recompute, 0}};
-  if (rc.empty()) {
-    recomputes = {{Recompute::kNone, 0}, {Recompute::kSelective, 0}};
-    const int per_rank = layers_on_stage(sc.model, plan, 0);
-    for (int n = 1; n < per_rank; ++n) recomputes.push_back({Recompute::kFull, n});
-    recomputes.push_back({Recompute::kFull, 0});
-  }
-  std::vector<int> zeros = !zero ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{plan.zero};
-  // An unpublished micro-batch follows the framework's convention (validation/README.md: "choose"):
-  // FSDP without a pipeline runs the whole local batch at once (no gradient accumulation, as
-  // MaxText, torchtitan and llm-foundry do), halved until it fits; everything else 1 (Megatron).
-  int local_batch = 1;
   // A layout the model or the system cannot hold skips the row, naming the rule it breaks.
   auto check_layout = [&](Plan& layout_plan, const Scenario& candidate) {
     try {
@@ -457,58 +597,34 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
       throw RowSkip{e.key_path().empty() ? e.problem() : e.key_path() + ": " + e.problem()};
     }
   };
-  {
-    Plan probe = plan;
-    check_layout(probe, sc);
-    local_batch = std::max(1, sc.training.global_batch / probe.dp);
-  }
-  auto micro_batches = [&](int z) {
-    if (published_mb) return std::vector<int>{plan.micro_batch};
-    if (z < 3 || plan.pp > 1) return std::vector<int>{1};
-    std::vector<int> sizes;
-    for (int mb = local_batch; mb >= 1; --mb) {
-      if (local_batch % mb == 0) sizes.push_back(mb);
-    }
-    return sizes;
+  struct Choice {
+    Scenario scenario;
+    StepResult result;
+    std::vector<Assumption> assumptions;
   };
-  // The first candidate, in order of preference, that fits; the first one when none does.
-  std::optional<Scenario> chosen;
-  std::optional<StepResult> chosen_result;
-  for (const RecomputeChoice& r : recomputes) {
-    for (int z : zeros) {
-      for (int mb : micro_batches(z)) {
-        Scenario trial = sc;
-        trial.plan.recompute = r.mode;
-        trial.plan.recompute_num_layers = r.layers;
-        trial.plan.zero = z;
-        trial.plan.micro_batch = mb;
-        check_layout(trial.plan, trial);
-        StepResult res = [&] {
-          try {
-            return simulate_step(trial, options);
-          } catch (const Error& e) {
-            throw RowSkip{std::string("the step cannot be simulated: ") + e.what()};
-          }
-        }();
-        if (!chosen || (res.memory.fits && !chosen_result->memory.fits)) {
-          chosen = trial;
-          chosen_result = res;
-        }
-        if (res.memory.fits) break;
-      }
-      if (chosen_result->memory.fits) break;
+  std::optional<Choice> best;
+  for (int vpp : vpps) {
+    Scenario base = sc;
+    base.plan.vpp = vpp;
+    Choice c{base, {}, {}};
+    try {
+      choose_settings(c.scenario, c.result, c.assumptions, rc.empty(), zero.has_value(), published_mb.has_value(),
+                      check_layout, options);
+    } catch (const RowSkip&) {
+      if (vpps.size() == 1) throw;
+      continue;  // one of several vpp candidates the layout cannot hold
     }
-    if (chosen_result->memory.fits) break;
+    if (vpps.size() > 1)
+      c.assumptions.push_back({"vpp", "", std::to_string(vpp), "interleaved, vpp not published: fastest that fits"});
+    const bool better = !best || (c.result.memory.fits && !best->result.memory.fits) ||
+                        (c.result.memory.fits == best->result.memory.fits &&
+                         c.result.tokens_per_s_per_chip > best->result.tokens_per_s_per_chip);
+    if (better) best = std::move(c);
   }
-  if (!chosen) throw InputError(where, "micro_batch", "no micro-batch size gives a valid layout");
-  if (!published_mb)
-    out.assumptions.push_back(fmt::format("micro_batch={} (framework convention)", chosen->plan.micro_batch));
-  if (rc.empty()) {
-    const int n = chosen->plan.recompute_num_layers;
-    out.assumptions.push_back(n > 0 ? fmt::format("recompute=full on {} layers per rank (least that fits)", n)
-                                    : fmt::format("recompute={} (least that fits)", to_string(chosen->plan.recompute)));
-  }
-  if (!zero) out.assumptions.push_back(fmt::format("zero={} (lowest stage that fits)", chosen->plan.zero));
+  if (!best) throw RowSkip{"interleaved 1F1B: no vpp gives a valid layout"};
+  out.assumptions.insert(out.assumptions.end(), best->assumptions.begin(), best->assumptions.end());
+  const std::optional<Scenario> chosen = best->scenario;
+  const std::optional<StepResult> chosen_result = best->result;
   out.simulated = true;
   out.scenario = chosen;
   out.result = chosen_result;
@@ -527,7 +643,74 @@ bool family_matches(const std::string& family, const std::string& wanted) {
   return f == w || f.find(w) != std::string::npos;
 }
 
+double mean_of(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
+}
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// In-sample and (where every row of the group has one) leave-one-source-out MAPE of the simulated
+// rows, grouped by `key`.
+std::vector<FamilySummary> grouped(const std::vector<ValidationRow>& rows,
+                                   const std::function<std::string(const ValidationRow&)>& key) {
+  std::map<std::string, std::vector<const ValidationRow*>> groups;
+  for (const auto& r : rows) {
+    if (r.simulated) groups[key(r)].push_back(&r);
+  }
+  std::vector<FamilySummary> out;
+  for (const auto& [name, members] : groups) {
+    std::vector<double> err, cv;
+    for (const ValidationRow* r : members) {
+      err.push_back(std::abs(r->error_pct));
+      if (r->cv_predicted >= 0) cv.push_back(std::abs(r->cv_error_pct));
+    }
+    FamilySummary f{name, static_cast<int>(members.size()), mean_of(err), *std::max_element(err.begin(), err.end()),
+                    std::nullopt};
+    if (cv.size() == err.size()) f.cv_mape_pct = mean_of(cv);
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 }  // namespace
+
+void summarize(ValidationReport& report) {
+  ValidationSummary& s = report.summary;
+  s = ValidationSummary{};
+  std::vector<double> errs, cv;
+  double signed_sum = 0;
+  for (const auto& r : report.rows) {
+    if (!r.simulated) {
+      ++s.skipped;
+      continue;
+    }
+    ++s.simulated;
+    const double e = std::abs(r.error_pct);
+    errs.push_back(e);
+    if (r.cv_predicted >= 0) cv.push_back(std::abs(r.cv_error_pct));
+    signed_sum += r.error_pct;
+    if (e >= s.max_abs_err_pct) {
+      s.max_abs_err_pct = e;
+      s.max_row = r.id;
+    }
+  }
+  s.mape_pct = mean_of(errs);
+  s.mean_signed_err_pct = errs.empty() ? 0.0 : signed_sum / static_cast<double>(errs.size());
+  s.median_abs_err_pct = median_of(errs);
+  if (!errs.empty() && cv.size() == errs.size()) {
+    s.cv_mape_pct = mean_of(cv);
+    s.cv_median_abs_err_pct = median_of(cv);
+  }
+  s.families = grouped(report.rows, [](const ValidationRow& r) { return r.family; });
+  s.frameworks = grouped(report.rows, [](const ValidationRow& r) { return r.framework.empty() ? "(none)" : r.framework; });
+}
 
 ValidationReport validate_file(const std::string& path, const ValidationFilter& filter) {
   const CsvTable table = read_csv(path);
@@ -536,10 +719,14 @@ ValidationReport validate_file(const std::string& path, const ValidationFilter& 
   for (size_t idx = 0; idx < table.rows.size(); ++idx) {
     const auto& row = table.rows[idx];
     if (filter.only && cell(row, "id") != *filter.only) continue;
+    if (!filter.systems.empty() && !filter.systems.count(cell(row, "system"))) continue;
+    if (filter.skip_row && filter.skip_row(row)) continue;
     const std::string where = fmt::format("{}:{} ({})", path, table.lines[idx], cell(row, "id"));
     ValidationRow vr;
     try {
-      vr = simulate_row(row, where, StepOptions{filter.engine, filter.network, nullptr});
+      const auto sets = filter.system_sets.find(cell(row, "system"));
+      vr = simulate_row(row, where, StepOptions{filter.engine, filter.network, nullptr},
+                        sets == filter.system_sets.end() ? std::vector<std::string>{} : sets->second);
     } catch (const RowSkip& skip) {
       // A well-formed row the model cannot represent (an indivisible layout) is reported with the
       // rule it breaks; a malformed row (a bad cell, an unknown preset) ends the run as an InputError.
@@ -562,41 +749,7 @@ ValidationReport validate_file(const std::string& path, const ValidationFilter& 
   if (filter.only && report.rows.empty())
     throw InputError(path, "--only", fmt::format("no row has id '{}'", *filter.only));
 
-  ValidationSummary& s = report.summary;
-  std::vector<double> errs;
-  std::map<std::string, std::vector<double>> by_family;
-  double signed_sum = 0;
-  for (const auto& r : report.rows) {
-    if (!r.simulated) {
-      ++s.skipped;
-      continue;
-    }
-    ++s.simulated;
-    const double e = std::abs(r.error_pct);
-    errs.push_back(e);
-    signed_sum += r.error_pct;
-    by_family[r.family].push_back(e);
-    if (e >= s.max_abs_err_pct) {
-      s.max_abs_err_pct = e;
-      s.max_row = r.id;
-    }
-  }
-  auto mean = [](const std::vector<double>& v) {
-    double sum = 0;
-    for (double x : v) sum += x;
-    return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
-  };
-  s.mape_pct = mean(errs);
-  s.mean_signed_err_pct = errs.empty() ? 0.0 : signed_sum / static_cast<double>(errs.size());
-  if (!errs.empty()) {
-    std::vector<double> sorted = errs;
-    std::sort(sorted.begin(), sorted.end());
-    const size_t n = sorted.size();
-    s.median_abs_err_pct = n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-  }
-  for (const auto& [family, v] : by_family) {
-    s.families.push_back({family, static_cast<int>(v.size()), mean(v), *std::max_element(v.begin(), v.end())});
-  }
+  summarize(report);
   return report;
 }
 

@@ -1,6 +1,7 @@
 // Compute cost of one op: tile and wave quantization in closed form, the roofline
 // max(flops / (peak * eff), bytes / (bw * eff_mem)) + overhead, and small GEMMs being slow.
 #include "tahoma/compute.h"
+#include "tahoma/stack.h"
 
 #include "tahoma/error.h"
 
@@ -81,13 +82,13 @@ TEST_F(ComputeTest, TileQuantizationSlowsTheGemm) {
 
 TEST_F(ComputeTest, MemoryBoundOpIsBytesOverBandwidthPlusOverhead) {
   System s = load_system("dgx-h100");
-  const ComputeModel cm(s.chip, Precision::kBf16);
+  const Seconds overhead = load_stack("megatron-lm-2024").kernel_overhead;  // the stack's per-op cost
+  const ComputeModel cm(s.chip, Precision::kBf16, overhead);
   const ComputeOp op{"norm", OpKind::kMemory, Phase::kForward, 0, 0, 0, 1, Flops(0), Bytes(1e9)};
   const OpCost c = cm.cost(op);
   EXPECT_TRUE(c.memory_bound);
   EXPECT_DOUBLE_EQ(c.time.value(), 1e9 / (3.35e12 * 0.8) + 4e-6);
-  EXPECT_DOUBLE_EQ(c.time.value(),
-                   1e9 / (s.chip.hbm_bandwidth.value() * s.chip.memory_efficiency) + s.chip.kernel_overhead.value());
+  EXPECT_DOUBLE_EQ(c.time.value(), 1e9 / (s.chip.hbm_bandwidth.value() * s.chip.memory_efficiency) + overhead.value());
 }
 
 TEST_F(ComputeTest, SmallGemmIsSlowerPerFlop) {
@@ -116,8 +117,8 @@ TEST_F(ComputeTest, WaveQuantizationOnH100) {
   const ComputeOp plus_one = gemm(128 * 7, 256 * 19, 8192);
   ASSERT_FALSE(cm.cost(full).memory_bound);
   ASSERT_FALSE(cm.cost(plus_one).memory_bound);
-  const double t_full = cm.cost(full).time.value() - 4e-6;
-  const double t_plus = cm.cost(plus_one).time.value() - 4e-6;
+  const double t_full = cm.cost(full).time.value();
+  const double t_plus = cm.cost(plus_one).time.value();
   // FLOPs grow by 133/132 but the second wave is nearly empty: time = flops / (peak * eff * 133/264).
   EXPECT_NEAR(t_plus / t_full, 2.0, 1e-9);
 }
@@ -126,8 +127,8 @@ TEST_F(ComputeTest, PrecisionPicksThePeak) {
   const System s = load_system("dgx-h100");
   const ComputeOp op = gemm(8192, 8192, 8192, Precision::kFp8);
   const ComputeOp op16 = gemm(8192, 8192, 8192, Precision::kBf16);
-  const double t8 = ComputeModel(s.chip, Precision::kFp8).cost(op).time.value() - 4e-6;
-  const double t16 = ComputeModel(s.chip, Precision::kBf16).cost(op16).time.value() - 4e-6;
+  const double t8 = ComputeModel(s.chip, Precision::kFp8).cost(op).time.value();
+  const double t16 = ComputeModel(s.chip, Precision::kBf16).cost(op16).time.value();
   EXPECT_NEAR(t16 / t8, 1979.0 / 989.0, 1e-9);
 }
 
@@ -138,7 +139,7 @@ TEST_F(ComputeTest, PrecisionEfficiencyScalesItsDatatypeOnly) {
   const System s = load_system("gb300-nvl72");
   ASSERT_EQ(s.chip.efficiency_at(Precision::kFp4), 0.65);
   ASSERT_EQ(s.chip.efficiency_at(Precision::kFp8), 1.0);
-  const double overhead = s.chip.kernel_overhead.value();
+  const double overhead = 0;  // no stack: no per-op launch cost
   const double t8 =
       ComputeModel(s.chip, Precision::kFp8).cost(gemm(8192, 8192, 8192, Precision::kFp8)).time.value() - overhead;
   const double t4 =

@@ -197,7 +197,7 @@ TEST(PhysicalRanges, OutsideIsRefusedAtTheLimitAccepted) {
                         Case{"scale_out.latency=1s", "scale_out.latency"},
                         Case{"chip.hbm_capacity=0.5MB", "1 MB to 1 PB"},
                         Case{"chip.hbm_bandwidth=10MB/s", "chip.hbm_bandwidth: 10MB/s is outside"},
-                        Case{"chip.kernel_overhead=2ms", "0 s to 0.001 s"},
+                        Case{"chip.kernel_overhead=2us", "moved to the stack presets"},
                         Case{"chip.ranks_per_chip=65", "from 1 to 64"},
                         Case{"chip.tdp=1MW", "chip.tdp"},
                         Case{"scale_out.bandwidth=1Mb/s", "100 MB/s to 1 PB/s"}}) {
@@ -206,7 +206,7 @@ TEST(PhysicalRanges, OutsideIsRefusedAtTheLimitAccepted) {
   }
   // At the limits, and 0 for the optional fields that document it as "none".
   const System s = load_system(file, {"chip.power_limit=70W", "scale_up.levels.0.latency=100ms",
-                                      "chip.kernel_overhead=1ms", "chip.host_bandwidth=0GB/s", "chip.vector_flops=0FLOP/s",
+                                      "chip.host_bandwidth=0GB/s", "chip.vector_flops=0FLOP/s",
                                       "chip.ranks_per_chip=64", "chip.peak_flops.bf16=1e21FLOP/s"});
   EXPECT_DOUBLE_EQ(s.chip.clock_fraction(), 0.1);
   EXPECT_DOUBLE_EQ(s.scale_up.levels.at(0).latency.value(), 0.1);

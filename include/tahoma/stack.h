@@ -1,0 +1,96 @@
+// Software stacks (docs/model.md section 3.5): what the framework that runs a training job does by
+// default, as a sourced preset beside the system preset. Loaded from data/stacks/*.yaml (or any
+// YAML path) with `extends:`. A stack supplies the plan's software defaults (explicit flags and
+// scenario keys still win) and the per-op host costs the compute model charges.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tahoma/units.h"
+
+namespace tahoma {
+
+// How the MoE experts' GEMMs are launched: one GEMM per local expert, each issued by the host
+// (Transformer Engine's GroupedLinear, Megatron's default TEGroupedMLP), or one grouped kernel for
+// all of them (CUTLASS / cuBLAS grouped GEMM, XLA's ragged dot). Plan::GroupedGemm names it.
+enum class GroupedGemmLaunch : std::uint8_t { kPerGemm, kSingleLaunch };
+// How context parallelism moves the KV (Plan::CpComm names it): ring (p2p) or all-gather.
+enum class CpCommType : std::uint8_t { kRing, kAllGather };
+
+// What the stack's "selective" activation recompute means.
+enum class SelectiveRecompute : std::uint8_t {
+  // Megatron's --recompute-granularity selective: recompute the core attention (the s x s scores
+  // and softmax) and keep every other activation (Korthikanti et al. 2022, Sec. 5).
+  kCoreAttention,
+  // MaxText's Trillium recipes (remat_policy custom, decoder_layer_input: offload): recompute the
+  // layer and keep its input in host DRAM; Tahoma prices it as full recompute with offloaded layer
+  // inputs (Plan::offload_activations).
+  kOffloadLayerInputs,
+};
+const char* to_string(SelectiveRecompute s);
+
+// How a data-parallel rank runs its share of the global batch when the micro-batch is not given.
+enum class MicroBatching : std::uint8_t {
+  // Gradient accumulation over micro-batches of one sequence (Megatron: --micro-batch-size 1 in
+  // the published recipes).
+  kGradientAccumulation,
+  // The whole per-device batch in one pass, no accumulation (MaxText per_device_batch_size,
+  // torchtitan local_batch_size, llm-foundry device_train_microbatch_size = the device batch).
+  kWholeLocalBatch,
+};
+const char* to_string(MicroBatching m);
+
+struct Stack {
+  std::string name;
+  std::string description;
+  std::string file;                // where it was loaded from
+  bool flash_attention = true;     // fused attention (FlashAttention / cuDNN / NKI / Splash)
+  bool sequence_parallel = true;   // Megatron sequence parallelism with TP > 1
+  bool tp_comm_overlap = false;    // TP collectives pipelined with their GEMMs (userbuffers)
+  bool tp_comm_overlap_fp4 = false;  // the same with fp4 (NVFP4) matmuls; the key defaults to tp_comm_overlap
+  bool ep_comm_overlap = false;    // MoE all-to-all hidden under another micro-batch's compute
+  bool grad_reduce_fp32 = true;    // gradient buffers and their DP reduction in fp32 (else bf16)
+  SelectiveRecompute selective_recompute = SelectiveRecompute::kCoreAttention;
+  MicroBatching micro_batching = MicroBatching::kGradientAccumulation;
+  // Fixed cost of one launched op: host launch plus the kernel's ramp and tail (docs/model.md 4).
+  Seconds kernel_overhead{0};
+  GroupedGemmLaunch grouped_gemm = GroupedGemmLaunch::kPerGemm;
+  // Host time to issue one expert GEMM when the stack launches them one by one, added to the
+  // GEMMs' device time (docs/model.md 3.5 says why it is added, not overlapped).
+  Seconds grouped_gemm_dispatch{0};
+  CpCommType cp_comm = CpCommType::kRing;
+};
+
+// Limits (InputError names them): kernel_overhead and grouped_gemm_dispatch 0 .. 1 ms.
+inline constexpr double kMaxStackOverheadSeconds = 1e-3;
+
+// Loads a stack by preset name (data/stacks/NAME.yaml) or YAML path, resolving `extends:` (a
+// relative path is read from the directory of the file that names it). Throws InputError naming
+// file and key for an unknown key, a value of the wrong type or outside its range, or a cycle.
+Stack load_stack(const std::string& name_or_path, const std::string& base_dir = "");
+
+struct StackInfo {
+  std::string name;
+  std::string description;
+};
+// Stack presets in the data directory, sorted, with their one-line descriptions.
+std::vector<StackInfo> list_stack_presets();
+
+// The stack preset a published run used, from its `framework` and `framework_version` columns and
+// its system preset, by the first matching rule of data/frameworks.yaml; nullopt when no rule
+// matches (a framework without a stack preset). Throws InputError for a malformed rules file.
+struct FrameworkMatch {
+  std::string stack;
+  std::string rule;  // the rule that matched, for reports ("megatron-bridge >= 26.0")
+};
+std::optional<FrameworkMatch> stack_for_framework(const std::string& framework, const std::string& version,
+                                                  const std::string& system);
+
+// Orders dotted version strings numerically ("24.07" < "25.4" < "2021"; a leading 'v' ignored):
+// negative, 0 or positive. Non-numeric parts compare as text.
+int compare_versions(const std::string& a, const std::string& b);
+
+}  // namespace tahoma
