@@ -92,6 +92,9 @@ void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
   cmd->add_option("--offload-activations", in.offload_activations,
                   "with --recompute full: keep the layer-input checkpoints in host memory, copied over the "
                   "chip's host link (true/false)");
+  cmd->add_option("--pp-schedule", in.pp_schedule,
+                  "pipeline schedule: 1f1b (interleaved with --vpp > 1), interleaved-1f1b, zero-bubble, dualpipe, "
+                  "gpipe (see `tahoma list schedules`)");
   cmd->add_option("--cp-comm", in.cp_comm, "context-parallel KV exchange: ring (default) or all-gather")
       ->check(CLI::IsMember({"ring", "all-gather"}));
   cmd->add_option("--grouped-gemm", in.grouped_gemm,

@@ -137,8 +137,14 @@ MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Trai
   auto layers_per_rank_of = [&](int stage) { return static_cast<double>(layers_on_stage(model, plan, stage)); };
   // Micro-batches whose activations stage 0 holds at the 1F1B peak: p (Narayanan et al. 2021);
   // interleaved: Megatron's warm-up of 2(p-1) + (v-1)p chunks + 1, each of L/(p v) layers.
-  const double first_chunks =
+  // GPipe holds all m; DualPipe p + 1 (DeepSeek-V3 report Table 2); zero-bubble ZB-H1 as 1F1B.
+  const PipelineSchedule schedule = effective_schedule(plan);
+  double first_chunks =
       v == 1 ? std::min(m, p) : std::min<double>(static_cast<double>(m) * v, 2.0 * (p - 1) + (v - 1) * p + 1);
+  if (schedule == PipelineSchedule::kGPipe) first_chunks = m;
+  if (schedule == PipelineSchedule::kDualPipe && p > 1) first_chunks = std::min(m, p + 1);
+  // DualPipe keeps two stages' parameters per rank (one per direction; Table 2: 2x).
+  const double copies = p > 1 ? schedule_info(schedule).param_copies : 1;
   const Bytes per_layer = activation_bytes_per_layer(model, plan, training, false);
   const Bytes per_layer_selective = activation_bytes_per_layer(model, without_full_recompute(plan), training, false);
   const double shard = static_cast<double>(plan.dp) * plan.cp;
@@ -146,7 +152,9 @@ MemoryBreakdown memory_per_chip(const Model& model, const Plan& plan, const Trai
 
   MemoryBreakdown best;
   for (int stage : {0, p - 1}) {
-    const StageParams sp = stage_params(model, plan, stage);
+    StageParams sp = stage_params(model, plan, stage);
+    sp.dense *= copies;
+    sp.expert *= copies;
     auto sharded = [&](double bytes_per_param, bool shard_it) {
       return shard_it ? sp.dense * bytes_per_param / shard + sp.expert * bytes_per_param / expert_shard
                       : (sp.dense + sp.expert) * bytes_per_param;

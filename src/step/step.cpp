@@ -53,6 +53,9 @@ LayerPrices step_internal::price_layers(const Scenario& sc, Pricer& pricer, cons
   lp.last_f = pricer.layer(prog.last_stage_extra, {Phase::kForward});
   lp.last_b = pricer.layer(prog.last_stage_extra, {Phase::kBackward, Phase::kRecompute});  // + MTP's recompute
   if (sc.plan.pp > 1) lp.p2p = pricer.collective(prog.pp_send, 0);
+  lp.dense_w = pricer.weight_grad(prog.dense_layer);
+  lp.moe_w = moe ? pricer.weight_grad(prog.moe_layer) : Seconds(0);
+  lp.last_w = pricer.weight_grad(prog.last_stage_extra);
   return lp;
 }
 
@@ -132,7 +135,19 @@ StepResult step_internal::compose_closed_form(const Scenario& sc, const LayerPri
   // Flow-shop makespan of m identical micro-batches over p stages: sum of stage times plus (m-1)
   // times the slowest; interleaving divides the fill/drain by v (Narayanan et al. 2021, Sec. 2.2).
   const Seconds stage_sum = p == 1 ? t_max : t_first + t_last + t_mid * static_cast<double>(std::max(0, p - 2));
-  const Seconds bubble = (stage_sum - t_max) / v;
+  // The schedule scales 1F1B's bubble (tahoma/schedule.h): ZB-H1 by (F + B - 2W)/(F + B), DualPipe
+  // by (p/2 - 1)(F + 2B - 3W) / ((p - 1)(F + B)), from the slowest stage's per-micro-batch times.
+  const PipelineScheduleInfo& schedule = schedule_info(effective_schedule(plan));
+  double bubble_factor = 1.0;
+  if (p > 1 && schedule.splits_weight_grad) {
+    const int s = t_max == t_first ? 0 : (t_max == t_last ? p - 1 : p / 2);
+    const StageLayers l = stage_layers(s);
+    const Seconds w = lp.dense_w * l.dense + lp.moe_w * l.moe + (s == p - 1 ? lp.last_w : Seconds(0));
+    const Seconds f = busy(s == 0 ? f_first : s == p - 1 ? f_last : f_mid);
+    const Seconds b = (s == 0 ? t_first : s == p - 1 ? t_last : t_mid) - f;
+    bubble_factor = schedule.bubble_factor(p, {f.value(), b.value(), w.value()});
+  }
+  const Seconds bubble = (stage_sum - t_max) / v * bubble_factor;
   const Seconds pipeline = t_max * m + bubble;
 
   // The critical (slowest) stage decides the compute/communication split of the breakdown.
