@@ -75,7 +75,9 @@ class StepGraph {
     eg::PipelineCallbacks cb;
     cb.op = [this](eg::TaskGraph&, int stage, const eg::PipeOp& op) { return add_op(stage, op); };
     cb.send = [this](eg::TaskGraph&, int from, int to, const eg::PipeOp& op) { return add_send(from, to, op); };
-    const auto schedule = effective_schedule(sc_.plan);
+    auto schedule = effective_schedule(sc_.plan);
+    // (DualPipe reaches the engine only with one stage, where every schedule is the same.)
+    if (schedule == PipelineSchedule::kDualPipe) schedule = PipelineSchedule::k1F1B;
     split_ = schedule_info(schedule).splits_weight_grad;
     eg::build_pipeline(graph_, schedule, p_, v_, m_, cb);
     if (!fsdp_) add_data_parallel();

@@ -766,8 +766,9 @@ TEST(StepMoe, CapacityFactorBoundsTheImbalance) {
   EXPECT_GT(simulate_step(dropless_skewed).step_time, simulate_step(dropless).step_time);
 }
 
-// Sliding-window layers attend to w keys instead of half the sequence: the attention work of a
-// model whose every layer is windowed falls by about (w - w^2/2s) / (s/2).
+// Sliding-window layers: the blocked kernel computes the 128-key blocks that intersect each query
+// block's window (lower.h): with w = 4096, s = 32768, n = 256 query blocks and K = 33 key blocks,
+// (33*34/2 + 223*33 - 128) / 256^2 of the scores, against 1/2 for full causal attention.
 TEST(StepMoe, SlidingWindowCutsAttention) {
   ScenarioInput in = input("dgx-h100", 8, "llama3-8b", 32768, 8, 8, 1);
   in.recompute = "selective";
@@ -784,10 +785,103 @@ TEST(StepMoe, SlidingWindowCutsAttention) {
     }
     return f;
   };
+  EXPECT_NEAR(attention(b) / attention(a), (33.0 * 34 / 2 + 223.0 * 33 - 128) / (256.0 * 256) / 0.5, 1e-9);
+  // More than the exact window work (w - w^2/2s of the sequence per query): the blocks are whole.
   const double w = 4096.0 / 32768.0;
-  EXPECT_NEAR(attention(b) / attention(a), (w - w * w / 2) / 0.5, 1e-9);
+  EXPECT_GT(attention(b) / attention(a), (w - w * w / 2) / 0.5);
   EXPECT_LT(simulate_step(windowed).step_time.value(), simulate_step(full).step_time.value());
+  // A window of at least the sequence is full causal attention; the fraction never falls as w grows.
+  EXPECT_DOUBLE_EQ(windowed_attention_fraction(32768, 32768), 0.5);
+  EXPECT_DOUBLE_EQ(windowed_attention_fraction(1e6, 32768), 0.5);
+  double last = 0;
+  for (double win = 1; win <= 40000; win *= 1.7) {
+    const double f = windowed_attention_fraction(win, 32768);
+    EXPECT_GE(f, last);
+    EXPECT_LE(f, 0.5);
+    last = f;
+  }
+  // The MFU's model FLOPs count the window exactly (min(w, s) keys per query, not the blocks).
+  EXPECT_LT(model_flops_per_token(windowed.model, 32768), model_flops_per_token(full.model, 32768));
 }
+
+// A parallel attention + MLP block (PaLM Sec. 2) has one norm and, with TP, one reduction per phase
+// instead of two: never slower than the sequential block, and the same FLOPs in its GEMMs.
+TEST(StepFeatures, ParallelBlockIsNeverSlower) {
+  for (const int tp : {1, 8}) {
+    ScenarioInput in = input("dgx-h100", 8, "llama3-8b", 4096, 8, tp, 1);
+    Scenario seq = resolve_scenario(in);
+    Scenario par = seq;
+    par.model.parallel_block = true;
+    EXPECT_LE(simulate_step(par).step_time.value(), simulate_step(seq).step_time.value()) << "tp " << tp;
+    const StageProgram a = lower(seq.model, seq.plan, seq.training);
+    const StageProgram b = lower(par.model, par.plan, par.training);
+    EXPECT_EQ(b.dense_layer.comm.size() * 2, a.dense_layer.comm.size());
+    EXPECT_LE(memory_per_chip(par.model, par.plan, par.training, par.system).activations.value(),
+              memory_per_chip(seq.model, seq.plan, seq.training, seq.system).activations.value());
+  }
+}
+
+// MTP (DeepSeek-V3 Sec. 2.2) adds per depth one block, a 2h x h projection and the head to the
+// model FLOPs and to the last stage's work.
+TEST(StepFeatures, MultiTokenPredictionAddsItsWork) {
+  ScenarioInput in = input("gb200-nvl72", 64, "deepseek-v3", 4096, 256, 1, 4);
+  in.ep = 16;
+  in.uneven_pipeline = true;
+  Scenario with = resolve_scenario(in);
+  ASSERT_EQ(with.model.mtp_depth, 1);
+  Scenario without = with;
+  without.model.mtp_depth = 0;
+  const Model& m = with.model;
+  const ParamCount pc = count_params(m);
+  const double extra = 6.0 * (pc.mtp_active_per_module + static_cast<double>(m.vocab) * m.hidden) +
+                       6.0 * m.heads * 4096.0 * (m.mla->qk_nope_head_dim + m.mla->qk_rope_head_dim + m.mla->v_head_dim);
+  expect_rel(model_flops_per_token(with.model, 4096) - model_flops_per_token(without.model, 4096), extra, 1e-12);
+  const StepResult a = simulate_step(with, {StepEngine::kClosedForm});
+  const StepResult b = simulate_step(without, {StepEngine::kClosedForm});
+  EXPECT_GT(a.step_time.value(), b.step_time.value());
+  EXPECT_GT(a.hardware_flops_per_step.value(), b.hardware_flops_per_step.value());
+  const int last = with.plan.pp - 1;
+  // The last stage holds the module: its projection and attention (split over TP), its shared
+  // expert and router, and its share of the routed experts.
+  const double delta = params_per_rank(with.model, with.plan, last) - params_per_rank(without.model, without.plan, last);
+  EXPECT_GT(delta, (2.0 * m.hidden * m.hidden + pc.attention_per_layer) / with.plan.tp);
+  EXPECT_LT(delta, pc.mtp_per_module);
+  EXPECT_EQ(params_per_rank(with.model, with.plan, 0), params_per_rank(without.model, without.plan, 0));
+}
+
+// Zero-bubble's bubble is at most 1F1B's and DualPipe's at most zero-bubble's here; with one stage
+// no schedule has a bubble.
+TEST(StepFeatures, SchedulesBubbles) {
+  ScenarioInput in = input("dgx-h100", 64, "llama3-70b", 4096, 128, 4, 4);
+  const Scenario base = resolve_scenario(in);
+  auto with = [&](PipelineSchedule s, int pp) {
+    ScenarioInput i = in;
+    i.pp = pp;
+    i.pp_schedule = to_string(s);
+    return resolve_scenario(i);
+  };
+  for (const StepEngine engine : {StepEngine::kClosedForm, StepEngine::kEvents}) {
+    const double one = simulate_step(with(PipelineSchedule::k1F1B, 4), {engine}).breakdown.bubble.value();
+    const double zb = simulate_step(with(PipelineSchedule::kZeroBubble, 4), {engine}).breakdown.bubble.value();
+    EXPECT_LT(zb, one);
+    for (const PipelineSchedule s : {PipelineSchedule::kGPipe, PipelineSchedule::k1F1B, PipelineSchedule::kZeroBubble,
+                                     PipelineSchedule::kDualPipe}) {
+      EXPECT_NEAR(simulate_step(with(s, 1), {engine}).breakdown.bubble.value(), 0.0, 1e-9) << to_string(s);
+    }
+  }
+  const double dp = simulate_step(with(PipelineSchedule::kDualPipe, 4), {StepEngine::kClosedForm}).breakdown.bubble.value();
+  const double zb = simulate_step(with(PipelineSchedule::kZeroBubble, 4), {StepEngine::kClosedForm}).breakdown.bubble.value();
+  EXPECT_LE(dp, zb);
+  // Bad input: an unknown name, and a chunked layout under a one-chunk schedule.
+  ScenarioInput bad = in;
+  bad.pp_schedule = "zb";
+  EXPECT_CONTAINS(tahoma::testing::input_error([&] { resolve_scenario(bad); }), "zero-bubble");
+  bad.pp_schedule = "zero-bubble";
+  bad.vpp = 2;
+  EXPECT_CONTAINS(tahoma::testing::input_error([&] { resolve_scenario(bad); }), "--pp-schedule");
+  (void)base;
+}
+
 
 // DeepSeek-V3's 61 layers on 16 chunks: stages differ by one layer, and every layer is placed once.
 TEST(StepMoe, UnevenPipelineStagesHoldEveryLayerOnce) {
