@@ -2,7 +2,7 @@
 # The numbers the README and docs/validation.md print come from the code: each block that follows a
 # line `<!-- tahoma: COMMAND -->` is the output of COMMAND (a shell pipeline in which `tahoma` is
 # the built binary, run from the repository root), fenced as code; docs/validation.md is the whole
-# output of `tahoma validate ... --format markdown`.
+# output of `tahoma validate ... --cv source --format markdown`.
 #   scripts/generated-docs.sh [--check] [TAHOMA_BINARY]
 # Without --check it rewrites the files; with --check it fails (and shows the diff) when one is
 # stale, which the test suite runs (ctest Docs.GeneratedNumbersAreCurrent).
@@ -50,7 +50,7 @@ render() {
 }
 
 render README.md "$tmp/README.md"
-tahoma validate validation/published_runs.csv --format markdown >"$tmp/validation.md"
+tahoma validate validation/published_runs.csv --cv source --format markdown >"$tmp/validation.md"
 status=0
 for pair in README.md:README.md docs/validation.md:validation.md; do
   file=${pair%%:*}

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tahoma/calibrate.h"
 #include "tahoma/search.h"
 #include "tahoma/step.h"
 #include "tahoma/validate.h"
@@ -37,6 +38,10 @@ nlohmann::json validation_json(const ValidationReport& report);
 // docs/validation.md: the tables plus a discussion of the worst rows (what dominates their
 // predicted step and what the row's source says the model may lack).
 std::string validation_markdown(const ValidationReport& report, const std::string& command);
+
+// `tahoma calibrate`: each constant's group, rows, shipped and re-derived value and the group's error.
+std::string calibration_table(const std::string& file, const std::vector<CalibrationResult>& results);
+nlohmann::json calibration_json(const std::string& file, const std::vector<CalibrationResult>& results);
 
 // `tahoma collective`: one row per size (bytes, time, algorithm and bus bandwidth, algorithm).
 nlohmann::json collective_json(const System& system, const CollectiveRequest& request,

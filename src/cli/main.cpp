@@ -258,6 +258,21 @@ int main(int argc, char** argv) {
   std::string validate_network = "analytical";
   validate->add_option("--network", validate_network, "analytical (default) or flow (max-min fair link sharing)")
       ->check(CLI::IsMember({"analytical", "flow"}));
+  std::string validate_cv;
+  validate->add_option("--cv", validate_cv,
+                       "cross-validate: 'source' predicts each row with the calibrated constants re-derived "
+                       "without its source's rows (leave-one-source-out), beside the in-sample error")
+      ->check(CLI::IsMember({"source"}));
+
+  auto* calibrate_cmd = app.add_subcommand(
+      "calibrate", "re-derive every calibrated constant (data/calibration.yaml) by its rule from published runs");
+  std::string calibrate_file_path, calibrate_constants;
+  calibrate_cmd->add_option("file", calibrate_file_path, "CSV in the schema of validation/README.md, or - for stdin")
+      ->required()
+      ->check(existing_file_or_stdin());
+  calibrate_cmd->add_option("--constants", calibrate_constants, "the constants and their rules (default: data/calibration.yaml)");
+  calibrate_cmd->add_option("--format", format, "output format: table or json")->check(CLI::IsMember({"table", "json"}));
+  calibrate_cmd->add_option("-o,--output", output, "write the output to FILE instead of stdout");
 
   auto* collective = app.add_subcommand(
       "collective",
@@ -438,14 +453,21 @@ int main(int argc, char** argv) {
     } else if (*validate) {
       filter.engine = validate_engine == "closed-form" ? StepEngine::kClosedForm : StepEngine::kEvents;
       filter.network = *parse_network_mode(validate_network);
-      const ValidationReport report = validate_file(validate_file_path, filter);
+      ValidationReport report = validate_file(validate_file_path, filter);
+      if (!validate_cv.empty()) cross_validate(validate_file_path, report, CalibrationOptions{filter, ""});
       if (format == "json") {
         text = validation_json(report).dump(2) + "\n";
       } else if (format == "markdown") {
-        text = validation_markdown(report, "tahoma validate " + validate_file_path + " --format markdown");
+        text = validation_markdown(report, "tahoma validate " + validate_file_path +
+                                               (validate_cv.empty() ? "" : " --cv " + validate_cv) + " --format markdown");
       } else {
         text = validation_table(report);
       }
+    }
+    if (*calibrate_cmd) {
+      const auto results = calibrate(calibrate_file_path, CalibrationOptions{{}, calibrate_constants});
+      text = format == "json" ? calibration_json(calibrate_file_path, results).dump(2) + "\n"
+                              : calibration_table(calibrate_file_path, results);
     }
     cli::write_output(text, output, "--output");
     return 0;

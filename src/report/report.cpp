@@ -482,14 +482,30 @@ std::string validation_table(const ValidationReport& report) {
     }
   }
   const ValidationSummary& s = report.summary;
+  auto cv_text = [](const std::optional<double>& cv) {
+    return cv ? fmt::format("  cross-validated {:>5.1f}%", *cv) : std::string();
+  };
   out += "\nby hardware family (tokens/s per chip, |error|):\n";
   for (const auto& f : s.families) {
-    out += fmt::format("  {:<18} {:>3} rows  MAPE {:>5.1f}%  max {:>5.1f}%\n", f.family, f.simulated, f.mape_pct,
-                       f.max_abs_err_pct);
+    out += fmt::format("  {:<18} {:>3} rows  MAPE {:>5.1f}%  max {:>5.1f}%{}\n", f.family, f.simulated, f.mape_pct,
+                       f.max_abs_err_pct, cv_text(f.cv_mape_pct));
+  }
+  if (s.cv_mape_pct) {
+    out += "\nby framework:\n";
+    for (const auto& f : s.frameworks) {
+      out += fmt::format("  {:<22} {:>3} rows  MAPE {:>5.1f}%{}\n", f.family, f.simulated, f.mape_pct,
+                         cv_text(f.cv_mape_pct));
+    }
   }
   out += fmt::format(
       "\nsimulated {} rows, skipped {}: MAPE {:.1f}%, median {:.1f}%, max {:.1f}% ({}), mean signed error {:+.1f}%\n",
       s.simulated, s.skipped, s.mape_pct, s.median_abs_err_pct, s.max_abs_err_pct, s.max_row, s.mean_signed_err_pct);
+  if (s.cv_mape_pct) {
+    out += fmt::format(
+        "leave-one-source-out (calibrated constants re-derived without each row's source): MAPE {:.1f}%, median "
+        "{:.1f}%\n",
+        *s.cv_mape_pct, *s.cv_median_abs_err_pct);
+  }
   return out;
 }
 
@@ -501,6 +517,10 @@ json validation_json(const ValidationReport& report) {
     if (r.simulated) {
       j["predicted_tokens_per_s_per_chip"] = r.predicted;
       j["error_pct"] = r.error_pct;
+      if (r.cv_predicted >= 0) {
+        j["cv_predicted_tokens_per_s_per_chip"] = r.cv_predicted;
+        j["cv_error_pct"] = r.cv_error_pct;
+      }
       j["fits"] = r.fits;
       json assumed = json::array();
       for (const auto& a : r.assumptions) {
@@ -520,24 +540,30 @@ json validation_json(const ValidationReport& report) {
     rows.push_back(j);
   }
   const ValidationSummary& s = report.summary;
-  json families = json::array();
-  for (const auto& f : s.families) {
-    families.push_back({{"family", f.family},
-                        {"simulated", f.simulated},
-                        {"mape_pct", f.mape_pct},
-                        {"max_abs_err_pct", f.max_abs_err_pct}});
+  auto groups = [](const std::vector<FamilySummary>& in, const char* name) {
+    json out = json::array();
+    for (const auto& f : in) {
+      json g = {{name, f.family}, {"simulated", f.simulated}, {"mape_pct", f.mape_pct}, {"max_abs_err_pct", f.max_abs_err_pct}};
+      if (f.cv_mape_pct) g["cv_mape_pct"] = *f.cv_mape_pct;
+      out.push_back(g);
+    }
+    return out;
+  };
+  json summary = {{"simulated", s.simulated},
+                  {"skipped", s.skipped},
+                  {"mape_pct", s.mape_pct},
+                  {"median_abs_err_pct", s.median_abs_err_pct},
+                  {"max_abs_err_pct", s.max_abs_err_pct},
+                  {"max_row", s.max_row},
+                  {"mean_signed_err_pct", s.mean_signed_err_pct},
+                  {"families", groups(s.families, "family")},
+                  {"frameworks", groups(s.frameworks, "framework")}};
+  if (s.cv_mape_pct) {
+    summary["cv"] = "source";
+    summary["cv_mape_pct"] = *s.cv_mape_pct;
+    summary["cv_median_abs_err_pct"] = *s.cv_median_abs_err_pct;
   }
-  return {{"file", report.file},
-          {"rows", rows},
-          {"summary",
-           {{"simulated", s.simulated},
-            {"skipped", s.skipped},
-            {"mape_pct", s.mape_pct},
-            {"median_abs_err_pct", s.median_abs_err_pct},
-            {"max_abs_err_pct", s.max_abs_err_pct},
-            {"max_row", s.max_row},
-            {"mean_signed_err_pct", s.mean_signed_err_pct},
-            {"families", families}}}};
+  return {{"file", report.file}, {"rows", rows}, {"summary", summary}};
 }
 
 std::string validation_markdown(const ValidationReport& report, const std::string& command) {
@@ -551,9 +577,23 @@ std::string validation_markdown(const ValidationReport& report, const std::strin
       "**{} rows simulated, {} skipped. MAPE {:.1f}%, median {:.1f}%, worst {:.1f}% ({}); mean signed error "
       "{:+.1f}% (positive = Tahoma predicts more throughput than was measured).**\n\n",
       s.simulated, s.skipped, s.mape_pct, s.median_abs_err_pct, s.max_abs_err_pct, s.max_row, s.mean_signed_err_pct);
-  out += "## By hardware family\n\n| family | rows | MAPE | worst |\n|---|---:|---:|---:|\n";
+  if (s.cv_mape_pct) {
+    out += fmt::format(
+        "**Leave-one-source-out: MAPE {:.1f}%, median {:.1f}%.** Each row predicted with the calibrated constants "
+        "(docs/model.md section 8.2) re-derived by their rules without the rows of its own source: the error to "
+        "expect on a run Tahoma was never tuned on.\n\n",
+        *s.cv_mape_pct, *s.cv_median_abs_err_pct);
+  }
+  auto cv_cell = [](const std::optional<double>& cv) { return cv ? fmt::format("{:.1f}%", *cv) : std::string("-"); };
+  out += "## By hardware family\n\n| family | rows | MAPE | worst | leave-one-source-out MAPE |\n|---|---:|---:|---:|---:|\n";
   for (const auto& f : s.families) {
-    out += fmt::format("| {} | {} | {:.1f}% | {:.1f}% |\n", f.family, f.simulated, f.mape_pct, f.max_abs_err_pct);
+    out += fmt::format("| {} | {} | {:.1f}% | {:.1f}% | {} |\n", f.family, f.simulated, f.mape_pct, f.max_abs_err_pct,
+                       cv_cell(f.cv_mape_pct));
+  }
+  out += "\n## By framework\n\n| framework | rows | MAPE | worst | leave-one-source-out MAPE |\n|---|---:|---:|---:|---:|\n";
+  for (const auto& f : s.frameworks) {
+    out += fmt::format("| {} | {} | {:.1f}% | {:.1f}% | {} |\n", f.family, f.simulated, f.mape_pct, f.max_abs_err_pct,
+                       cv_cell(f.cv_mape_pct));
   }
   out +=
       "\n## Every row\n\nPredicted and measured training tokens/s per chip. Settings the row does not publish are "
@@ -835,6 +875,44 @@ std::string compare_table(const std::vector<Scenario>& bases, const SearchOption
       "\n$/M tokens needs a price in the preset (price_usd_per_chip_hour); energy is at the modelled power per chip.\n"
       "`tahoma search --system NAME ...` shows each system's runners-up and why its winner won.\n";
   return out;
+}
+
+std::string calibration_table(const std::string& file, const std::vector<CalibrationResult>& results) {
+  std::string out = fmt::format("calibrated constants re-derived from {} (rules: data/calibration.yaml)\n\n", file);
+  out += fmt::format("{:<24} {:<24} {:>5} {:>8} {:>8} {:>13} {:>13}  {}\n", "group", "key", "rows", "shipped",
+                     "derived", "MAPE shipped", "MAPE derived", "notes");
+  for (const auto& r : results) {
+    std::string notes = r.note;
+    if (!r.consistent) notes += std::string(notes.empty() ? "" : "; ") + "the group's presets ship different values";
+    if (std::abs(r.derived - r.shipped) > 1e-9) {
+      notes += std::string(notes.empty() ? "" : "; ") + "DIFFERS from the shipped value";
+    }
+    out += fmt::format("{:<24} {:<24} {:>5} {:>8.{}f} {:>8.{}f} {:>12.1f}% {:>12.1f}%  {}\n", r.constant.name,
+                       r.constant.key, r.rows, r.shipped, r.constant.decimals, r.derived, r.constant.decimals,
+                       r.mape_shipped_pct, r.mape_derived_pct, notes);
+  }
+  out += "\nrule median-ratio: the value at which the median of measured / predicted tokens/s over the group's rows "
+         "(power-capped parts excluded) is 1\n";
+  return out;
+}
+
+json calibration_json(const std::string& file, const std::vector<CalibrationResult>& results) {
+  json constants = json::array();
+  for (const auto& r : results) {
+    constants.push_back({{"group", r.constant.name},
+                         {"key", r.constant.key},
+                         {"rule", "median-ratio"},
+                         {"presets", r.constant.presets},
+                         {"rows", r.rows},
+                         {"shipped", r.shipped},
+                         {"derived", r.derived},
+                         {"derived_unrounded", r.exact},
+                         {"consistent", r.consistent},
+                         {"mape_shipped_pct", r.mape_shipped_pct},
+                         {"mape_derived_pct", r.mape_derived_pct},
+                         {"note", r.note}});
+  }
+  return {{"file", file}, {"constants", constants}};
 }
 
 }  // namespace tahoma
