@@ -87,6 +87,36 @@ TEST(Cli, ListJson) {
   }
 }
 
+// Issue 14: software stacks are listed, shown, chosen with --stack and named in the output.
+TEST(Cli, StacksListShowAndSimulate) {
+  const CliRun list = tahoma("list stacks");
+  ASSERT_EQ(list.code, 0) << list.err;
+  for (const char* name : {"megatron-lm-2021", "megatron-lm-2022", "megatron-lm-2024", "megatron-deepspeed",
+                           "nemo-24.07", "nemo-25.04", "megatron-bridge-25.11", "megatron-bridge-26.02", "maxtext",
+                           "torchtitan", "llm-foundry", "neuronx-distributed", "neuronx-nemo-megatron"}) {
+    EXPECT_CONTAINS("\n" + list.out, std::string("\n") + name + " ");
+  }
+  const CliRun show = tahoma("show stack megatron-bridge-26.02 --format json");
+  ASSERT_EQ(show.code, 0) << show.err;
+  const nlohmann::json st = parse_json(show);
+  EXPECT_EQ(st["grad_reduce_dtype"], "bf16");
+  EXPECT_EQ(st["tp_comm_overlap"], true);
+  const CliRun sim = tahoma(
+      "simulate --system dgx-h100 --chips 16 --model llama3-8b --seq 4096 --global-batch 16 --tp 8 "
+      "--stack megatron-lm-2021 --engine closed-form --format json");
+  ASSERT_EQ(sim.code, 0) << sim.err;
+  const nlohmann::json j = parse_json(sim);
+  EXPECT_EQ(j["stack"], "megatron-lm-2021");
+  EXPECT_EQ(j["config"]["plan"]["flash_attention"], false);
+  const CliRun table = tahoma(
+      "simulate --system dgx-h100 --chips 16 --model llama3-8b --seq 4096 --global-batch 16 --tp 8 --stack torchtitan");
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_CONTAINS(table.out, "stack torchtitan");
+  const CliRun bad = tahoma("simulate --system dgx-h100 --chips 8 --model llama3-8b --stack nosuch");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_CONTAINS(bad.err, "--stack");
+}
+
 TEST(Cli, ShowSystemJson) {
   const CliRun r = tahoma("show system trn3-ultraserver --format json");
   ASSERT_EQ(r.code, 0) << r.err;

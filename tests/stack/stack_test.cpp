@@ -1,0 +1,132 @@
+// Software-stack presets (data/stacks/, include/tahoma/stack.h): every preset loads, extends
+// merges, bad files name file and key, and a stack changes what it should in a step.
+#include <gtest/gtest.h>
+
+#include "tahoma/scenario.h"
+#include "tahoma/stack.h"
+#include "tahoma/step.h"
+#include "../test_util.h"
+
+namespace tahoma {
+namespace {
+
+using testing::TempDir;
+
+TEST(Stack, EveryPresetLoads) {
+  const auto presets = list_stack_presets();
+  EXPECT_GE(presets.size(), 13u);
+  for (const auto& p : presets) {
+    EXPECT_EQ(p.description.rfind("(invalid", 0), std::string::npos) << p.name << ": " << p.description;
+    EXPECT_EQ(load_stack(p.name).name, p.name);
+  }
+}
+
+TEST(Stack, ExtendsMergesTheParent) {
+  const Stack bridge = load_stack("megatron-bridge-26.02");  // extends 25.11 -> nemo -> megatron-lm-2024
+  EXPECT_TRUE(bridge.tp_comm_overlap);
+  EXPECT_FALSE(bridge.tp_comm_overlap_fp4);
+  EXPECT_FALSE(bridge.grad_reduce_fp32);
+  EXPECT_DOUBLE_EQ(bridge.kernel_overhead.value(), 4e-6);
+  EXPECT_DOUBLE_EQ(bridge.grouped_gemm_dispatch.value(), 33e-6);
+  const Stack old = load_stack("megatron-lm-2021");
+  EXPECT_FALSE(old.flash_attention);
+  EXPECT_FALSE(old.sequence_parallel);
+}
+
+TEST(Stack, BadFileNamesFileAndKey) {
+  TempDir dir;
+  const std::string base = dir.write("base.yaml",
+                                     "name: base\nflash_attention: true\nsequence_parallel: true\ntp_comm_overlap: false\n"
+                                     "ep_comm_overlap: false\ngrad_reduce_dtype: fp32\nselective_recompute: core-attention\n"
+                                     "micro_batching: gradient-accumulation\nkernel_overhead: 4 us\ngrouped_gemm: per-gemm\n"
+                                     "grouped_gemm_dispatch: 0 us\ncp_comm: ring\n");
+  EXPECT_EQ(load_stack(base).name, "base");
+  const std::string typo = dir.write("typo.yaml", "extends: base.yaml\nname: typo\nflash_atention: false\n");
+  std::string msg = testing::input_error([&] { (void)load_stack(typo); });
+  EXPECT_CONTAINS(msg, "typo.yaml");
+  EXPECT_CONTAINS(msg, "flash_atention");
+  const std::string dtype = dir.write("dtype.yaml", "extends: base.yaml\nname: d\ngrad_reduce_dtype: fp16\n");
+  msg = testing::input_error([&] { (void)load_stack(dtype); });
+  EXPECT_CONTAINS(msg, "grad_reduce_dtype");
+  EXPECT_CONTAINS(msg, "fp32, bf16");
+  const std::string slow = dir.write("slow.yaml", "extends: base.yaml\nname: s\nkernel_overhead: 2 ms\n");
+  msg = testing::input_error([&] { (void)load_stack(slow); });
+  EXPECT_CONTAINS(msg, "kernel_overhead");
+  const std::string missing = dir.write("missing.yaml", "name: m\n");
+  msg = testing::input_error([&] { (void)load_stack(missing); });
+  EXPECT_CONTAINS(msg, "missing.yaml");
+}
+
+TEST(Stack, FrameworkColumnsPickAStack) {
+  EXPECT_EQ(stack_for_framework("megatron-lm", "2021", "dgx-a100")->stack, "megatron-lm-2021");
+  EXPECT_EQ(stack_for_framework("megatron-bridge", "25.11", "dgx-b200")->stack, "megatron-bridge-25.11");
+  EXPECT_EQ(stack_for_framework("megatron-bridge", "26.02", "dgx-b200")->stack, "megatron-bridge-26.02");
+  EXPECT_EQ(stack_for_framework("nemo", "24.07", "dgx-h100")->stack, "nemo-24.07");
+  EXPECT_EQ(stack_for_framework("maxtext", "", "tpu-v6e")->stack, "maxtext-trillium-recipes");
+  EXPECT_EQ(stack_for_framework("maxtext", "", "tpu-v5p")->stack, "maxtext");
+  EXPECT_FALSE(stack_for_framework("metaseq", "", "dgx-a100").has_value());
+  EXPECT_LT(compare_versions("24.07", "25.4"), 0);
+  EXPECT_EQ(compare_versions("v0.1.4", "0.1.4"), 0);
+}
+
+Scenario with_stack(const char* stack) {
+  ScenarioInput in;
+  in.system = "dgx-h100";
+  in.chips = 64;
+  in.model = "llama3-70b";
+  in.seq = 4096;
+  in.global_batch = 256;
+  in.tp = 8;
+  in.pp = 2;
+  if (stack != nullptr) in.stack = stack;
+  return resolve_scenario(in);
+}
+
+TEST(Stack, SystemDefaultKeepsTodaysResults) {
+  const Scenario sc = with_stack(nullptr);
+  EXPECT_EQ(sc.stack.name, "megatron-lm-2024");
+  EXPECT_TRUE(sc.plan.flash_attention);
+  EXPECT_TRUE(sc.plan.grad_reduce_fp32);
+  EXPECT_FALSE(sc.plan.tp_comm_overlap);
+}
+
+TEST(Stack, Bf16GradReductionLowersDataParallelTime) {
+  const StepOptions closed{StepEngine::kClosedForm};
+  const StepResult fp32 = simulate_step(with_stack("megatron-lm-2024"), closed);
+  const StepResult bf16 = simulate_step(with_stack("megatron-bridge-26.02"), closed);
+  EXPECT_LT(bf16.breakdown.dp_comm.value() + bf16.breakdown.tp_comm.value(),
+            fp32.breakdown.dp_comm.value() + fp32.breakdown.tp_comm.value());
+  EXPECT_LT(bf16.step_time, fp32.step_time);
+}
+
+TEST(Stack, UnfusedAttentionIsSlower) {
+  const StepOptions closed{StepEngine::kClosedForm};
+  const StepResult fused = simulate_step(with_stack("megatron-lm-2022"), closed);  // unfused, sp on
+  ScenarioInput in;
+  const Scenario flash = with_stack("megatron-lm-2024");
+  EXPECT_FALSE(with_stack("megatron-lm-2022").plan.flash_attention);
+  EXPECT_GT(fused.step_time, simulate_step(flash, closed).step_time);
+}
+
+TEST(Stack, FlagsStillWin) {
+  ScenarioInput in;
+  in.system = "dgx-h100";
+  in.chips = 8;
+  in.model = "llama3-8b";
+  in.seq = 4096;
+  in.global_batch = 8;
+  in.stack = "megatron-lm-2021";
+  in.flash_attention = true;
+  const Scenario sc = resolve_scenario(in);
+  EXPECT_TRUE(sc.plan.flash_attention);
+  EXPECT_FALSE(sc.plan.sequence_parallel);
+}
+
+TEST(Stack, UnknownStackNamesTheFlag) {
+  const std::string msg = testing::input_error([] { (void)with_stack("nosuch"); });
+  EXPECT_CONTAINS(msg, "--stack");
+  EXPECT_CONTAINS(msg, "nosuch");
+}
+
+}  // namespace
+}  // namespace tahoma
