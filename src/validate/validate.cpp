@@ -350,13 +350,25 @@ CsvTable read_csv(const std::string& path) {
 
 namespace {
 
-// Chooses the settings the row leaves open for one layout (validation/README.md): the least
-// recompute that fits (none, selective, then full recompute of 1, 2, ... layers per pipeline rank
-// as Megatron's block method does, then all), then the lowest ZeRO stage that fits, then the
-// micro-batch by the stack's convention (gradient accumulation: 1; whole local batch without a
-// pipeline: the per-device batch, halved until it fits). "Selective" means what the stack says.
-// The first candidate that fits, or the first one when none does. Throws RowSkip for a layout the
-// model or system cannot hold.
+// The micro-batches a gradient-accumulation stack's recipe may have used when the row does not
+// publish one: the divisors of the per-replica batch up to this many sequences (Megatron recipes
+// use 1-8; a micro-batch past 16 sequences of thousands of tokens no longer raises GEMM efficiency).
+constexpr int kMaxSearchedMicroBatch = 16;
+// Candidates the closed form ranks that the step's own engine re-simulates to pick the winner.
+constexpr int kSettingFinalists = 3;
+
+// Searches the settings the row leaves open for one layout (issue 14 item 3, validation/README.md:
+// "not published: search"). A published recipe is tuned, so the row runs with the fastest settings
+// that fit among those consistent with what it fixes: every ZeRO stage and micro-batch it leaves
+// open, each with the least recompute that fits (none, selective, then full recompute of 1, 2, ...
+// layers per pipeline rank as Megatron's block method does, then all: for a given stage and
+// micro-batch more recompute only adds work, so the least that fits is the fastest). Micro-batches:
+// a gradient-accumulation stack's divisors of the per-replica batch up to kMaxSearchedMicroBatch; a
+// stack that runs the whole local batch (no accumulation) keeps that convention, halved until it
+// fits. "Selective" means what the stack says. The closed form ranks the candidates and the best
+// kSettingFinalists are re-simulated with the step's engine, which picks; when nothing fits, the
+// candidate that needs the least memory is reported (as not fitting). Throws RowSkip for a layout
+// the model or system cannot hold.
 template <class CheckLayout>
 void choose_settings(Scenario& sc, StepResult& result, std::vector<Assumption>& assumed, bool search_recompute,
                      bool zero_published, bool mb_published, CheckLayout& check_layout, const StepOptions& options) {
@@ -391,47 +403,103 @@ void choose_settings(Scenario& sc, StepResult& result, std::vector<Assumption>& 
     check_layout(probe, sc);
     local_batch = std::max(1, sc.training.global_batch / probe.dp);
   }
-  auto micro_batches = [&]() {
-    if (mb_published) return std::vector<int>{plan.micro_batch};
-    if (sc.stack.micro_batching == MicroBatching::kGradientAccumulation || plan.pp > 1) return std::vector<int>{1};
-    std::vector<int> sizes;
-    for (int mb = local_batch; mb >= 1; --mb) {
-      if (local_batch % mb == 0) sizes.push_back(mb);
+  const bool whole_batch = sc.stack.micro_batching != MicroBatching::kGradientAccumulation && plan.pp == 1;
+  std::vector<int> micro_batches;
+  if (mb_published) {
+    micro_batches = {plan.micro_batch};
+  } else if (whole_batch) {
+    micro_batches = {local_batch};  // halved below until it fits
+  } else {
+    for (int mb = 1; mb <= std::min(local_batch, kMaxSearchedMicroBatch); ++mb) {
+      if (local_batch % mb == 0) micro_batches.push_back(mb);
     }
-    return sizes;
+  }
+  StepOptions ranking = options;
+  ranking.engine = StepEngine::kClosedForm;
+  ranking.network = NetworkMode::kAnalytical;
+  auto simulate = [&](const Scenario& trial, const StepOptions& o) {
+    try {
+      return simulate_step(trial, o);
+    } catch (const Error& e) {
+      throw RowSkip{std::string("the step cannot be simulated: ") + e.what()};
+    }
   };
+  struct Candidate {
+    Scenario scenario;
+    StepResult ranked;  // closed form
+  };
+  std::vector<Candidate> candidates;
+  auto consider = [&](int z, int mb) {  // the least recompute that fits at this stage and micro-batch
+    for (const RecomputeChoice& r : recomputes) {
+      Scenario trial = sc;
+      trial.plan.recompute = r.mode;
+      trial.plan.recompute_num_layers = r.layers;
+      trial.plan.zero = z;
+      trial.plan.micro_batch = mb;
+      apply_selective_recompute(trial.stack, trial.plan);
+      check_layout(trial.plan, trial);
+      StepResult res = simulate(trial, ranking);
+      const bool fits = res.memory.fits;
+      candidates.push_back({std::move(trial), std::move(res)});
+      if (fits) return true;
+    }
+    return false;
+  };
+  // A searched micro-batch the layout cannot hold (e.g. too few micro-batches for an interleaved
+  // schedule) is not a candidate; the row is skipped only when no candidate is valid.
+  std::optional<RowSkip> invalid;
+  auto try_consider = [&](int z, int mb) {
+    try {
+      return consider(z, mb);
+    } catch (const RowSkip& e) {
+      if (!invalid) invalid = e;
+      return false;
+    }
+  };
+  for (int z : zeros) {
+    for (int mb : micro_batches) {
+      if (!whole_batch || mb_published) {
+        try_consider(z, mb);
+        continue;
+      }
+      for (int m = mb; m >= 1; m /= 2) {  // the whole local batch, halved until it fits
+        if (local_batch % m == 0 && try_consider(z, m)) break;
+      }
+    }
+  }
+  if (candidates.empty()) throw invalid.value_or(RowSkip{"no setting gives a valid layout"});
+  std::vector<const Candidate*> fitting;
+  for (const Candidate& c : candidates) {
+    if (c.ranked.memory.fits) fitting.push_back(&c);
+  }
   std::optional<Scenario> chosen;
   std::optional<StepResult> chosen_result;
-  for (const RecomputeChoice& r : recomputes) {
-    for (int z : zeros) {
-      for (int mb : micro_batches()) {
-        Scenario trial = sc;
-        trial.plan.recompute = r.mode;
-        trial.plan.recompute_num_layers = r.layers;
-        trial.plan.zero = z;
-        trial.plan.micro_batch = mb;
-        apply_selective_recompute(trial.stack, trial.plan);
-        check_layout(trial.plan, trial);
-        StepResult res = [&] {
-          try {
-            return simulate_step(trial, options);
-          } catch (const Error& e) {
-            throw RowSkip{std::string("the step cannot be simulated: ") + e.what()};
-          }
-        }();
-        if (!chosen || (res.memory.fits && !chosen_result->memory.fits)) {
-          chosen = trial;
-          chosen_result = res;
-        }
-        if (res.memory.fits) break;
-      }
-      if (chosen_result->memory.fits) break;
+  if (fitting.empty()) {
+    const Candidate* least = &candidates.front();
+    for (const Candidate& c : candidates) {
+      if (c.ranked.memory.total < least->ranked.memory.total) least = &c;
     }
-    if (chosen_result->memory.fits) break;
+    chosen = least->scenario;
+    chosen_result = simulate(*chosen, options);
+  } else {
+    std::stable_sort(fitting.begin(), fitting.end(), [](const Candidate* a, const Candidate* b) {
+      return a->ranked.tokens_per_s_per_chip > b->ranked.tokens_per_s_per_chip;
+    });
+    for (size_t i = 0; i < fitting.size() && i < static_cast<size_t>(kSettingFinalists); ++i) {
+      StepResult res = simulate(fitting[i]->scenario, options);
+      if (!chosen_result || res.tokens_per_s_per_chip > chosen_result->tokens_per_s_per_chip) {
+        chosen = fitting[i]->scenario;
+        chosen_result = std::move(res);
+      }
+    }
   }
   if (!mb_published) {
     assumed.push_back({"micro_batch", "", std::to_string(chosen->plan.micro_batch),
-                       fmt::format("stack convention: {}", to_string(sc.stack.micro_batching))});
+                       whole_batch ? fmt::format("stack convention: {}, halved until it fits",
+                                                 to_string(sc.stack.micro_batching))
+                                   : fmt::format("searched: fastest settings that fit (divisors of the {} sequences "
+                                                 "per replica up to {})",
+                                                 local_batch, kMaxSearchedMicroBatch)});
   }
   const Plan& p = chosen->plan;
   const std::string used_recompute =
@@ -439,12 +507,12 @@ void choose_settings(Scenario& sc, StepResult& result, std::vector<Assumption>& 
       : p.recompute_num_layers > 0 ? fmt::format("full on {} layers per rank", p.recompute_num_layers)
                                    : std::string(to_string(p.recompute));
   if (search_recompute) {
-    assumed.push_back({"recompute", "", used_recompute, "least that fits"});
+    assumed.push_back({"recompute", "", used_recompute, "searched: fastest settings that fit"});
   } else if (p.offload_activations && sc.plan.recompute == Recompute::kSelective) {
     assumed.push_back({"recompute", "selective", used_recompute,
                        fmt::format("stack {}: selective means {}", sc.stack.name, to_string(sc.stack.selective_recompute))});
   }
-  if (!zero_published) assumed.push_back({"zero", "", std::to_string(p.zero), "lowest stage that fits"});
+  if (!zero_published) assumed.push_back({"zero", "", std::to_string(p.zero), "searched: fastest settings that fit"});
   sc = *chosen;
   result = *chosen_result;
 }

@@ -100,6 +100,40 @@ TEST(Validate, UnpublishedSettingsAreSearchedAndSaid) {
   EXPECT_TRUE(r.fits);
 }
 
+// Issue 14 item 3: unpublished settings are searched, not taken in a preference order. With the
+// closed form (which also ranks), no setting the row leaves open that fits is faster than the one
+// chosen: every ZeRO stage, every micro-batch dividing the per-replica batch, every recompute.
+TEST(Validate, UnpublishedSettingsAreTheFastestThatFit) {
+  TempDir dir;
+  const std::string path = dir.write("f.csv", std::string(kHeader) + row("f1", "", ",1,1,,8,1,,"));
+  ValidationFilter f;
+  f.engine = StepEngine::kClosedForm;
+  const ValidationRow r = validate_file(path, f).rows.at(0);
+  ASSERT_TRUE(r.simulated) << r.skip_reason;
+  ASSERT_TRUE(r.fits);
+  StepOptions o;
+  o.engine = StepEngine::kClosedForm;
+  int fitting = 0;
+  for (int z = 0; z <= 3; ++z) {
+    for (int mb : {1, 2, 4, 8}) {
+      for (Recompute rc : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
+        Scenario alt = *r.scenario;
+        alt.plan.zero = z;
+        alt.plan.micro_batch = mb;
+        alt.plan.recompute = rc;
+        alt.plan.recompute_num_layers = 0;
+        const StepResult res = simulate_step(alt, o);
+        if (!res.memory.fits) continue;
+        ++fitting;
+        EXPECT_LE(res.tokens_per_s_per_chip, r.predicted * (1 + 1e-9))
+            << "zero " << z << " mb " << mb << " recompute " << to_string(rc) << " is faster than the chosen zero "
+            << r.scenario->plan.zero << " mb " << r.scenario->plan.micro_batch;
+      }
+    }
+  }
+  EXPECT_GT(fitting, 1);
+}
+
 // Megatron-Bridge's performance scripts reduce gradients in bf16 and overlap TP communication with
 // the GEMMs, except in NVFP4 runs (tp_comm_overlap = False if precision == "nvfp4").
 TEST(Validate, FrameworkRecipesOverlapTpExceptInNvfp4) {
