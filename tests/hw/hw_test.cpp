@@ -62,6 +62,27 @@ TEST(SystemPresets, EveryPresetFileLoadsAndIsSane) {
   }
 }
 
+// Issue 14 item 5: every shipped chip has a host, so every preset gives its link to host DRAM
+// (--offload-activations needs it) and the host DRAM per chip. The link is far slower than HBM
+// (PCIe or NVLink-C2C against HBM), which bounds a mistyped unit.
+TEST(SystemPresets, EveryPresetHasAHostLink) {
+  for (const auto& name : kSystems) {
+    SCOPED_TRACE(name);
+    const System s = load_system(name);
+    EXPECT_GT(s.chip.host_bandwidth.value(), 0.0) << "no chip.host_bandwidth";
+    EXPECT_GT(s.chip.host_memory.value(), 0.0) << "no chip.host_memory";
+    EXPECT_LT(s.chip.host_bandwidth.value(), s.chip.hbm_bandwidth.value());
+    EXPECT_GE(s.chip.host_bandwidth.value(), 1e9) << "a host link is at least 1 GB/s";
+    EXPECT_GE(s.chip.host_memory.value(), 1e9) << "host DRAM is at least 1 GB per chip";
+  }
+  // Spot values, each from the sources named in the preset.
+  EXPECT_DOUBLE_EQ(load_system("tpu-v7").chip.host_memory.value(), 240e9);     // 960 GB per 4-chip VM
+  EXPECT_DOUBLE_EQ(load_system("tpu-v5p").chip.host_memory.value(), 112e9);    // 448 GB per 4-chip VM
+  EXPECT_DOUBLE_EQ(load_system("trn1n").chip.host_memory.value(),               // extends trn1:
+                   load_system("trn1").chip.host_memory.value());               // 512 GiB / 16
+  EXPECT_DOUBLE_EQ(load_system("gb200-nvl72").chip.host_bandwidth.value(), 225e9);  // C2C shared by 2 GPUs
+}
+
 TEST(SystemPresets, ListedWithDescriptions) {
   const auto list = list_system_presets();
   std::vector<std::string> names;
