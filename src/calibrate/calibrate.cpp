@@ -165,6 +165,13 @@ std::vector<CalibrationConstant> load_calibration(const std::string& path) {
     c.dense_only = rows == "dense";
     c.presets = m.strings("presets");
     if (c.presets.empty()) throw m.error("presets", "expected at least one preset");
+    for (const auto& preset : c.presets) {
+      try {
+        (void)load_system(preset);
+      } catch (const InputError& e) {
+        throw m.error("presets", fmt::format("'{}' does not load: {}", preset, e.what()));
+      }
+    }
     const auto range = m.sequence("range");
     if (range.size() != 2 || !range[0].IsScalar() || !range[1].IsScalar()) {
       throw m.error("range", "expected [min, max]");

@@ -64,6 +64,8 @@ for dir in bad good; do
     case "$base" in
       scenario-*) check "$dir/$base" "$expected" "$needle" -- simulate "$file" ;;
       system-*) check "$dir/$base" "$expected" "$needle" -- show system "$file" ;;
+      stack-*) check "$dir/$base" "$expected" "$needle" -- show stack "$file" ;;
+      calibration-*) check "$dir/$base" "$expected" "$needle" -- calibrate validation/published_runs.csv --constants "$file" ;;
       model-* | config-*)
         check "$dir/$base" "$expected" "$needle" -- show model "$file"
         if [ "$dir" = good ]; then
@@ -75,7 +77,7 @@ for dir in bad good; do
       README.md) ;;
       *)
         failures=$((failures + 1))
-        echo "FAIL $dir/$base: name does not start with scenario-, system-, model-, config- or csv-"
+        echo "FAIL $dir/$base: name does not start with scenario-, system-, stack-, calibration-, model-, config- or csv-"
         ;;
     esac
   done

@@ -20,8 +20,9 @@ seeds() {  # seeds NAME DIR...: a fresh directory with copies of the given files
   echo "$dir"
 }
 cd "$root"
-yaml=$(seeds yaml data/scenarios/*.yaml data/systems/*.yaml data/models/*.yaml tests/scenarios/*.yaml \
-  tests/corpus/*/scenario-* tests/corpus/*/system-* tests/corpus/*/model-*)
+yaml=$(seeds yaml data/scenarios/*.yaml data/systems/*.yaml data/models/*.yaml data/stacks/*.yaml \
+  data/calibration.yaml tests/scenarios/*.yaml tests/corpus/*/scenario-* tests/corpus/*/system-* \
+  tests/corpus/*/model-* tests/corpus/*/stack-* tests/corpus/*/calibration-*)
 json=$(seeds json tests/workload/hf/*/config.json tests/corpus/*/config-*)
 csv=$(seeds csv tests/corpus/*/csv-*)
 head -4 validation/published_runs.csv >"$csv/published-head.csv"
