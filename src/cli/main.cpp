@@ -18,6 +18,7 @@
 #include <tbb/global_control.h>
 
 #include "internal/yaml_reader.h"
+#include "field_options.h"
 #include "output.h"
 #include "tahoma/error.h"
 #include "tahoma/report.h"
@@ -66,48 +67,7 @@ void add_scenario_options(CLI::App* cmd, ScenarioInput& in) {
   add_stack_option(cmd, in);
   cmd->add_option("--chips", in.chips, "number of chips (default: one scale-up domain)");
   cmd->add_option("--model", in.model, "model preset name, YAML path or Hugging Face config.json");
-  cmd->add_option("--seq", in.seq, "sequence length in tokens");
-  cmd->add_option("--global-batch", in.global_batch, "sequences per optimizer step");
-  cmd->add_option("--micro-batch", in.micro_batch, "sequences per micro-batch per data-parallel rank");
-  cmd->add_option("--tp", in.tp, "tensor-parallel degree (ranks)");
-  cmd->add_option("--pp", in.pp, "pipeline-parallel degree");
-  cmd->add_option("--vpp", in.vpp, "virtual pipeline stages per rank (interleaved 1F1B)");
-  cmd->add_option("--dp", in.dp, "data-parallel degree (default: ranks / (tp*pp*cp))");
-  cmd->add_option("--cp", in.cp, "context-parallel degree");
-  cmd->add_option("--ep", in.ep, "expert-parallel degree (MoE)");
-  cmd->add_option("--etp", in.etp, "expert tensor-parallel degree (MoE; default: the TP degree)");
-  cmd->add_option("--zero", in.zero, "ZeRO stage 0-3 (1 = Megatron distributed optimizer, 3 = FSDP)");
-  cmd->add_option("--recompute", in.recompute, "activation recomputation: none, selective, full");
-  cmd->add_option("--precision", in.precision, "matmul precision: bf16, fp16, fp8, fp4, fp32");
-  cmd->add_option("--sequence-parallel", in.sequence_parallel, "Megatron sequence parallelism with TP (true/false)");
-  cmd->add_option("--flash-attention", in.flash_attention, "fused attention kernels (true/false)");
-  cmd->add_flag_callback(
-      "--pp-embedding-split", [&in] { in.account_for_embedding_and_loss = true; },
-      "count embedding and loss as pipeline layers ((layers+2) divisible by pp*vpp)");
-  cmd->add_option("--recompute-num-layers", in.recompute_num_layers,
-                  "with --recompute full: recompute only N layers per pipeline rank (0 = all)");
-  cmd->add_option("--tp-comm-overlap", in.tp_comm_overlap, "overlap TP collectives with GEMMs (true/false)");
-  cmd->add_option("--ep-comm-overlap", in.ep_comm_overlap,
-                  "MoE: overlap the all-to-all with another micro-batch's compute (DualPipe; true/false)");
-  cmd->add_option("--offload-activations", in.offload_activations,
-                  "with --recompute full: keep the layer-input checkpoints in host memory, copied over the "
-                  "chip's host link (true/false)");
-  cmd->add_option("--pp-schedule", in.pp_schedule,
-                  "pipeline schedule: 1f1b (interleaved with --vpp > 1), interleaved-1f1b, zero-bubble, dualpipe, "
-                  "gpipe (see `tahoma list schedules`)");
-  cmd->add_option("--cp-comm", in.cp_comm, "context-parallel KV exchange: ring (default) or all-gather")
-      ->check(CLI::IsMember({"ring", "all-gather"}));
-  cmd->add_option("--grouped-gemm", in.grouped_gemm,
-                  "MoE expert GEMMs: per-gemm (one host-issued GEMM per expert, Transformer Engine; default) or "
-                  "single-launch (one grouped kernel)")
-      ->check(CLI::IsMember({"per-gemm", "single-launch"}));
-  cmd->add_option("--grad-reduce-dtype", in.grad_reduce_dtype, "gradient buffers and their reduction: fp32 or bf16")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
-  cmd->add_flag_callback(
-      "--uneven-pipeline", [&in] { in.uneven_pipeline = true; },
-      "let stages differ by one layer when the layers do not divide by pp*vpp (DeepSeek-V3 recipes)");
-  cmd->add_option("--moe-imbalance", in.moe_imbalance,
-                  "MoE: tokens on the busiest expert-parallel rank over the average (default 1 = balanced)");
+  cli::add_field_options(cmd, in);
   add_set_option(cmd, in.overrides);
 }
 
@@ -320,9 +280,8 @@ int main(int argc, char** argv) {
   add_stack_option(compare_cmd, compare_in);
   compare_cmd->add_option("--model", compare_in.model, "model preset name, YAML path or Hugging Face config.json")
       ->required();
-  compare_cmd->add_option("--seq", compare_in.seq, "sequence length in tokens");
-  compare_cmd->add_option("--global-batch", compare_in.global_batch, "sequences per optimizer step");
-  compare_cmd->add_option("--precision", compare_in.precision, "matmul precision: bf16, fp16, fp8, fp4, fp32");
+  for (const char* key : {"seq", "global_batch", "precision"})
+    cli::add_field_option(compare_cmd, compare_in, *find_plan_field_by_key(key));
   add_format(compare_cmd);
   SearchOptions compare_opts;
   std::string compare_objective = "tokens-per-s";

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "tahoma/plan_fields.h"
+
 namespace tahoma {
 
 using nlohmann::json;
@@ -179,31 +181,22 @@ std::string stack_table(const Stack& st) {
   return out;
 }
 
+// The JSON of one field's value (plan_fields.h): a number, a bool or a name.
+json field_json(const PlanField& f, const Training& t, const Plan& p) {
+  return std::visit([](const auto& x) { return json(x); }, f.get(t, p));
+}
+
+// The fields of one section as a JSON object, plus `extra`.
+json section_json(FieldSection section, const Training& t, const Plan& p, json extra = json::object()) {
+  for (const auto& f : plan_fields()) {
+    if (f.section == section) extra[std::string(f.key)] = field_json(f, t, p);
+  }
+  return extra;
+}
+
 json plan_json(const Plan& p) {
-  return {{"tp", p.tp},
-          {"etp", expert_tp(p)},
-          {"pp", p.pp},
-          {"vpp", p.vpp},
-          {"dp", p.dp},
-          {"cp", p.cp},
-          {"ep", p.ep},
-          {"zero", p.zero},
-          {"recompute", to_string(p.recompute)},
-          {"micro_batch", p.micro_batch},
-          {"sequence_parallel", p.sequence_parallel},
-          {"flash_attention", p.flash_attention},
-          {"account_for_embedding_and_loss", p.account_for_embedding_and_loss},
-          {"uneven_pipeline", p.uneven_pipeline},
-          {"grad_reduce_dtype", p.grad_reduce_fp32 ? "fp32" : "bf16"},
-          {"tp_comm_overlap", p.tp_comm_overlap},
-          {"ep_comm_overlap", p.ep_comm_overlap},
-          {"cp_comm", to_string(p.cp_comm)},
-          {"grouped_gemm", to_string(p.grouped_gemm)},
-          {"recompute_num_layers", p.recompute_num_layers},
-          {"offload_activations", p.offload_activations},
-          {"schedule", to_string(effective_schedule(p))},
-          {"pp_schedule", to_string(p.pp_schedule)},
-          {"placement", "tp, cp, pp, dp (tp innermost)"}};
+  return section_json(FieldSection::kPlan, Training{}, p,
+                      {{"schedule", to_string(effective_schedule(p))}, {"placement", "tp, cp, pp, dp (tp innermost)"}});
 }
 
 json scenario_json(const Scenario& sc) {
@@ -215,11 +208,7 @@ json scenario_json(const Scenario& sc) {
           {"chips", sc.system.total_chips()},
           {"system", system_json(sc.system)},
           {"model", model_json(sc.model)},
-          {"training",
-           {{"seq", sc.training.seq},
-            {"global_batch", sc.training.global_batch},
-            {"precision", to_string(sc.training.precision)},
-            {"moe_imbalance", sc.training.moe_imbalance}}},
+          {"training", section_json(FieldSection::kTraining, sc.training, sc.plan)},
           {"plan", plan_json(sc.plan)}};
 }
 
@@ -766,26 +755,31 @@ std::string simulate_command(const Scenario& base, const Plan& p) {
   for (const auto& o : base.system_overrides) cmd += " --set " + o;
   if (base.training.precision != Precision::kBf16)
     cmd += fmt::format(" --precision {}", to_string(base.training.precision));
-  cmd += fmt::format(" --tp {} --pp {} --vpp {} --cp {} --ep {} --micro-batch {} --zero {} --recompute {}", p.tp, p.pp,
-                     p.vpp, p.cp, p.ep, p.micro_batch, p.zero, to_string(p.recompute));
-  if (p.etp > 0 && p.etp != p.tp) cmd += fmt::format(" --etp {}", p.etp);
-  if (p.account_for_embedding_and_loss) cmd += " --pp-embedding-split";
-  if (p.uneven_pipeline) cmd += " --uneven-pipeline";
-  if (p.pp_schedule != PipelineSchedule::k1F1B) cmd += fmt::format(" --pp-schedule {}", to_string(p.pp_schedule));
-  if (base.training.moe_imbalance != 1.0) cmd += fmt::format(" --moe-imbalance {}", base.training.moe_imbalance);
-  // The software settings that differ from what the stack gives.
-  Plan d;
-  apply_stack_defaults(base.stack, base.training.precision, d);
-  auto tf = [](bool b) { return b ? "true" : "false"; };
-  if (p.sequence_parallel != d.sequence_parallel) cmd += fmt::format(" --sequence-parallel {}", tf(p.sequence_parallel));
-  if (p.flash_attention != d.flash_attention) cmd += fmt::format(" --flash-attention {}", tf(p.flash_attention));
-  if (p.tp_comm_overlap != d.tp_comm_overlap) cmd += fmt::format(" --tp-comm-overlap {}", tf(p.tp_comm_overlap));
-  if (p.ep_comm_overlap != d.ep_comm_overlap) cmd += fmt::format(" --ep-comm-overlap {}", tf(p.ep_comm_overlap));
-  if (p.offload_activations) cmd += " --offload-activations true";
-  if (p.cp_comm != d.cp_comm) cmd += fmt::format(" --cp-comm {}", to_string(p.cp_comm));
-  if (p.grouped_gemm != d.grouped_gemm) cmd += fmt::format(" --grouped-gemm {}", to_string(p.grouped_gemm));
-  if (p.grad_reduce_fp32 != d.grad_reduce_fp32)
-    cmd += fmt::format(" --grad-reduce-dtype {}", p.grad_reduce_fp32 ? "fp32" : "bf16");
+  // The layout, then what differs from the built-in defaults, then what differs from the stack's;
+  // a default is taken with the printed layout (etp's default is the TP degree).
+  Plan built_in, from_stack;
+  apply_stack_defaults(base.stack, base.training.precision, from_stack);
+  for (const auto& f : plan_fields()) {
+    if (f.reproduce != Reproduce::kAlways) continue;
+    Training unused;
+    f.set(f.get(base.training, p), unused, built_in);
+    f.set(f.get(base.training, p), unused, from_stack);
+  }
+  const auto print = [&](const PlanField& f) {
+    const FieldValue value = f.get(base.training, p);
+    const Plan& d = f.default_from == FieldDefault::kStack ? from_stack : built_in;
+    if (f.reproduce == Reproduce::kIfChanged && f.get(Training{}, d) == value) return;
+    cmd += fmt::format(" {}", f.flag);
+    if (f.kind != FieldKind::kSwitch) cmd += fmt::format(" {}", to_text(value));
+  };
+  for (const auto& f : plan_fields()) {
+    if (f.reproduce == Reproduce::kAlways) print(f);
+  }
+  for (const auto default_from : {FieldDefault::kBuiltIn, FieldDefault::kStack}) {
+    for (const auto& f : plan_fields()) {
+      if (f.reproduce == Reproduce::kIfChanged && f.default_from == default_from) print(f);
+    }
+  }
   return cmd;
 }
 

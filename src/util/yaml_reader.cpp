@@ -80,6 +80,11 @@ YamlMap& YamlMap::declare(std::initializer_list<const char*> keys) {
   return *this;
 }
 
+YamlMap& YamlMap::declare(const std::vector<std::string>& keys) {
+  known_.insert(keys.begin(), keys.end());
+  return *this;
+}
+
 YAML::Node YamlMap::get(const std::string& key, bool required) {
   used_.insert(key);
   known_.insert(key);

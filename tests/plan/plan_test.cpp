@@ -387,7 +387,7 @@ TEST(Scenario, FlagErrors) {
     (void)resolve_scenario(flags);
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_EQ(e.key_path(), "recompute");
+    EXPECT_EQ(e.key_path(), "--recompute");  // the flag the user typed
     EXPECT_CONTAINS(std::string(e.what()), "did you mean 'full'");
   }
   ScenarioInput no_model;

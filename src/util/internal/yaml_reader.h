@@ -47,6 +47,7 @@ class YamlMap {
   // Declares every key this mapping may hold, before any is read: a missing required key is then
   // never blamed on a valid neighbour, and unknown keys get the full list of suggestions.
   YamlMap& declare(std::initializer_list<const char*> keys);
+  YamlMap& declare(const std::vector<std::string>& keys);
 
   // Throws InputError for every key present but never read.
   void finish() const;
