@@ -525,7 +525,7 @@ TEST(Cli, OffloadActivationsFlag) {
   EXPECT_CONTAINS(sel.err, "recompute: full");
   const CliRun nolink = tahoma(
       "simulate --system gb200-nvl72 --chips 72 --model llama3.1-8b --seq 8192 --global-batch 72 --recompute full "
-      "--offload-activations true");
+      "--offload-activations true --set chip.host_bandwidth=0GB/s");
   EXPECT_EQ(nolink.code, 2);
   EXPECT_CONTAINS(nolink.err, "host_bandwidth");
 }

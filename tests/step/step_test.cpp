@@ -736,9 +736,9 @@ TEST(StepOffload, NeedsFullRecomputeAndAHostLink) {
   ScenarioInput gb = input("gb200-nvl72", 72, "llama3.1-8b", 8192, 72);
   gb.offload_activations = true;
   gb.recompute = "full";
-  EXPECT_THROW(resolve_scenario(gb), InputError);  // the preset gives no host_bandwidth
-  gb.overrides = {"chip.host_bandwidth=450GB/s"};
-  EXPECT_NO_THROW(resolve_scenario(gb));
+  EXPECT_NO_THROW(resolve_scenario(gb));  // every preset has a host link (NVLink-C2C here)
+  gb.overrides = {"chip.host_bandwidth=0GB/s"};  // 0 = no host link: offloading is refused
+  EXPECT_THROW(resolve_scenario(gb), InputError);
 }
 
 // XLA compiles an MoE layer's experts into one ragged-dot kernel: a TPU pays no per-GEMM dispatch.
