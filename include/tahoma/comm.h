@@ -68,6 +68,21 @@ struct CollectiveCost {
   BytesPerSecond busbw{0};
 };
 
+// One collective algorithm the model prices (`tahoma list algorithms`): its name, the collectives
+// it implements, where it is valid, whether the libraries choose it themselves, and its source.
+// The registry (collective_algorithms(), in cost()'s tie-breaking order) is the one place an
+// algorithm is declared; its alpha-beta price is CollectiveModel's member of the same name, its
+// flows flow_steps' branch of the same name.
+struct CollectiveAlgorithm {
+  const char* name;
+  const char* collectives;  // the operations it implements
+  bool library;             // chosen among by cost() (what NCCL, XLA and the Neuron collectives do)
+  const char* valid;        // where it applies
+  const char* formula;      // its time (docs/model.md 5.4)
+  const char* source;
+};
+const std::vector<CollectiveAlgorithm>& collective_algorithms();
+
 class CollectiveModel {
  public:
   explicit CollectiveModel(const System& system);
@@ -141,6 +156,25 @@ class CollectiveModel {
   static bool nests(const std::vector<Span>& sp, long long n);
   [[nodiscard]] CollectiveCost cost_with_spans(const std::string& algorithm, CollectiveKind kind, Bytes bytes,
                                                const GroupShape& group, const std::vector<Span>& sp) const;
+  // One algorithm's alpha-beta time for a buffer of `S` bytes; infinite where it is not valid.
+  struct Pricing {
+    CollectiveKind kind;
+    double S;       // bytes
+    long long n;    // members
+    double phases;  // 2 for all-reduce (reduce-scatter + all-gather), else 1
+    const GroupShape& group;
+    const std::vector<Span>& sp;
+  };
+  [[nodiscard]] double price_ring(const Pricing& p, RingKind ring) const;
+  [[nodiscard]] double price_hierarchical(const Pricing& p) const;
+  [[nodiscard]] double price_tree(const Pricing& p) const;
+  [[nodiscard]] double price_nvls(const Pricing& p) const;
+  [[nodiscard]] double price_torus_rings(const Pricing& p) const;
+  [[nodiscard]] double price_direct(const Pricing& p) const;
+  [[nodiscard]] double price_p2p(const Pricing& p) const;
+  [[nodiscard]] double price_halving_doubling(const Pricing& p) const;
+  // The price of the registry's algorithm `name` (infinite for an unknown name).
+  [[nodiscard]] double price(const std::string& name, const Pricing& p) const;
   // Per-rank bandwidth (bytes/s) of the slowest crossing and the largest per-step latency (s) of a
   // flat algorithm that spans all of `sp`.
   [[nodiscard]] std::pair<double, double> bottleneck(const std::vector<Span>& sp, RingKind ring) const;

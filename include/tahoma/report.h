@@ -39,6 +39,10 @@ nlohmann::json validation_json(const ValidationReport& report);
 // predicted step and what the row's source says the model may lack).
 std::string validation_markdown(const ValidationReport& report, const std::string& command);
 
+// `tahoma list algorithms`: the collective-algorithm registry.
+std::string algorithms_table();
+nlohmann::json algorithms_json();
+
 // `tahoma calibrate`: each constant's group, rows, shipped and re-derived value and the group's error.
 std::string calibration_table(const std::string& file, const std::vector<CalibrationResult>& results);
 nlohmann::json calibration_json(const std::string& file, const std::vector<CalibrationResult>& results);

@@ -170,9 +170,9 @@ int main(int argc, char** argv) {
 
   auto* list = app.add_subcommand("list", "list presets: tahoma list systems|models|stacks");
   std::string list_what;
-  list->add_option("what", list_what, "systems, models, stacks or schedules")
+  list->add_option("what", list_what, "systems, models, stacks, schedules or algorithms")
       ->required()
-      ->check(CLI::IsMember({"systems", "models", "stacks", "schedules"}));
+      ->check(CLI::IsMember({"systems", "models", "stacks", "schedules", "algorithms"}));
   add_format(list);
 
   auto* show = app.add_subcommand("show", "show one preset with totals: tahoma show system|model|stack NAME");
@@ -306,7 +306,10 @@ int main(int argc, char** argv) {
   try {
     std::string text;
     if (*list) {
-      if (list_what == "schedules") {
+      if (list_what == "algorithms") {
+        // The collective-algorithm registry (tahoma/comm.h).
+        text = format == "json" ? algorithms_json().dump(2) + "\n" : algorithms_table();
+      } else if (list_what == "schedules") {
         // The pipeline-schedule registry (tahoma/schedule.h), with each closed-form bubble.
         std::vector<PresetInfo> schedules;
         for (const auto& s : pipeline_schedules())

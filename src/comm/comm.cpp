@@ -234,95 +234,14 @@ CollectiveCost CollectiveModel::cost_with_spans(const std::string& algorithm, Co
   const long long n = group.size();
   CollectiveCost c;
   c.algorithm = algorithm;
-  const double inf = std::numeric_limits<double>::infinity();
   if (n <= 1 || bytes.value() <= 0) {
     c.algorithm = "none";
     return c;
   }
-  const double S = bytes.value();
   // Reduce-scatter + all-gather phases: 2 for all-reduce, 1 for the others.
   const double phases = kind == CollectiveKind::kAllReduce ? 2.0 : 1.0;
-  double t = inf;
-  if (kind == CollectiveKind::kSendRecv) {
-    if (algorithm == "p2p") {
-      const Span& outer = sp.back();
-      const CommLevel& level = levels_[outer.level];
-      // A neighbour on a torus is one link away.
-      double bw = outer.bandwidth.value();
-      if (level.torus) {
-        bw = inf;
-        for (const auto& b : level.link_bandwidth) bw = std::min(bw, b.value());
-      }
-      t = level.latency.value() + S / bw;
-    }
-  } else if (kind == CollectiveKind::kAllToAll) {
-    if (algorithm == "direct") {
-      // Traffic a rank sends beyond its inner block must cross that level's links.
-      t = 0.0;
-      double alpha = 0.0;
-      for (const auto& s : sp) {
-        const CommLevel& level = levels_[s.level];
-        const double leaving = S * (1.0 - static_cast<double>(s.inner) / static_cast<double>(n));
-        double tl = leaving / s.bandwidth.value();
-        if (level.torus) {
-          double per_byte = 0.0;
-          (void)torus_bandwidth(level, group, &per_byte, nullptr, nullptr, nullptr);
-          tl = S * per_byte;
-        }
-        t = std::max(t, tl);
-        alpha = std::max(alpha, level.latency.value());
-      }
-      t += alpha * std::ceil(std::log2(static_cast<double>(n)));
-    }
-  } else if ((algorithm == "ring" || algorithm == "ring-bidir") && !(sp.size() == 1 && levels_[sp[0].level].torus)) {
-    // (Inside one torus the rings are the multi-dimensional "torus-rings" below.) A ring uses one
-    // direction of a torus dimension; two counter-rotating rings with half the buffer each
-    // ("ring-bidir") use both. On full-duplex switch ports the two cost the same.
-    const auto [bw, alpha] = bottleneck(sp, algorithm == "ring" ? RingKind::kOneWay : RingKind::kTwoWay);
-    const double r = static_cast<double>(n - 1) / static_cast<double>(n);
-    t = phases * (static_cast<double>(n - 1) * alpha + r * S / bw);
-  } else if (algorithm == "hierarchical" && nests(sp, n)) {
-    // (Only where every block of a level holds the same number of members: a group whose stride
-    // does not divide the level blocks has no clean level-by-level split.)
-    t = 0.0;
-    double data = S;
-    for (const auto& s : sp) {
-      const double f = static_cast<double>(s.factor);
-      t += phases * ((f - 1.0) / f * data / s.bandwidth.value() + (f - 1.0) * levels_[s.level].latency.value());
-      data /= f;
-    }
-  } else if (algorithm == "tree" && kind == CollectiveKind::kAllReduce &&
-             std::none_of(sp.begin(), sp.end(), [&](const Span& s) { return levels_[s.level].torus; })) {
-    // (Trees are a switched-fabric algorithm: on a torus, XLA and the Neuron collectives use rings.)
-    const auto [bw, alpha] = bottleneck(sp, RingKind::kTwoWay);
-    // Double binary tree (NCCL): log-depth latency, each rank moves S up and S down.
-    t = 2.0 * std::ceil(std::log2(static_cast<double>(n))) * alpha + 2.0 * S / bw;
-  } else if (algorithm == "halving-doubling" && kind != CollectiveKind::kAllToAll && (n & (n - 1)) == 0 &&
-             std::none_of(sp.begin(), sp.end(), [&](const Span& s) { return levels_[s.level].torus; })) {
-    // Rabenseifner (Thakur et al. 2005): recursive halving exchanges S/2, S/4, ... with partners
-    // n/2, n/4, ... members away, recursive doubling mirrors it; each exchange runs at the
-    // bandwidth of the level that joins the two partners.
-    t = 0.0;
-    double data = S;
-    for (long long d = n / 2; d >= 1; d /= 2) {
-      data /= 2.0;
-      const auto [bw, alpha] = level_at_distance(group, d);
-      t += phases * (alpha + data / bw);
-    }
-  } else if (algorithm == "nvls" && kind == CollectiveKind::kAllReduce && sp.size() == 1 &&
-             levels_[sp[0].level].in_network_reduction) {
-    // Each rank pushes S into the switch, which reduces and multicasts S back.
-    const CommLevel& level = levels_[sp[0].level];
-    // The calibration replaces the level's ring efficiency: it is a fraction of the raw link rate.
-    const double raw = sp[0].bandwidth.value() / level.efficiency;
-    t = 2.0 * level.latency.value() + S / (raw * kInNetworkReductionEfficiency);
-  } else if (algorithm == "torus-rings" && sp.size() == 1 && levels_[sp[0].level].torus) {
-    const CommLevel& level = levels_[sp[0].level];
-    const double r = static_cast<double>(n - 1) / static_cast<double>(n);
-    double steps = 0.0;
-    (void)torus_bandwidth(level, group, nullptr, &steps, nullptr, nullptr);
-    t = phases * (steps * level.latency.value() + r * S / sp[0].bandwidth.value());
-  }
+  const double S = bytes.value();
+  const double t = price(algorithm, Pricing{kind, S, n, phases, group, sp});
   c.time = Seconds(t);
   if (std::isfinite(t) && t > 0) {
     c.algbw = BytesPerSecond(S / t);
@@ -349,6 +268,163 @@ CollectiveCost CollectiveModel::cost(CollectiveKind kind, Bytes bytes, const Gro
     if (c.time < best.time) best = c;
   }
   return best;
+}
+
+
+// ---- The algorithms (docs/model.md 5.4): one price per registry entry ----
+
+namespace {
+constexpr double kInvalid = std::numeric_limits<double>::infinity();
+}  // namespace
+
+const std::vector<CollectiveAlgorithm>& collective_algorithms() {
+  static const std::vector<CollectiveAlgorithm> kRegistry = {
+      {"ring", "all-reduce, all-gather, reduce-scatter", true,
+       "any group except one inside a single torus level (there the rings are torus-rings)",
+       "phases x ((n-1) alpha + (n-1)/n S / B), B the slowest crossing one ring direction uses",
+       "Patarasuk & Yuan 2009; NCCL ring"},
+      {"ring-bidir", "all-reduce, all-gather, reduce-scatter", true,
+       "as ring; two counter-rotating rings with half the buffer each (both directions of a torus link)",
+       "as ring with the two-way bandwidth", "Neuron collectives on NeuronLink rings"},
+      {"hierarchical", "all-reduce, all-gather, reduce-scatter", true,
+       "two or more spanned levels whose blocks each hold the same number of members",
+       "sum over levels of phases x ((f-1)/f S_l / B_l + (f-1) alpha_l), S_(l+1) = S_l / f_l",
+       "NCCL CollNet-like split; Jia et al. 2018 (hierarchical all-reduce)"},
+      {"tree", "all-reduce", true, "switched levels only (no torus)",
+       "2 ceil(log2 n) alpha + 2 S / B", "NCCL double binary tree (Sanders et al. 2009; NCCL 2.4)"},
+      {"nvls", "all-reduce", true, "one spanned level with in-network reduction (NVLink SHARP)",
+       "2 alpha + S / (0.6 x raw link bandwidth)", "NCCL 2.17+ release notes; nccl-tests on H100 NVSwitch"},
+      {"torus-rings", "all-reduce, all-gather, reduce-scatter", true, "one spanned torus level",
+       "phases x (sum_d (m_d - 1) alpha + (n-1)/n S / B_torus)", "XLA on TPU tori (Jouppi et al. 2023)"},
+      {"direct", "all-to-all", true, "any group",
+       "max over levels of the bytes leaving each block / its bandwidth (torus: ring bisection) + "
+       "ceil(log2 n) alpha",
+       "NCCL all-to-all (send/recv pairs)"},
+      {"p2p", "send-recv", true, "any pair", "alpha + S / B (torus: one link)", "NCCL send/recv"},
+      {"halving-doubling", "all-reduce, all-gather, reduce-scatter", false,
+       "power-of-two groups on switched levels; priced on request only (no production library picks it "
+       "for these sizes)",
+       "sum over distances n/2, n/4, ... of phases x (alpha + S/2^k / B at that distance)",
+       "Thakur, Rabenseifner & Gropp 2005"},
+  };
+  return kRegistry;
+}
+
+double CollectiveModel::price(const std::string& name, const Pricing& p) const {
+  if (p.kind == CollectiveKind::kSendRecv) return name == "p2p" ? price_p2p(p) : kInvalid;
+  if (p.kind == CollectiveKind::kAllToAll) return name == "direct" ? price_direct(p) : kInvalid;
+  if (name == "ring") return price_ring(p, RingKind::kOneWay);
+  if (name == "ring-bidir") return price_ring(p, RingKind::kTwoWay);
+  if (name == "hierarchical") return price_hierarchical(p);
+  if (name == "tree") return price_tree(p);
+  if (name == "halving-doubling") return price_halving_doubling(p);
+  if (name == "nvls") return price_nvls(p);
+  if (name == "torus-rings") return price_torus_rings(p);
+  return kInvalid;
+}
+
+double CollectiveModel::price_p2p(const Pricing& p) const {
+  const Span& outer = p.sp.back();
+  const CommLevel& level = levels_[outer.level];
+  // A neighbour on a torus is one link away.
+  double bw = outer.bandwidth.value();
+  if (level.torus) {
+    bw = kInvalid;
+    for (const auto& b : level.link_bandwidth) bw = std::min(bw, b.value());
+  }
+  return level.latency.value() + p.S / bw;
+}
+
+double CollectiveModel::price_direct(const Pricing& p) const {
+  // Traffic a rank sends beyond its inner block must cross that level's links.
+  double t = 0.0;
+  double alpha = 0.0;
+  for (const auto& s : p.sp) {
+    const CommLevel& level = levels_[s.level];
+    const double leaving = p.S * (1.0 - static_cast<double>(s.inner) / static_cast<double>(p.n));
+    double tl = leaving / s.bandwidth.value();
+    if (level.torus) {
+      double per_byte = 0.0;
+      (void)torus_bandwidth(level, p.group, &per_byte, nullptr, nullptr, nullptr);
+      tl = p.S * per_byte;
+    }
+    t = std::max(t, tl);
+    alpha = std::max(alpha, level.latency.value());
+  }
+  return t + alpha * std::ceil(std::log2(static_cast<double>(p.n)));
+}
+
+double CollectiveModel::price_ring(const Pricing& p, RingKind ring) const {
+  // Inside one torus the rings are the multi-dimensional "torus-rings". A ring uses one direction
+  // of a torus dimension; two counter-rotating rings with half the buffer each ("ring-bidir") use
+  // both. On full-duplex switch ports the two cost the same.
+  if (p.sp.size() == 1 && levels_[p.sp[0].level].torus) return kInvalid;
+  const auto [bw, alpha] = bottleneck(p.sp, ring);
+  const double r = static_cast<double>(p.n - 1) / static_cast<double>(p.n);
+  return p.phases * (static_cast<double>(p.n - 1) * alpha + r * p.S / bw);
+}
+
+double CollectiveModel::price_hierarchical(const Pricing& p) const {
+  // Only where every block of a level holds the same number of members: a group whose stride does
+  // not divide the level blocks has no clean level-by-level split.
+  if (!nests(p.sp, p.n)) return kInvalid;
+  double t = 0.0;
+  double data = p.S;
+  for (const auto& s : p.sp) {
+    const double f = static_cast<double>(s.factor);
+    t += p.phases * ((f - 1.0) / f * data / s.bandwidth.value() + (f - 1.0) * levels_[s.level].latency.value());
+    data /= f;
+  }
+  return t;
+}
+
+double CollectiveModel::price_tree(const Pricing& p) const {
+  // Trees are a switched-fabric algorithm: on a torus, XLA and the Neuron collectives use rings.
+  if (p.kind != CollectiveKind::kAllReduce ||
+      std::any_of(p.sp.begin(), p.sp.end(), [&](const Span& s) { return levels_[s.level].torus; })) {
+    return kInvalid;
+  }
+  const auto [bw, alpha] = bottleneck(p.sp, RingKind::kTwoWay);
+  // Double binary tree (NCCL): log-depth latency, each rank moves S up and S down.
+  return 2.0 * std::ceil(std::log2(static_cast<double>(p.n))) * alpha + 2.0 * p.S / bw;
+}
+
+double CollectiveModel::price_halving_doubling(const Pricing& p) const {
+  if ((p.n & (p.n - 1)) != 0 ||
+      std::any_of(p.sp.begin(), p.sp.end(), [&](const Span& s) { return levels_[s.level].torus; })) {
+    return kInvalid;
+  }
+  // Rabenseifner (Thakur et al. 2005): recursive halving exchanges S/2, S/4, ... with partners
+  // n/2, n/4, ... members away, recursive doubling mirrors it; each exchange runs at the bandwidth
+  // of the level that joins the two partners.
+  double t = 0.0;
+  double data = p.S;
+  for (long long d = p.n / 2; d >= 1; d /= 2) {
+    data /= 2.0;
+    const auto [bw, alpha] = level_at_distance(p.group, d);
+    t += p.phases * (alpha + data / bw);
+  }
+  return t;
+}
+
+double CollectiveModel::price_nvls(const Pricing& p) const {
+  if (p.kind != CollectiveKind::kAllReduce || p.sp.size() != 1 || !levels_[p.sp[0].level].in_network_reduction) {
+    return kInvalid;
+  }
+  // Each rank pushes S into the switch, which reduces and multicasts S back. The calibration
+  // replaces the level's ring efficiency: it is a fraction of the raw link rate.
+  const CommLevel& level = levels_[p.sp[0].level];
+  const double raw = p.sp[0].bandwidth.value() / level.efficiency;
+  return 2.0 * level.latency.value() + p.S / (raw * kInNetworkReductionEfficiency);
+}
+
+double CollectiveModel::price_torus_rings(const Pricing& p) const {
+  if (p.sp.size() != 1 || !levels_[p.sp[0].level].torus) return kInvalid;
+  const CommLevel& level = levels_[p.sp[0].level];
+  const double r = static_cast<double>(p.n - 1) / static_cast<double>(p.n);
+  double steps = 0.0;
+  (void)torus_bandwidth(level, p.group, nullptr, &steps, nullptr, nullptr);
+  return p.phases * (steps * level.latency.value() + r * p.S / p.sp[0].bandwidth.value());
 }
 
 }  // namespace tahoma

@@ -73,8 +73,11 @@ std::vector<long long> group_members(const GroupShape& group, long long base) {
 }
 
 const std::vector<std::string>& CollectiveModel::algorithms() {
-  static const std::vector<std::string> kAlgorithms = {
-      "ring", "ring-bidir", "hierarchical", "tree", "nvls", "torus-rings", "direct", "p2p", "halving-doubling"};
+  static const std::vector<std::string> kAlgorithms = [] {
+    std::vector<std::string> out;
+    for (const auto& a : collective_algorithms()) out.emplace_back(a.name);
+    return out;
+  }();
   return kAlgorithms;
 }
 
@@ -83,7 +86,13 @@ const std::vector<std::string>& CollectiveModel::library_algorithms() {
   // torus rings) and the Neuron collectives (bidirectional rings on NeuronLink) choose among.
   // Halving-doubling (MPI's Rabenseifner) is priced on request only: no production library picks it
   // for these sizes, and on an ideal crossbar it would always win on latency.
-  static const std::vector<std::string> kLibrary(algorithms().begin(), algorithms().begin() + 8);
+  static const std::vector<std::string> kLibrary = [] {
+    std::vector<std::string> out;
+    for (const auto& a : collective_algorithms()) {
+      if (a.library) out.emplace_back(a.name);
+    }
+    return out;
+  }();
   return kLibrary;
 }
 

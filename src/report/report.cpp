@@ -909,4 +909,27 @@ json calibration_json(const std::string& file, const std::vector<CalibrationResu
   return {{"file", file}, {"constants", constants}};
 }
 
+std::string algorithms_table() {
+  std::string out;
+  for (const auto& a : collective_algorithms()) {
+    out += fmt::format("{:<18} {} ({})\n", a.name, a.collectives, a.library ? "chosen by cost" : "on request only");
+    out += fmt::format("{:<18}   valid: {}\n{:<18}   time:  {}\n{:<18}   from:  {}\n", "", a.valid, "", a.formula, "",
+                       a.source);
+  }
+  return out;
+}
+
+json algorithms_json() {
+  json out = json::array();
+  for (const auto& a : collective_algorithms()) {
+    out.push_back({{"name", a.name},
+                   {"collectives", a.collectives},
+                   {"chosen_by_cost", a.library},
+                   {"valid", a.valid},
+                   {"formula", a.formula},
+                   {"source", a.source}});
+  }
+  return out;
+}
+
 }  // namespace tahoma

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <set>
 #include <string>
 
 #include "../test_util.h"
@@ -85,6 +86,24 @@ TEST(Cli, ListJson) {
     EXPECT_TRUE(item.contains("name"));
     EXPECT_FALSE(item["description"].get<std::string>().empty());
   }
+}
+
+// Issue 14 item 6: the registries are listed, as text and JSON.
+TEST(Cli, ListAlgorithmsAndSchedules) {
+  const CliRun algs = tahoma("list algorithms --format json");
+  ASSERT_EQ(algs.code, 0) << algs.err;
+  const auto j = nlohmann::json::parse(algs.out);
+  std::set<std::string> names;
+  for (const auto& a : j) names.insert(a["name"].get<std::string>());
+  for (const char* name : {"ring", "hierarchical", "tree", "nvls", "torus-rings", "direct", "p2p"}) {
+    EXPECT_TRUE(names.count(name)) << name;
+  }
+  const CliRun table = tahoma("list algorithms");
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_CONTAINS(table.out, "halving-doubling");
+  const CliRun scheds = tahoma("list schedules");
+  ASSERT_EQ(scheds.code, 0) << scheds.err;
+  EXPECT_CONTAINS(scheds.out, "zero-bubble");
 }
 
 // Issue 14: software stacks are listed, shown, chosen with --stack and named in the output.

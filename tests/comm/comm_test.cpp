@@ -4,10 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include "../test_util.h"
 
@@ -636,6 +638,53 @@ TEST(FlowSymmetry, LimitsAreInputErrors) {
     FAIL() << "expected an InputError";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("--network"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace tahoma
+
+namespace tahoma {
+namespace {
+
+// The registry (tahoma list algorithms) is the one declaration of the algorithms: names unique,
+// cost() chooses among its library entries only, and every entry is valid somewhere among the
+// preset topologies (a switch with NVLS, a torus, a multi-level fabric), with the collectives it
+// says it implements.
+TEST(CollectiveRegistry, EveryAlgorithmIsDeclaredOnceAndPricedSomewhere) {
+  std::set<std::string> names;
+  for (const auto& a : collective_algorithms()) EXPECT_TRUE(names.insert(a.name).second) << a.name;
+  EXPECT_EQ(CollectiveModel::algorithms().size(), collective_algorithms().size());
+  std::vector<CollectiveModel> models;
+  for (const char* s : {"dgx-h100", "tpu-v5p", "trn2-ultraserver"}) {
+    System sys = load_system(testing::data_path("systems/" + std::string(s) + ".yaml"));
+    sys.chips = 64;
+    models.emplace_back(sys);
+  }
+  const std::vector<std::pair<std::string, CollectiveKind>> kinds = {
+      {"all-reduce", CollectiveKind::kAllReduce}, {"all-gather", CollectiveKind::kAllGather},
+      {"all-to-all", CollectiveKind::kAllToAll}, {"send-recv", CollectiveKind::kSendRecv}};
+  for (const auto& a : collective_algorithms()) {
+    bool priced = false;
+    for (const auto& [name, kind] : kinds) {
+      const bool implements = std::string(a.collectives).find(name) != std::string::npos;
+      for (const auto& m : models) {
+        for (const GroupShape& g : {GroupShape{{{8, 1}}}, GroupShape{{{64, 1}}}, GroupShape{{{2, 1}}}}) {
+          const double t = m.cost_with(a.name, kind, Bytes(1e8), g).time.value();
+          if (!implements) {
+            EXPECT_FALSE(std::isfinite(t)) << a.name << " priced for " << name;
+          } else if (std::isfinite(t) && t > 0) {
+            priced = true;
+          }
+        }
+      }
+    }
+    EXPECT_TRUE(priced) << a.name << " is valid nowhere";
+  }
+  for (const auto& m : models) {
+    const std::string chosen = m.cost(CollectiveKind::kAllReduce, Bytes(1e8), GroupShape{{{64, 1}}}).algorithm;
+    const auto& lib = CollectiveModel::library_algorithms();
+    EXPECT_NE(std::find(lib.begin(), lib.end(), chosen), lib.end()) << chosen;
   }
 }
 
