@@ -31,11 +31,12 @@ const char* kHeader =
 // targets, every family under 15% and no row over 30%, are not met yet; see docs/validation.md.)
 constexpr double kMapeGuardPct = 10.0;
 constexpr double kMinSimulatedFraction = 0.95;
-// Issue 6's target is the same 10% over every row, MoE included; it is not met yet (the MoE rows
-// are over-predicted, docs/validation.md). Until it is, this guards the all-rows error from
-// regressing past its current value (11.8%: expert GEMMs pay their per-GEMM dispatch, NVFP4 its
-// GEMM efficiency and quantization traffic; 18.2% before).
-constexpr double kAllRowsMapeGuardPct = 12.5;
+// Issue 14's targets over every row, MoE included, are 8% in-sample and 10% leave-one-source-out;
+// they are not met yet (the Megatron-Bridge 26.02 MoE rows are over-predicted by 48-80%,
+// docs/validation.md). Until they are, these guard the errors from regressing past their current
+// values (10.9% in-sample, 12.6% cross-validated on 2026-12-03) with a little room.
+constexpr double kAllRowsMapeGuardPct = 11.5;
+constexpr double kCrossValidatedMapeGuardPct = 13.5;
 
 TEST(Csv, QuotedFieldsAndEscapes) {
   TempDir dir;
@@ -239,6 +240,22 @@ TEST(ShippedSet, AccuracyDoesNotRegress) {
   EXPECT_GE(simulated, 0.95 * simulable);
   EXPECT_LE(rep.summary.mape_pct, kAllRowsMapeGuardPct) << "validation error regressed; see docs/validation.md";
   EXPECT_GT(rep.summary.mape_pct, 0.0);
+}
+
+// The error to expect on runs Tahoma was never tuned on: leave-one-source-out (Release only: it
+// re-derives the calibrated constants once per source).
+TEST(ShippedSet, CrossValidatedAccuracyDoesNotRegress) {
+#ifdef TAHOMA_SANITIZED
+  GTEST_SKIP() << "cross-validation re-simulates the data set dozens of times; Release builds only";
+#endif
+  const std::string path = testing::data_path("../validation/published_runs.csv");
+  ValidationReport rep = validate_file(path);
+  cross_validate(path, rep);
+  ASSERT_TRUE(rep.summary.cv_mape_pct.has_value());
+  EXPECT_LE(*rep.summary.cv_mape_pct, kCrossValidatedMapeGuardPct) << "cross-validated error regressed";
+  // Out of sample is never better than in sample on average by more than noise: the constants
+  // were fitted with the held-out rows in the in-sample case.
+  EXPECT_GE(*rep.summary.cv_mape_pct, rep.summary.mape_pct - 0.5);
 }
 
 
