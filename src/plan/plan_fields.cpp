@@ -46,7 +46,8 @@ FieldValue get_enum(const Training& t, const Plan& p) {
 template <auto M, auto... kValues>
 void set_enum(const FieldValue& v, Training& t, Plan& p) {
   const auto& name = std::get<std::string>(v);
-  ((name == to_string(kValues) ? (member<M>(t, p) = kValues, true) : false) || ...);
+  // The first value whose name matches (the names were checked against the field's choices).
+  (void)((name == to_string(kValues) ? (member<M>(t, p) = kValues, true) : false) || ...);
 }
 template <auto... kValues>
 std::vector<std::string> names() {
