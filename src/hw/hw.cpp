@@ -330,17 +330,7 @@ System load_system(const std::string& name_or_path, const std::vector<std::strin
 }
 
 std::vector<PresetInfo> list_system_presets() {
-  std::vector<PresetInfo> out;
-  for (const auto& name : internal::preset_names("systems")) {
-    PresetInfo info{name, ""};
-    try {
-      info.description = load_system(name).description;
-    } catch (const Error& e) {
-      info.description = std::string("(invalid: ") + e.what() + ")";
-    }
-    out.push_back(info);
-  }
-  return out;
+  return internal::list_presets<PresetInfo>("systems", [](const std::string& n) { return load_system(n).description; });
 }
 
 double Chip::clock_fraction() const {

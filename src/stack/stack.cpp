@@ -123,17 +123,7 @@ Stack load_stack(const std::string& name_or_path, const std::string& base_dir) {
 }
 
 std::vector<StackInfo> list_stack_presets() {
-  std::vector<StackInfo> out;
-  for (const auto& name : internal::preset_names("stacks")) {
-    StackInfo info{name, ""};
-    try {
-      info.description = load_stack(name).description;
-    } catch (const Error& e) {
-      info.description = std::string("(invalid: ") + e.what() + ")";
-    }
-    out.push_back(info);
-  }
-  return out;
+  return internal::list_presets<StackInfo>("stacks", [](const std::string& n) { return load_stack(n).description; });
 }
 
 std::optional<FrameworkMatch> stack_for_framework(const std::string& framework, const std::string& version,

@@ -392,17 +392,7 @@ Model load_model(const std::string& name_or_path, const std::string& base_dir) {
 }
 
 std::vector<PresetInfo> list_model_presets() {
-  std::vector<PresetInfo> out;
-  for (const auto& name : internal::preset_names("models")) {
-    PresetInfo info{name, ""};
-    try {
-      info.description = load_model(name).description;
-    } catch (const Error& e) {
-      info.description = std::string("(invalid: ") + e.what() + ")";
-    }
-    out.push_back(info);
-  }
-  return out;
+  return internal::list_presets<PresetInfo>("models", [](const std::string& n) { return load_model(n).description; });
 }
 
 int moe_layers(const Model& m) {

@@ -127,4 +127,21 @@ std::string directory_of(const std::string& file);
 // Preset names under DATA/<kind>/ (sorted).
 std::vector<std::string> preset_names(const std::string& kind);
 
+// Every preset of `kind` as {name, description}, the description read by `describe(name)`; a preset
+// that does not load says why in its description instead of failing the whole list.
+template <class Info, class Describe>
+std::vector<Info> list_presets(const std::string& kind, Describe describe) {
+  std::vector<Info> out;
+  for (const auto& name : preset_names(kind)) {
+    Info info{name, ""};
+    try {
+      info.description = describe(name);
+    } catch (const Error& e) {
+      info.description = std::string("(invalid: ") + e.what() + ")";
+    }
+    out.push_back(info);
+  }
+  return out;
+}
+
 }  // namespace tahoma::internal
