@@ -198,6 +198,9 @@ double shipped_value(const CalibrationConstant& c, const std::string& preset) {
 
 std::vector<CalibrationResult> calibrate(const std::string& csv_path, const CalibrationOptions& options) {
   const auto constants = load_calibration(options.constants_path);
+  // Read (and check) the file once before the groups run in parallel: a malformed file fails here,
+  // and standard input ("-") is read by this thread and then served from its cache.
+  (void)read_csv(csv_path);
   std::vector<CalibrationResult> out(constants.size());
   tbb::parallel_for(size_t{0}, constants.size(), [&](size_t i) {
     const CalibrationConstant& c = constants[i];
