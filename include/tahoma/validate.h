@@ -111,4 +111,7 @@ ValidationReport validate_file(const std::string& path, const ValidationFilter& 
 // simulated row has its cross-validated prediction (cv_predicted >= 0).
 void summarize(ValidationReport& report);
 
+// The median of `v` (the mean of the middle two for an even count; 0 when empty).
+double median_of(std::vector<double> v);
+
 }  // namespace tahoma

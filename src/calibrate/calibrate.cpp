@@ -37,13 +37,6 @@ double round_to(double x, int decimals) {
   return std::round(x * scale) / scale;
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // One pass over the group's rows with `value` for the key on every preset of the group; `skip`
 // leaves rows out (cross-validation).
 ValidationReport run_group(const std::string& csv, const CalibrationConstant& c, double value,
@@ -77,7 +70,7 @@ std::vector<const ValidationRow*> rule_rows(const ValidationReport& r) {
 double median_ratio(const ValidationReport& r) {
   std::vector<double> ratios;
   for (const ValidationRow* row : rule_rows(r)) ratios.push_back(row->measured / row->predicted);
-  return median(ratios);
+  return median_of(ratios);
 }
 
 struct Derivation {
@@ -115,17 +108,6 @@ Derivation derive(const std::string& csv, const CalibrationConstant& c, const Ca
   }
   d.exact = 0.5 * (lo + hi);
   return d;
-}
-
-double group_mape(const ValidationReport& r) {
-  double sum = 0;
-  int n = 0;
-  for (const auto& row : r.rows) {
-    if (!row.simulated) continue;
-    sum += std::abs(row.error_pct);
-    ++n;
-  }
-  return n == 0 ? 0 : sum / n;
 }
 
 CalibrationRule parse_rule(const std::string& name, internal::YamlMap& m) {
@@ -214,8 +196,8 @@ std::vector<CalibrationResult> calibrate(const std::string& csv_path, const Cali
     r.exact = d.rows == 0 ? r.shipped : d.exact;
     r.derived = d.rows == 0 ? r.shipped : round_to(d.exact, c.decimals);
     if (d.rows > 0) {
-      r.mape_shipped_pct = group_mape(run_group(csv_path, c, r.shipped, options, nullptr));
-      r.mape_derived_pct = group_mape(run_group(csv_path, c, r.derived, options, nullptr));
+      r.mape_shipped_pct = run_group(csv_path, c, r.shipped, options, nullptr).summary.mape_pct;
+      r.mape_derived_pct = run_group(csv_path, c, r.derived, options, nullptr).summary.mape_pct;
     }
   });
   return out;
@@ -272,7 +254,7 @@ void cross_validate(const std::string& csv_path, ValidationReport& report, const
       for (size_t j = 0; j < constants.size(); ++j) {
         if (j != i && !orphan[j] && constants[j].key == constants[i].key) others.push_back(value[j]);
       }
-      if (!others.empty()) value[i] = round_to(median(others), constants[i].decimals);
+      if (!others.empty()) value[i] = round_to(median_of(others), constants[i].decimals);
     }
     ValidationFilter f = options.filter;
     f.only.reset();

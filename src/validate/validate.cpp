@@ -717,13 +717,6 @@ double mean_of(const std::vector<double>& v) {
   return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
 }
 
-double median_of(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // In-sample and (where every row of the group has one) leave-one-source-out MAPE of the simulated
 // rows, grouped by `key`.
 std::vector<FamilySummary> grouped(const std::vector<ValidationRow>& rows,
@@ -748,6 +741,13 @@ std::vector<FamilySummary> grouped(const std::vector<ValidationRow>& rows,
 }
 
 }  // namespace
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 
 void summarize(ValidationReport& report) {
   ValidationSummary& s = report.summary;
