@@ -417,6 +417,9 @@ void choose_settings(Scenario& sc, StepResult& result, std::vector<Assumption>& 
   StepOptions ranking = options;
   ranking.engine = StepEngine::kClosedForm;
   ranking.network = NetworkMode::kAnalytical;
+  // With the closed form and the analytical network the ranking is already the step's own result.
+  const bool ranked_is_final = options.engine == ranking.engine && options.network == ranking.network &&
+                               options.trace == nullptr && !options.every_microbatch;
   auto simulate = [&](const Scenario& trial, const StepOptions& o) {
     try {
       return simulate_step(trial, o);
@@ -480,13 +483,13 @@ void choose_settings(Scenario& sc, StepResult& result, std::vector<Assumption>& 
       if (c.ranked.memory.total < least->ranked.memory.total) least = &c;
     }
     chosen = least->scenario;
-    chosen_result = simulate(*chosen, options);
+    chosen_result = ranked_is_final ? least->ranked : simulate(*chosen, options);
   } else {
     std::stable_sort(fitting.begin(), fitting.end(), [](const Candidate* a, const Candidate* b) {
       return a->ranked.tokens_per_s_per_chip > b->ranked.tokens_per_s_per_chip;
     });
     for (size_t i = 0; i < fitting.size() && i < static_cast<size_t>(kSettingFinalists); ++i) {
-      StepResult res = simulate(fitting[i]->scenario, options);
+      StepResult res = ranked_is_final ? fitting[i]->ranked : simulate(fitting[i]->scenario, options);
       if (!chosen_result || res.tokens_per_s_per_chip > chosen_result->tokens_per_s_per_chip) {
         chosen = fitting[i]->scenario;
         chosen_result = std::move(res);
