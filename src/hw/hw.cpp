@@ -44,7 +44,6 @@ double bytes_per_element(Precision p) {
 
 namespace {
 
-constexpr int kMaxExtendsDepth = 8;
 
 // Physical ranges of the system fields (hw.h lists them): wide enough for any real part from a
 // 2016 GPU to a rack of the 2030s, narrow enough that every derived time stays finite and
@@ -115,35 +114,13 @@ void apply_scale(YAML::Node& base, const YAML::Node& scale_node, const std::stri
     scale_quantity(out, "bandwidth", Dimension::kBytesPerSecond, "B/s", out_bw, file, "scale_out");
 }
 
-// Resolves `extends:` chains at the YAML level: the parent (fully resolved) is scaled by the
-// child's `scale:` and then the child's own keys override it.
-// A relative `extends:` path is read from the directory of the file that names it.
-YAML::Node resolve_node(const std::string& name_or_path, const std::string& what, const std::string& base_dir,
-                        int depth, std::string& file) {
-  if (depth > kMaxExtendsDepth) {
-    throw InputError(what, "", fmt::format("chain deeper than {} files (a cycle?)", kMaxExtendsDepth));
-  }
-  file = internal::resolve_preset("systems", name_or_path, what, base_dir);
-  YAML::Node node = internal::load_yaml_file(file);
-  if (!node.IsMap()) {
-    throw InputError(file, "(top level)",
-                     fmt::format("expected a mapping of key: value, got {}", internal::shape_of(node)));
-  }
-  if (!node["extends"]) {
-    if (node["scale"]) throw InputError(file, "scale", "only allowed together with 'extends'");
-    return node;
-  }
-  YamlMap top(node, file, "");
-  const std::string parent_name = top.string("extends");
-  std::string parent_file;
-  YAML::Node base =
-      resolve_node(parent_name, top.where_of("extends") + ": extends", internal::directory_of(file), depth + 1,
-                   parent_file);
-  if (node["scale"]) apply_scale(base, node["scale"], file);
-  YAML::Node child = YAML::Clone(node);
-  child.remove("extends");
-  child.remove("scale");
-  return internal::merge(base, child);
+// A system's `scale:` (only beside `extends:`) scales the resolved parent before the file's own
+// keys override it (internal::resolve_extends).
+void inherit_scaled(YAML::Node* parent, YAML::Node& own, const std::string& file) {
+  if (!own["scale"]) return;
+  if (parent == nullptr) throw InputError(file, "scale", "only allowed together with 'extends'");
+  apply_scale(*parent, own["scale"], file);
+  own.remove("scale");
 }
 
 Chip parse_chip(YamlMap m) {
@@ -311,7 +288,7 @@ ScaleOut parse_scale_out(YamlMap m) {
 System load_system(const std::string& name_or_path, const std::vector<std::string>& overrides,
                    const std::string& base_dir) {
   std::string file;
-  YAML::Node node = resolve_node(name_or_path, "system", base_dir, 0, file);
+  YAML::Node node = internal::resolve_extends("systems", name_or_path, "system", base_dir, file, inherit_scaled);
   for (const auto& o : overrides) internal::apply_override(node, o, "--set " + o);
   const std::string where = overrides.empty() ? file : file + " (with --set overrides)";
   YamlMap m(node, where, "");

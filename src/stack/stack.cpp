@@ -22,32 +22,6 @@ const char* to_string(MicroBatching m) {
 
 namespace {
 
-constexpr int kMaxExtendsDepth = 8;
-
-// The stack file's YAML with its `extends:` chain merged in, parent first (hw.cpp does the same for
-// systems). A relative `extends:` path is read from the directory of the file that names it.
-YAML::Node resolve_node(const std::string& name_or_path, const std::string& what, const std::string& base_dir,
-                        int depth, std::string& file) {
-  if (depth > kMaxExtendsDepth) {
-    throw InputError(what, "", fmt::format("extends chain deeper than {} files (a cycle?)", kMaxExtendsDepth));
-  }
-  file = internal::resolve_preset("stacks", name_or_path, what, base_dir);
-  YAML::Node node = internal::load_yaml_file(file);
-  if (!node.IsMap()) {
-    throw InputError(file, "(top level)",
-                     fmt::format("expected a mapping of key: value, got {}", internal::shape_of(node)));
-  }
-  if (!node["extends"]) return node;
-  YamlMap top(node, file, "");
-  const std::string parent_name = top.string("extends");
-  std::string parent_file;
-  const YAML::Node base = resolve_node(parent_name, top.where_of("extends") + ": extends",
-                                       internal::directory_of(file), depth + 1, parent_file);
-  YAML::Node child = YAML::Clone(node);
-  child.remove("extends");
-  return internal::merge(base, child);
-}
-
 Stack parse_stack(YamlMap m) {
   m.declare({"name", "description", "flash_attention", "sequence_parallel", "tp_comm_overlap", "tp_comm_overlap_fp4", "ep_comm_overlap",
              "grad_reduce_dtype", "selective_recompute", "micro_batching", "kernel_overhead", "grouped_gemm",
@@ -116,7 +90,7 @@ int compare_versions(const std::string& a, const std::string& b) {
 
 Stack load_stack(const std::string& name_or_path, const std::string& base_dir) {
   std::string file;
-  const YAML::Node node = resolve_node(name_or_path, "stack", base_dir, 0, file);
+  const YAML::Node node = internal::resolve_extends("stacks", name_or_path, "stack", base_dir, file);
   Stack s = parse_stack(YamlMap(node, file, ""));
   s.file = file;
   return s;

@@ -409,6 +409,40 @@ std::vector<std::string> preset_names(const std::string& kind) {
   return names;
 }
 
+namespace {
+
+YAML::Node resolve_extends_at(const std::string& kind, const std::string& name_or_path, const std::string& what,
+                              const std::string& base_dir, std::string& file, const InheritHook& inherit, int depth) {
+  if (depth > kMaxExtendsDepth) {
+    throw InputError(what, "", fmt::format("chain deeper than {} files (a cycle?)", kMaxExtendsDepth));
+  }
+  file = resolve_preset(kind, name_or_path, what, base_dir);
+  YAML::Node node = load_yaml_file(file);
+  if (!node.IsMap()) {
+    throw InputError(file, "(top level)", fmt::format("expected a mapping of key: value, got {}", shape_of(node)));
+  }
+  if (!node["extends"]) {
+    if (inherit) inherit(nullptr, node, file);
+    return node;
+  }
+  YamlMap top(node, file, "");
+  const std::string parent_name = top.string("extends");
+  std::string parent_file;
+  YAML::Node base = resolve_extends_at(kind, parent_name, top.where_of("extends") + ": extends", directory_of(file),
+                                       parent_file, inherit, depth + 1);
+  if (inherit) inherit(&base, node, file);  // the loaded node still knows its lines
+  YAML::Node own = YAML::Clone(node);
+  own.remove("extends");
+  return merge(base, own);
+}
+
+}  // namespace
+
+YAML::Node resolve_extends(const std::string& kind, const std::string& name_or_path, const std::string& what,
+                           const std::string& base_dir, std::string& file, const InheritHook& inherit) {
+  return resolve_extends_at(kind, name_or_path, what, base_dir, file, inherit, 0);
+}
+
 std::string directory_of(const std::string& file) {
   return fs::path(file).parent_path().string();
 }

@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -120,6 +121,18 @@ std::string data_dir();
 // DATA/<kind>/<name>.yaml must exist, else InputError listing the nearest preset names.
 std::string resolve_preset(const std::string& kind, const std::string& name_or_path, const std::string& what,
                            const std::string& base_dir = "");
+
+// A preset of `kind` (resolve_preset) with its `extends:` chain merged in: the parent, fully
+// resolved, then the file's own keys over it (merge). A relative `extends:` path is read from the
+// directory of the file that names it; a chain deeper than kMaxExtendsDepth files (a cycle) is an
+// InputError. `inherit(parent, own, file)` runs for every file of the chain before the merge (`own`
+// as loaded, so messages keep its lines; `parent` null where the file extends nothing): it may
+// change the parent by the file's own keys and remove them (a system's `scale:`). `file` receives
+// the path of the named preset.
+using InheritHook = std::function<void(YAML::Node* parent, YAML::Node& own, const std::string& file)>;
+YAML::Node resolve_extends(const std::string& kind, const std::string& name_or_path, const std::string& what,
+                           const std::string& base_dir, std::string& file, const InheritHook& inherit = nullptr);
+inline constexpr int kMaxExtendsDepth = 8;
 
 // The directory holding `file` ("" for a bare file name), against which the paths it names resolve.
 std::string directory_of(const std::string& file);
