@@ -275,31 +275,6 @@ void assume_stack_defaults(const Stack& stack, const Scenario& sc, bool sp_publi
   if (p.cp > 1) assume(out, "cp_comm", "", to_string(p.cp_comm), rule);
 }
 
-// Pipeline schedules named by the `pp_schedule` column and what each needs from the plan. A
-// schedule the step engine does not run yet skips the row with its reason; a new schedule plugs in
-// as one more entry.
-struct ScheduleRule {
-  const char* name;
-  bool interleaved;           // vpp > 1
-  const char* not_modelled;   // non-null: why the row is skipped
-};
-constexpr ScheduleRule kSchedules[] = {
-    {"1f1b", false, nullptr},
-    {"interleaved-1f1b", true, nullptr},
-    {"gpipe", false, "pipeline schedule 'gpipe' is not modelled (Tahoma runs 1F1B and interleaved 1F1B)"},
-    {"dualpipe", false, "pipeline schedule 'dualpipe' is not modelled yet"},
-    {"zero-bubble", false, "pipeline schedule 'zero-bubble' is not modelled yet"},
-};
-
-const ScheduleRule& schedule_rule(const std::string& name, const std::string& where) {
-  std::string names;
-  for (const auto& s : kSchedules) {
-    if (name == s.name) return s;
-    names += (names.empty() ? "" : ", ") + std::string(s.name);
-  }
-  throw InputError(where, "pp_schedule", fmt::format("'{}' is not one of: {} (or empty)", name, names));
-}
-
 double number_cell(const std::map<std::string, std::string>& row, const std::string& key, const std::string& where) {
   const std::string text = cell(row, key);
   if (text.empty()) return 0.0;
@@ -622,18 +597,22 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   const std::string schedule = cell(row, "pp_schedule");
   std::vector<int> vpps{plan.vpp};
   if (!schedule.empty()) {
-    const ScheduleRule& rule = schedule_rule(schedule, where);
-    if (rule.not_modelled != nullptr) {
-      out.skip_reason = rule.not_modelled;
-      return out;
+    // The schedule registry (tahoma/schedule.h) names the schedules the step engine plays.
+    const auto parsed = parse_pipeline_schedule(schedule);
+    if (!parsed) {
+      throw InputError(where, "pp_schedule",
+                       fmt::format("'{}' is not one of: {} (or empty)", schedule, pipeline_schedule_names()));
     }
+    const bool interleaved = schedule_info(*parsed).chunks;
+    // Interleaving is the plan's 1f1b with vpp > 1 (effective_schedule); the others are named.
+    if (!interleaved) plan.pp_schedule = *parsed;
     const bool vpp_published = int_cell(row, "vpp", where).has_value();
-    if (vpp_published && (plan.vpp > 1) != rule.interleaved) {
+    if (vpp_published && (plan.vpp > 1) != interleaved) {
       throw InputError(where, "pp_schedule",
                        fmt::format("'{}' contradicts vpp {} (interleaved 1F1B needs vpp > 1, 1F1B vpp 1)", schedule,
                                    plan.vpp));
     }
-    if (rule.interleaved && !vpp_published) {
+    if (interleaved && !vpp_published) {
       // Interleaved without a published vpp: every virtual-stage count the layers allow is tried
       // and the fastest layout that fits is kept (validation/README.md: "left to be chosen").
       vpps.clear();

@@ -101,6 +101,29 @@ TEST(Validate, UnpublishedSettingsAreSearchedAndSaid) {
   EXPECT_TRUE(r.fits);
 }
 
+// The pp_schedule column is read through the schedule registry (tahoma/schedule.h): a schedule the
+// engine plays is simulated with it, an unknown name is a malformed cell.
+TEST(Validate, PipelineScheduleColumnUsesTheRegistry) {
+  TempDir dir;
+  std::string header = kHeader;
+  header.insert(header.size() - 1, ",pp_schedule");
+  auto with_schedule = [](std::string r, const std::string& schedule) {
+    r.insert(r.size() - 1, "," + schedule);
+    return r;
+  };
+  const std::string path =
+      dir.write("s.csv", header + with_schedule(row("z1", "", "1,1,2,,4,1,1,selective"), "zero-bubble") +
+                             with_schedule(row("o1", "", "1,1,2,,4,1,1,selective"), "1f1b"));
+  const ValidationReport rep = validate_file(path);
+  ASSERT_EQ(rep.rows.size(), 2u);
+  ASSERT_TRUE(rep.rows[0].simulated) << rep.rows[0].skip_reason;
+  ASSERT_TRUE(rep.rows[1].simulated) << rep.rows[1].skip_reason;
+  EXPECT_EQ(rep.rows[0].scenario->plan.pp_schedule, PipelineSchedule::kZeroBubble);
+  EXPECT_GE(rep.rows[0].predicted, rep.rows[1].predicted);  // the smaller bubble is never slower
+  const std::string bad = dir.write("b.csv", header + with_schedule(row("b1", "", "1,1,2,,4,1,1,selective"), "2f2b"));
+  EXPECT_CONTAINS(input_error([&] { (void)validate_file(bad); }), "pp_schedule");
+}
+
 // Issue 14 item 3: unpublished settings are searched, not taken in a preference order. With the
 // closed form (which also ranks), no setting the row leaves open that fits is faster than the one
 // chosen: every ZeRO stage, every micro-batch dividing the per-replica batch, every recompute.
