@@ -5,6 +5,8 @@
 
 #include <array>
 #include <optional>
+#include <span>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -65,6 +67,25 @@ struct Chip {
   // throughput, fp8 15-20% (factryze.ai Scale Atlas, "Power capping"); linear predicts 14%.
   [[nodiscard]] double clock_fraction() const;
 };
+
+// The table of the chip's scalar fields (STYLE.md 3, "one declaration per field"): the preset
+// reader, `--set chip.KEY=VALUE` (an override is read by the same reader), the system JSON and
+// `list fields` walk it. The maps (peak_flops, precision_efficiency, matrix_unit) are read beside it.
+enum class ChipFieldKind { kNumber, kInteger, kQuantity };
+struct ChipField {
+  std::string_view key;       // YAML key under chip:
+  std::string_view json_key;  // key in the system JSON's chip object (SI units in the name)
+  std::string_view help;
+  ChipFieldKind kind;
+  Dimension dim = Dimension::kBytes;  // kQuantity
+  double min = 0, max = 0;            // the physical range; kQuantity also takes 0 when zero_ok
+  bool zero_ok = false;               // 0 is the documented "none" (not in the preset)
+  // The value when the preset omits the key (nullopt: required); it may depend on earlier fields.
+  std::optional<double> (*fallback)(const Chip&);
+  double (*get)(const Chip&);
+  void (*set)(Chip&, double);
+};
+std::span<const ChipField> chip_fields();
 
 // The share of a chip one rank owns when the chip runs `ranks_per_chip` ranks (NeuronCores of a
 // Trainium1, the two TensorCore devices of an Ironwood): peak rates, HBM bandwidth and capacity and

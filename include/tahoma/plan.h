@@ -86,10 +86,6 @@ inline PipelineSchedule effective_schedule(const Plan& plan) {
                                                                       : plan.pp_schedule;
 }
 
-// The names the CLI, scenario files and reports use for a plan's choices.
-const char* to_string(Plan::CpComm c);       // ring | all-gather
-const char* to_string(Plan::GroupedGemm g);  // per-gemm | single-launch
-
 struct Training {
   int seq = 4096;
   int global_batch = 1024;  // sequences per optimizer step

@@ -43,6 +43,10 @@ std::string validation_markdown(const ValidationReport& report, const std::strin
 std::string algorithms_table();
 nlohmann::json algorithms_json();
 
+// `tahoma list fields`: every scenario, stack and chip field with its key, flag or kind, and help.
+std::string fields_table();
+nlohmann::json fields_json();
+
 // `tahoma calibrate`: each constant's group, rows, shipped and re-derived value and the group's error.
 std::string calibration_table(const std::string& file, const std::vector<CalibrationResult>& results);
 nlohmann::json calibration_json(const std::string& file, const std::vector<CalibrationResult>& results);

@@ -6,7 +6,10 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include "tahoma/units.h"
@@ -17,8 +20,10 @@ namespace tahoma {
 // (Transformer Engine's GroupedLinear, Megatron's default TEGroupedMLP), or one grouped kernel for
 // all of them (CUTLASS / cuBLAS grouped GEMM, XLA's ragged dot). Plan::GroupedGemm names it.
 enum class GroupedGemmLaunch : std::uint8_t { kPerGemm, kSingleLaunch };
+const char* to_string(GroupedGemmLaunch g);  // per-gemm | single-launch
 // How context parallelism moves the KV (Plan::CpComm names it): ring (p2p) or all-gather.
 enum class CpCommType : std::uint8_t { kRing, kAllGather };
+const char* to_string(CpCommType c);  // ring | all-gather
 
 // What the stack's "selective" activation recompute means.
 enum class SelectiveRecompute : std::uint8_t {
@@ -66,6 +71,27 @@ struct Stack {
 
 // Limits (InputError names them): kernel_overhead and grouped_gemm_dispatch 0 .. 1 ms.
 inline constexpr double kMaxStackOverheadSeconds = 1e-3;
+
+// The table of stack knobs (STYLE.md 3, "one declaration per field"): the preset reader, `show
+// stack` (table and JSON) and `list fields` walk it, so a new knob is one line in stack.cpp plus
+// its physics. Values travel as a bool (kBool), a name (kChoice) or seconds (kSeconds).
+enum class StackFieldKind { kBool, kChoice, kSeconds };
+using StackValue = std::variant<bool, std::string, double>;
+struct StackField {
+  std::string_view key;       // YAML key and `show stack` row
+  std::string_view json_key;  // key in the JSON of the stack (seconds carry a _s suffix)
+  std::string_view help;      // what the knob means in the runtime
+  StackFieldKind kind;
+  std::vector<std::string> choices;  // kChoice, in the order messages list them
+  // Every stack states each knob (a parent may state it for it), except a knob that defaults to an
+  // earlier knob's value (tp_comm_overlap_fp4 to tp_comm_overlap).
+  std::string_view defaults_to;
+  StackValue (*get)(const Stack&);
+  void (*set)(Stack&, const StackValue&);
+};
+std::span<const StackField> stack_fields();
+// "yes", "per-gemm", "33 us": a knob's value as `show stack` prints it.
+std::string stack_value_text(const StackField& f, const Stack& s);
 
 // Loads a stack by preset name (data/stacks/NAME.yaml) or YAML path, resolving `extends:` (a
 // relative path is read from the directory of the file that names it). Throws InputError naming

@@ -168,11 +168,11 @@ int main(int argc, char** argv) {
     cmd->add_option("-o,--output", output, "write the output to FILE instead of stdout");
   };
 
-  auto* list = app.add_subcommand("list", "list presets: tahoma list systems|models|stacks");
+  auto* list = app.add_subcommand("list", "list presets and registries: tahoma list systems|models|stacks|...");
   std::string list_what;
-  list->add_option("what", list_what, "systems, models, stacks, schedules or algorithms")
+  list->add_option("what", list_what, "systems, models, stacks, schedules, algorithms or fields")
       ->required()
-      ->check(CLI::IsMember({"systems", "models", "stacks", "schedules", "algorithms"}));
+      ->check(CLI::IsMember({"systems", "models", "stacks", "schedules", "algorithms", "fields"}));
   add_format(list);
 
   auto* show = app.add_subcommand("show", "show one preset with totals: tahoma show system|model|stack NAME");
@@ -306,7 +306,10 @@ int main(int argc, char** argv) {
   try {
     std::string text;
     if (*list) {
-      if (list_what == "algorithms") {
+      if (list_what == "fields") {
+        // The field tables: scenario (plan_fields.h), stack (stack.h) and chip (hw.h).
+        text = format == "json" ? fields_json().dump(2) + "\n" : fields_table();
+      } else if (list_what == "algorithms") {
         // The collective-algorithm registry (tahoma/comm.h).
         text = format == "json" ? algorithms_json().dump(2) + "\n" : algorithms_table();
       } else if (list_what == "schedules") {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <type_traits>
 
 #include "internal/yaml_reader.h"
 #include "tahoma/error.h"
@@ -123,10 +124,92 @@ void inherit_scaled(YAML::Node* parent, YAML::Node& own, const std::string& file
   own.remove("scale");
 }
 
+// Accessors of one chip member for the field table, in SI units.
+template <auto Member>
+double get_member(const Chip& c) {
+  if constexpr (std::is_arithmetic_v<std::remove_cvref_t<decltype(c.*Member)>>) {
+    return static_cast<double>(c.*Member);
+  } else {
+    return (c.*Member).value();
+  }
+}
+template <auto Member>
+void set_member(Chip& c, double v) {
+  using T = std::remove_cvref_t<decltype(c.*Member)>;
+  if constexpr (std::is_same_v<T, int>) {
+    c.*Member = static_cast<int>(v);
+  } else if constexpr (std::is_arithmetic_v<T>) {
+    c.*Member = v;
+  } else {
+    c.*Member = T(v);
+  }
+}
+std::optional<double> required(const Chip&) {
+  return std::nullopt;
+}
+
+const std::vector<ChipField>& chip_field_table() {
+  using K = ChipFieldKind;
+  using D = Dimension;
+  static const std::vector<ChipField> fields = {
+      {"matmul_efficiency", "matmul_efficiency", "sustained fraction of peak on large, well-shaped GEMMs (calibrated)",
+       K::kNumber, D::kBytes, 0.01, 1.0, false, [](const Chip&) -> std::optional<double> { return 0.8; },
+       &get_member<&Chip::matmul_efficiency>, &set_member<&Chip::matmul_efficiency>},
+      {"vector_flops", "vector_flops_per_s", "non-matrix (elementwise) throughput, fp32", K::kQuantity,
+       D::kFlopsPerSecond, kMinFlops, kMaxFlops, true, [](const Chip&) -> std::optional<double> { return 0.0; },
+       &get_member<&Chip::vector_flops>, &set_member<&Chip::vector_flops>},
+      {"hbm_capacity", "hbm_bytes", "HBM per chip", K::kQuantity, D::kBytes, kMinHbm, kMaxHbm, false, &required,
+       &get_member<&Chip::hbm_capacity>, &set_member<&Chip::hbm_capacity>},
+      {"hbm_bandwidth", "hbm_bytes_per_s", "HBM bandwidth per chip", K::kQuantity, D::kBytesPerSecond, kMinBandwidth,
+       kMaxBandwidth, false, &required, &get_member<&Chip::hbm_bandwidth>, &set_member<&Chip::hbm_bandwidth>},
+      {"memory_efficiency", "memory_efficiency", "achievable fraction of HBM bandwidth in streaming kernels",
+       K::kNumber, D::kBytes, 0.01, 1.0, false, [](const Chip&) -> std::optional<double> { return 0.8; },
+       &get_member<&Chip::memory_efficiency>, &set_member<&Chip::memory_efficiency>},
+      {"sram", "sram_bytes", "on-chip SRAM (L2, SBUF, VMEM)", K::kQuantity, D::kBytes, 0.0, kMaxHbm, false,
+       [](const Chip&) -> std::optional<double> { return 0.0; }, &get_member<&Chip::sram>, &set_member<&Chip::sram>},
+      {"host_bandwidth", "host_bytes_per_s", "link to the host's DRAM per direction (PCIe, NVLink-C2C); 0 = none",
+       K::kQuantity, D::kBytesPerSecond, kMinBandwidth, kMaxBandwidth, true, [](const Chip&) -> std::optional<double> { return 0.0; },
+       &get_member<&Chip::host_bandwidth>, &set_member<&Chip::host_bandwidth>},
+      {"host_memory", "host_memory_bytes", "host DRAM per chip, where offloaded activations go", K::kQuantity,
+       D::kBytes, 0.0, kMaxHbm, false, [](const Chip&) -> std::optional<double> { return 0.0; }, &get_member<&Chip::host_memory>,
+       &set_member<&Chip::host_memory>},
+      {"tdp", "tdp_watts", "rated board power", K::kQuantity, D::kWatts, kMinWatts, kMaxWatts, true,
+       [](const Chip&) -> std::optional<double> { return 0.0; }, &get_member<&Chip::tdp>, &set_member<&Chip::tdp>},
+      // E: idle at a quarter of TDP when the preset does not say (H100 SXM idles near 70-100 W of 700).
+      {"idle_power", "idle_watts", "power when idle (default: 25% of TDP)", K::kQuantity, D::kWatts, 0.0, kMaxWatts,
+       false, [](const Chip& c) { return std::optional<double>(c.tdp.value() * 0.25); },
+       &get_member<&Chip::idle_power>, &set_member<&Chip::idle_power>},
+      {"power_limit", "power_limit_watts", "configured power cap below the TDP; 0 = none", K::kQuantity, D::kWatts,
+       kMinWatts, kMaxWatts, true, [](const Chip&) -> std::optional<double> { return 0.0; }, &get_member<&Chip::power_limit>,
+       &set_member<&Chip::power_limit>},
+      {"ranks_per_chip", "ranks_per_chip", "framework ranks (devices) per chip", K::kInteger, D::kBytes, 1,
+       kMaxRanksPerChip, false, [](const Chip&) -> std::optional<double> { return 1.0; }, &get_member<&Chip::ranks_per_chip>,
+       &set_member<&Chip::ranks_per_chip>},
+      {"comm_interference", "comm_interference", "compute lost while an overlapped collective holds SMs (NCCL)",
+       K::kNumber, D::kBytes, 0.0, 0.9, false, [](const Chip&) -> std::optional<double> { return 0.0; },
+       &get_member<&Chip::comm_interference>, &set_member<&Chip::comm_interference>},
+  };
+  return fields;
+}
+
+// One scalar field from the preset, range-checked by the table.
+double read_chip_field(YamlMap& m, const ChipField& f, const Chip& so_far) {
+  const std::string key(f.key);
+  const std::optional<double> fallback = f.fallback(so_far);
+  switch (f.kind) {
+    case ChipFieldKind::kNumber: return m.number(key, fallback, f.min, f.max);
+    case ChipFieldKind::kInteger:
+      return m.integer(key, fallback ? std::optional<int>(static_cast<int>(*fallback)) : std::nullopt,
+                       static_cast<int>(f.min), static_cast<int>(f.max));
+    case ChipFieldKind::kQuantity: return m.quantity(key, f.dim, fallback, f.min, f.max, f.zero_ok);
+  }
+  return 0.0;
+}
+
 Chip parse_chip(YamlMap m) {
-  m.declare({"name", "peak_flops", "matmul_efficiency", "matrix_unit", "vector_flops", "hbm_capacity", "hbm_bandwidth",
-             "memory_efficiency", "sram", "host_bandwidth", "host_memory", "tdp", "idle_power", "power_limit",
-             "ranks_per_chip", "comm_interference", "precision_efficiency"});
+  std::vector<std::string> keys = {"name", "peak_flops", "matrix_unit", "precision_efficiency"};
+  for (const auto& f : chip_field_table()) keys.emplace_back(f.key);
+  m.declare(keys);
   for (const char* moved : {"kernel_overhead", "grouped_gemm_dispatch"}) {
     if (m.has(moved)) {
       throw m.error(moved, "is software, not hardware: it moved to the stack presets (data/stacks/*.yaml); "
@@ -148,7 +231,7 @@ Chip parse_chip(YamlMap m) {
   }
   peaks.finish();
   if (!any) throw m.error("peak_flops", "needs at least one datatype (fp32, bf16, fp16, fp8, fp4)");
-  c.matmul_efficiency = m.number("matmul_efficiency", 0.8, 0.01, 1.0);
+  for (const auto& f : chip_field_table()) f.set(c, read_chip_field(m, f, c));
   if (m.has("precision_efficiency")) {
     YamlMap pe = m.map("precision_efficiency");
     pe.declare({"fp32", "bf16", "fp16", "fp8", "fp4"});
@@ -165,19 +248,6 @@ Chip parse_chip(YamlMap m) {
   c.matrix_unit.tile_k = mu.integer("tile_k", 64, 1, kMaxTile);
   c.matrix_unit.units = mu.integer("units", 1, 1, kMaxMatrixUnits);
   mu.finish();
-  c.vector_flops =
-      FlopsPerSecond(m.quantity("vector_flops", Dimension::kFlopsPerSecond, 0.0, kMinFlops, kMaxFlops, true));
-  c.hbm_capacity = Bytes(m.quantity("hbm_capacity", Dimension::kBytes, std::nullopt, kMinHbm, kMaxHbm));
-  c.hbm_bandwidth = BytesPerSecond(
-      m.quantity("hbm_bandwidth", Dimension::kBytesPerSecond, std::nullopt, kMinBandwidth, kMaxBandwidth));
-  c.memory_efficiency = m.number("memory_efficiency", 0.8, 0.01, 1.0);
-  c.sram = Bytes(m.quantity("sram", Dimension::kBytes, 0.0, 0.0, kMaxHbm));
-  c.host_bandwidth = BytesPerSecond(
-      m.quantity("host_bandwidth", Dimension::kBytesPerSecond, 0.0, kMinBandwidth, kMaxBandwidth, true));
-  c.host_memory = Bytes(m.quantity("host_memory", Dimension::kBytes, 0.0, 0.0, kMaxHbm));
-  c.tdp = Watts(m.quantity("tdp", Dimension::kWatts, 0.0, kMinWatts, kMaxWatts, true));
-  c.idle_power = Watts(m.quantity("idle_power", Dimension::kWatts, c.tdp.value() * 0.25, 0.0, kMaxWatts));
-  c.power_limit = Watts(m.quantity("power_limit", Dimension::kWatts, 0.0, kMinWatts, kMaxWatts, true));
   if (c.power_limit.value() > 0 && c.tdp.value() > 0 && c.power_limit.value() < kMinPowerLimitFraction * c.tdp.value()) {
     throw m.error("power_limit",
                   fmt::format("{} W is below {:g}% of the {} W TDP (expected 0 for none, or a cap from {:g} W up: "
@@ -185,8 +255,6 @@ Chip parse_chip(YamlMap m) {
                               c.power_limit.value(), kMinPowerLimitFraction * 100, c.tdp.value(),
                               kMinPowerLimitFraction * c.tdp.value()));
   }
-  c.ranks_per_chip = m.integer("ranks_per_chip", 1, 1, kMaxRanksPerChip);
-  c.comm_interference = m.number("comm_interference", 0.0, 0.0, 0.9);
   m.finish();
   return c;
 }
@@ -284,6 +352,10 @@ ScaleOut parse_scale_out(YamlMap m) {
 }
 
 }  // namespace
+
+std::span<const ChipField> chip_fields() {
+  return chip_field_table();
+}
 
 System load_system(const std::string& name_or_path, const std::vector<std::string>& overrides,
                    const std::string& base_dir) {

@@ -19,10 +19,6 @@ const char* to_string(Recompute r) {
   return "?";
 }
 
-const char* to_string(Plan::CpComm c) {
-  return c == Plan::CpComm::kRing ? "ring" : "all-gather";
-}
-
 void apply_stack_defaults(const Stack& stack, Precision precision, Plan& plan) {
   plan.flash_attention = stack.flash_attention;
   plan.sequence_parallel = stack.sequence_parallel;
@@ -39,10 +35,6 @@ void apply_selective_recompute(const Stack& stack, Plan& plan) {
   plan.recompute = Recompute::kFull;
   plan.recompute_num_layers = 0;
   plan.offload_activations = true;
-}
-
-const char* to_string(Plan::GroupedGemm g) {
-  return g == Plan::GroupedGemm::kPerGemm ? "per-gemm" : "single-launch";
 }
 
 std::optional<Recompute> parse_recompute(std::string_view s) {

@@ -1,6 +1,7 @@
 #include "tahoma/report.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -47,21 +48,24 @@ json system_json(const System& s) {
   const Chip& c = s.chip;
   json chip = {{"name", c.name},
                {"peak_flops_per_s", peaks_json(c.peak_flops)},
-               {"matmul_efficiency", c.matmul_efficiency},
                {"matrix_unit",
                 {{"tile_m", c.matrix_unit.tile_m},
                  {"tile_n", c.matrix_unit.tile_n},
                  {"tile_k", c.matrix_unit.tile_k},
-                 {"units", c.matrix_unit.units}}},
-               {"vector_flops_per_s", c.vector_flops.value()},
-               {"hbm_bytes", c.hbm_capacity.value()},
-               {"hbm_bytes_per_s", c.hbm_bandwidth.value()},
-               {"memory_efficiency", c.memory_efficiency},
-               {"sram_bytes", c.sram.value()},
-               {"tdp_watts", c.tdp.value()},
-               {"idle_watts", c.idle_power.value()},
-               {"power_limit_watts", c.power_limit.value()},
-               {"ranks_per_chip", c.ranks_per_chip}};
+                 {"units", c.matrix_unit.units}}}};
+  json precision_efficiency = json::object();
+  for (Precision p : kAllPrecisions) {
+    if (c.efficiency_at(p) != 1.0) precision_efficiency[to_string(p)] = c.efficiency_at(p);
+  }
+  chip["precision_efficiency"] = precision_efficiency;
+  for (const auto& f : chip_fields()) {
+    const double v = f.get(c);
+    if (f.kind == ChipFieldKind::kInteger) {
+      chip[std::string(f.json_key)] = static_cast<long long>(v);
+    } else {
+      chip[std::string(f.json_key)] = v;
+    }
+  }
   const ScaleUp& u = s.scale_up;
   json up = {{"name", u.name},
              {"chips", u.chips},
@@ -147,37 +151,17 @@ json model_json(const Model& m) {
 }
 
 json stack_json(const Stack& st) {
-  return {{"name", st.name},
-          {"description", st.description},
-          {"flash_attention", st.flash_attention},
-          {"sequence_parallel", st.sequence_parallel},
-          {"tp_comm_overlap", st.tp_comm_overlap},
-          {"tp_comm_overlap_fp4", st.tp_comm_overlap_fp4},
-          {"ep_comm_overlap", st.ep_comm_overlap},
-          {"grad_reduce_dtype", st.grad_reduce_fp32 ? "fp32" : "bf16"},
-          {"selective_recompute", to_string(st.selective_recompute)},
-          {"micro_batching", to_string(st.micro_batching)},
-          {"kernel_overhead_s", st.kernel_overhead.value()},
-          {"grouped_gemm", to_string(st.grouped_gemm)},
-          {"grouped_gemm_dispatch_s", st.grouped_gemm_dispatch.value()},
-          {"cp_comm", to_string(st.cp_comm)}};
+  json j = {{"name", st.name}, {"description", st.description}};
+  for (const auto& f : stack_fields()) {
+    j[std::string(f.json_key)] = std::visit([](const auto& x) { return json(x); }, f.get(st));
+  }
+  return j;
 }
 
 std::string stack_table(const Stack& st) {
   std::string out = fmt::format("{}: {}\n", st.name, st.description);
-  auto yn = [](bool b) { return b ? "yes" : "no"; };
-  out += fmt::format("  flash_attention        {}\n", yn(st.flash_attention));
-  out += fmt::format("  sequence_parallel      {}\n", yn(st.sequence_parallel));
-  out += fmt::format("  tp_comm_overlap        {} (with fp4: {})\n", yn(st.tp_comm_overlap), yn(st.tp_comm_overlap_fp4));
-  out += fmt::format("  ep_comm_overlap        {}\n", yn(st.ep_comm_overlap));
-  out += fmt::format("  grad_reduce_dtype      {}\n", st.grad_reduce_fp32 ? "fp32" : "bf16");
-  out += fmt::format("  selective_recompute    {}\n", to_string(st.selective_recompute));
-  out += fmt::format("  micro_batching         {}\n", to_string(st.micro_batching));
-  out += fmt::format("  kernel_overhead        {}\n", format_seconds(st.kernel_overhead));
-  out += fmt::format("  grouped_gemm           {}\n", to_string(st.grouped_gemm));
-  out += fmt::format("  grouped_gemm_dispatch  {}\n", format_seconds(st.grouped_gemm_dispatch));
-  out += fmt::format("  cp_comm                {}\n", to_string(st.cp_comm));
-  if (!st.file.empty()) out += fmt::format("  file                   {}\n", st.file);
+  for (const auto& f : stack_fields()) out += fmt::format("  {:<22} {}\n", f.key, stack_value_text(f, st));
+  if (!st.file.empty()) out += fmt::format("  {:<22} {}\n", "file", st.file);
   return out;
 }
 
@@ -930,6 +914,79 @@ json algorithms_json() {
                    {"source", a.source}});
   }
   return out;
+}
+
+namespace {
+
+const char* section_name(FieldSection s) {
+  return s == FieldSection::kTraining ? "training" : "plan";
+}
+
+const char* stack_kind_name(StackFieldKind k) {
+  switch (k) {
+    case StackFieldKind::kBool: return "yes/no";
+    case StackFieldKind::kChoice: return "choice";
+    case StackFieldKind::kSeconds: return "seconds";
+  }
+  return "?";
+}
+
+const char* dimension_unit(Dimension d) {
+  switch (d) {
+    case Dimension::kBytes: return "bytes";
+    case Dimension::kSeconds: return "seconds";
+    case Dimension::kFlopsPerSecond: return "FLOP/s";
+    case Dimension::kBytesPerSecond: return "bytes/s";
+    case Dimension::kWatts: return "watts";
+  }
+  return "?";
+}
+
+std::string chip_kind_name(const ChipField& f) {
+  if (f.kind == ChipFieldKind::kQuantity) return dimension_unit(f.dim);
+  return f.kind == ChipFieldKind::kInteger ? "integer" : "number";
+}
+
+}  // namespace
+
+// `tahoma list fields`: the three field tables (plan_fields.h, stack.h, hw.h).
+std::string fields_table() {
+  std::string out = "scenario fields (training: and plan: in a scenario YAML; the flag on simulate, search, compare):\n";
+  for (const auto& f : plan_fields()) {
+    out += fmt::format("  {:<10} {:<28} {:<30} {}\n", section_name(f.section), f.key, f.flag, f.help);
+  }
+  out += "\nstack fields (data/stacks/*.yaml; choose a stack with --stack):\n";
+  for (const auto& f : stack_fields()) {
+    std::string kind = stack_kind_name(f.kind);
+    if (f.kind == StackFieldKind::kChoice) kind = fmt::format("{}", fmt::join(f.choices, "|"));
+    out += fmt::format("  {:<22} {:<40} {}\n", f.key, kind, f.help);
+  }
+  out += "\nchip fields (chip: in data/systems/*.yaml; --set chip.KEY=VALUE):\n";
+  for (const auto& f : chip_fields()) out += fmt::format("  {:<20} {:<8} {}\n", f.key, chip_kind_name(f), f.help);
+  return out;
+}
+
+json fields_json() {
+  json plan = json::array(), stack = json::array(), chip = json::array();
+  for (const auto& f : plan_fields()) {
+    plan.push_back({{"section", section_name(f.section)}, {"key", f.key}, {"flag", f.flag}, {"help", f.help}});
+  }
+  for (const auto& f : stack_fields()) {
+    json j = {{"key", f.key}, {"json_key", f.json_key}, {"kind", stack_kind_name(f.kind)}, {"help", f.help}};
+    if (!f.choices.empty()) j["choices"] = f.choices;
+    if (!f.defaults_to.empty()) j["defaults_to"] = f.defaults_to;
+    stack.push_back(j);
+  }
+  for (const auto& f : chip_fields()) {
+    chip.push_back({{"key", f.key},
+                    {"json_key", f.json_key},
+                    {"kind", chip_kind_name(f)},
+                    {"min", f.min},
+                    {"max", f.max},
+                    {"zero_ok", f.zero_ok},
+                    {"help", f.help}});
+  }
+  return {{"plan", plan}, {"stack", stack}, {"chip", chip}};
 }
 
 }  // namespace tahoma

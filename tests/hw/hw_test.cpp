@@ -2,6 +2,7 @@
 // vendors' published system figures (AWS Trn3/Trn2 UltraServer launch numbers, docs/hardware.md).
 #include "tahoma/hw.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -81,6 +82,45 @@ TEST(SystemPresets, EveryPresetHasAHostLink) {
   EXPECT_DOUBLE_EQ(load_system("trn1n").chip.host_memory.value(),               // extends trn1:
                    load_system("trn1").chip.host_memory.value());               // 512 GiB / 16
   EXPECT_DOUBLE_EQ(load_system("gb200-nvl72").chip.host_bandwidth.value(), 225e9);  // C2C shared by 2 GPUs
+}
+
+// The chip field table (hw.h) is the reader's schema: each field's range is enforced on a preset
+// and on --set, with the key named; the system JSON carries every field.
+TEST(ChipFields, RangesAreEnforcedByTheTable) {
+  for (const auto& f : chip_fields()) {
+    std::string too_big;
+    switch (f.kind) {
+      case ChipFieldKind::kNumber: too_big = fmt::format("{}", f.max * 2 + 1); break;
+      case ChipFieldKind::kInteger: too_big = fmt::format("{}", static_cast<long long>(f.max) + 1); break;
+      case ChipFieldKind::kQuantity: {
+        const char* unit = f.dim == Dimension::kBytes            ? "B"
+                           : f.dim == Dimension::kBytesPerSecond ? "B/s"
+                           : f.dim == Dimension::kWatts          ? "W"
+                           : f.dim == Dimension::kSeconds        ? "s"
+                                                                 : "FLOP/s";
+        too_big = fmt::format("{:g} {}", f.max * 10, unit);
+        break;
+      }
+    }
+    const std::string set = fmt::format("chip.{}={}", f.key, too_big);
+    const std::string msg = testing::input_error([&] { (void)load_system("dgx-h100", {set}); });
+    EXPECT_CONTAINS(msg, std::string(f.key));
+  }
+}
+
+TEST(ChipFields, SetChangesExactlyThatField) {
+  const System base = load_system("dgx-h100");
+  for (const auto& f : chip_fields()) {
+    if (f.kind != ChipFieldKind::kNumber) continue;
+    const double v = (f.min + f.max) / 2;
+    const System s = load_system("dgx-h100", {fmt::format("chip.{}={}", f.key, v)});
+    EXPECT_DOUBLE_EQ(f.get(s.chip), v) << f.key;
+    for (const auto& g : chip_fields()) {
+      if (g.key != f.key) {
+        EXPECT_DOUBLE_EQ(g.get(s.chip), g.get(base.chip)) << f.key << " moved " << g.key;
+      }
+    }
+  }
 }
 
 TEST(SystemPresets, ListedWithDescriptions) {

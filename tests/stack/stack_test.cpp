@@ -1,6 +1,9 @@
 // Software-stack presets (data/stacks/, include/tahoma/stack.h): every preset loads, extends
 // merges, bad files name file and key, and a stack changes what it should in a step.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "tahoma/scenario.h"
 #include "tahoma/stack.h"
@@ -55,6 +58,59 @@ TEST(Stack, BadFileNamesFileAndKey) {
   const std::string missing = dir.write("missing.yaml", "name: m\n");
   msg = testing::input_error([&] { (void)load_stack(missing); });
   EXPECT_CONTAINS(msg, "missing.yaml");
+}
+
+// The field table (stack.h) is the reader's schema: every knob it lists is required in a stack
+// without a parent, a knob with `defaults_to` takes that knob's value, and every value a preset
+// resolves to survives get -> set unchanged.
+TEST(StackFields, TableIsTheReadersSchema) {
+  TempDir dir;
+  std::string full = "name: t\n";
+  const Stack ref = load_stack("megatron-bridge-26.02");
+  for (const auto& f : stack_fields()) {
+    if (f.kind == StackFieldKind::kSeconds) {
+      full += fmt::format("{}: {} s\n", f.key, std::get<double>(f.get(ref)));
+    } else {
+      full += fmt::format("{}: {}\n", f.key, f.kind == StackFieldKind::kBool ? (std::get<bool>(f.get(ref)) ? "true" : "false")
+                                                                              : std::get<std::string>(f.get(ref)));
+    }
+  }
+  const Stack copy = load_stack(dir.write("full.yaml", full));
+  for (const auto& f : stack_fields()) EXPECT_EQ(f.get(copy), f.get(ref)) << f.key;
+  for (const auto& f : stack_fields()) {
+    // Drop the knob's line: required knobs name themselves, defaulted ones take their source's value.
+    std::string without;
+    for (size_t pos = 0; pos < full.size();) {
+      const size_t end = full.find('\n', pos);
+      const std::string line = full.substr(pos, end - pos + 1);
+      if (line.rfind(std::string(f.key) + ":", 0) != 0) without += line;
+      pos = end + 1;
+    }
+    const std::string file = dir.write(std::string(f.key) + ".yaml", without);
+    if (f.defaults_to.empty()) {
+      EXPECT_CONTAINS(testing::input_error([&] { (void)load_stack(file); }), std::string(f.key));
+    } else {
+      const Stack s = load_stack(file);
+      const auto* source = &*std::find_if(stack_fields().begin(), stack_fields().end(),
+                                          [&](const StackField& g) { return g.key == f.defaults_to; });
+      EXPECT_EQ(f.get(s), source->get(s)) << f.key;
+    }
+  }
+}
+
+TEST(StackFields, EveryPresetRoundTripsThroughTheTable) {
+  for (const auto& p : list_stack_presets()) {
+    const Stack s = load_stack(p.name);
+    Stack rebuilt;
+    for (const auto& f : stack_fields()) f.set(rebuilt, f.get(s));
+    for (const auto& f : stack_fields()) EXPECT_EQ(f.get(rebuilt), f.get(s)) << p.name << " " << f.key;
+    for (const auto& f : stack_fields()) {
+      if (f.kind == StackFieldKind::kChoice) {
+        const std::string name = std::get<std::string>(f.get(s));
+        EXPECT_NE(std::find(f.choices.begin(), f.choices.end(), name), f.choices.end()) << f.key << " " << name;
+      }
+    }
+  }
 }
 
 TEST(Stack, FrameworkColumnsPickAStack) {
