@@ -20,6 +20,7 @@
 #include "internal/yaml_reader.h"
 #include "field_options.h"
 #include "output.h"
+#include "serve_command.h"
 #include "tahoma/error.h"
 #include "tahoma/report.h"
 
@@ -287,6 +288,9 @@ int main(int argc, char** argv) {
   std::string compare_objective = "tokens-per-s";
   add_search_options(compare_cmd, compare_opts, compare_objective);
 
+  cli::ServeCommand serve_cmd(app);  // tahoma serve (serve_command.cpp)
+  add_format(serve_cmd.app());
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -415,6 +419,8 @@ int main(int argc, char** argv) {
       if (mpi_rank() != 0) return 0;
       text = format == "json" ? compare_json(bases, compare_opts, rows).dump(2) + "\n"
                               : compare_table(bases, compare_opts, rows);
+    } else if (*serve_cmd.app()) {
+      text = serve_cmd.run(format);
     } else if (*validate) {
       filter.engine = validate_engine == "closed-form" ? StepEngine::kClosedForm : StepEngine::kEvents;
       filter.network = *parse_network_mode(validate_network);

@@ -1,0 +1,270 @@
+// LLM inference serving (docs/serving.md; issue 15): requests arrive, an iteration-level scheduler
+// batches them as vLLM / TensorRT-LLM / SGLang do (continuous batching, chunked prefill, paged KV
+// blocks, preemption by recompute), each iteration is priced from the compute and collective models,
+// and the run reports throughput, TTFT, TPOT and end-to-end latency. Data flows forward only:
+//   ServeConfig + RequestSpec -> make_requests -> size_memory -> simulate (scheduler + IterationCost)
+//   -> ServeResult -> serve_json / serve_table.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tahoma/hw.h"
+#include "tahoma/units.h"
+#include "tahoma/workload.h"
+
+namespace tahoma {
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------------------------
+
+// The serving engine's scheduler and runtime knobs: what a serving stack preset (vLLM,
+// TensorRT-LLM, SGLang, NxD Inference, JetStream) fills. Names follow vLLM's EngineArgs.
+struct ServeEngine {
+  int max_num_seqs = 256;              // vLLM max_num_seqs (TRT-LLM max_batch_size)
+  int max_num_batched_tokens = 8192;   // vLLM max_num_batched_tokens (TRT-LLM max_num_tokens)
+  int block_size = 16;                 // vLLM block_size (tokens per paged KV block)
+  double mem_fraction = 0.9;           // vLLM gpu_memory_utilization
+  bool chunked_prefill = true;         // split prompts across iterations under the token budget
+  bool cuda_graphs = true;             // replay captured graphs (vLLM enforce_eager = !cuda_graphs)
+  int cuda_graph_max_tokens = 512;     // vLLM max_capture_size: bigger batches run eagerly
+  // E: per-kernel device gap when replaying a CUDA graph (no host launch; ramp and tail only).
+  Seconds graph_kernel_overhead{1.0e-6};
+  // E: per-kernel cost launched eagerly, the training stacks' eager kernel_overhead (data/stacks,
+  // torchtitan.yaml: CUDA launch ~2-3 us + tail).
+  Seconds eager_kernel_overhead{4.0e-6};
+  // E: host work per iteration not hidden behind the GPU: scheduling, input preparation, sampling
+  // and output processing (vLLM V1 overlaps most of it in its engine-core process).
+  Seconds iteration_overhead{300.0e-6};
+  // E: memory outside the KV cache and the profiled activations: CUDA context, NCCL buffers and
+  // captured graphs (vLLM counts it as non-torch memory).
+  Bytes runtime_reserve{1.5e9};
+};
+
+// A serving layout. Ranks follow Chip::ranks_per_chip (a rank is a framework device).
+struct ServeLayout {
+  int tp = 1;        // tensor parallel ranks per replica (attention heads, MLP, vocab)
+  int pp = 1;        // pipeline stages per replica (vLLM virtual engines: pp batches in flight)
+  int ep = 1;        // expert parallel ranks inside the TP group (experts split over ep, each over tp/ep)
+  int replicas = 0;  // data-parallel replicas behind a round-robin balancer; 0 = as many as fit
+};
+
+enum class SpecMethod : std::uint8_t { kNone, kDraft, kMtp, kEagle };
+const char* to_string(SpecMethod m);  // none | draft | mtp | eagle
+std::optional<SpecMethod> parse_spec_method(std::string_view s);
+
+// Speculative decoding: `k` proposed tokens per step, `accept` tokens emitted per verification on
+// average (the mean accepted length including the target's bonus token, 1 <= accept <= k + 1).
+struct Speculation {
+  SpecMethod method = SpecMethod::kNone;
+  int k = 0;
+  double accept = 1.0;
+  std::optional<Model> draft;  // kDraft: the draft model
+};
+
+struct ServeConfig {
+  System system;  // system.chips = the chips given to the run
+  Model model;
+  ServeLayout layout;
+  ServeEngine engine;
+  Precision precision = Precision::kBf16;  // weights and GEMMs
+  Precision kv_dtype = Precision::kBf16;   // KV cache (bf16, fp8 or fp4)
+  Speculation spec;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------------
+
+enum class LengthDistKind : std::uint8_t { kFixed, kUniform, kNormal, kLognormal };
+const char* to_string(LengthDistKind k);
+std::optional<LengthDistKind> parse_length_dist(std::string_view s);
+
+// A token-length distribution with mean `mean`: uniform on mean*(1 -/+ spread), normal with
+// standard deviation spread*mean, lognormal with log-space sigma `spread` (mean preserved); every
+// draw is rounded and clipped to [1, max].
+struct LengthDist {
+  LengthDistKind kind = LengthDistKind::kFixed;
+  int mean = 1;
+  double spread = 0.0;
+};
+
+enum class ArrivalKind : std::uint8_t { kOffline, kConcurrency, kPoisson, kTrace };
+const char* to_string(ArrivalKind k);
+
+struct RequestSpec {
+  ArrivalKind kind = ArrivalKind::kOffline;
+  long long count = 1000;   // requests (a trace: rows read, at most this many when given)
+  bool count_given = false;
+  int concurrency = 0;      // kConcurrency: clients in the closed loop
+  double rate = 0;          // kPoisson: requests per second
+  std::string trace_file;   // kTrace: CSV or JSONL
+  LengthDist input, output;
+  std::uint64_t seed = 0;
+};
+
+struct Request {
+  std::int64_t arrival_ns = 0;  // kConcurrency: unused (a client sends when its previous one ends)
+  int input = 1;
+  int output = 1;
+};
+
+inline constexpr long long kMaxRequests = 10'000'000;
+inline constexpr long long kMaxIterations = 200'000'000;
+inline constexpr long long kMaxTotalTokens = 100'000'000'000LL;  // sum of input + output over requests
+inline constexpr double kMaxRate = 1e7;                          // requests per second
+inline constexpr int kMaxConcurrency = 10'000'000;
+
+// Builds the request list (throws InputError naming the flag, or the trace file and line). Every
+// request's input + output must fit `max_context` tokens (the model's context).
+std::vector<Request> make_requests(const RequestSpec& spec, int max_context);
+// Reads a CSV (header naming the columns) or JSONL trace: arrival time in seconds, or a timestamp
+// (the Azure LLM inference trace: TIMESTAMP,ContextTokens,GeneratedTokens), input and output tokens.
+std::vector<Request> read_trace(const std::string& path, long long max_rows, int max_context);
+
+// ---------------------------------------------------------------------------------------------
+// Cost and memory
+// ---------------------------------------------------------------------------------------------
+
+// The work of one iteration on one replica (one pipeline virtual engine).
+struct BatchShape {
+  long long prefill_tokens = 0;      // prompt tokens computed this iteration (chunks)
+  double prefill_pairs_full = 0;     // query-key pairs at the kernel's block granularity, full layers
+  double prefill_pairs_window = 0;   // ... on sliding-window layers
+  double prefill_keys_full = 0;      // keys read once per chunk (context + chunk), full layers
+  double prefill_keys_window = 0;
+  int prompts_done = 0;              // prompts whose last chunk runs now (each gets its first token)
+  int decode_seqs = 0;               // sequences decoding
+  int query_per_seq = 1;             // tokens verified per decoding sequence (1 + proposal length)
+  double decode_kv_full = 0;         // KV tokens the decodes read, full layers (sum over sequences)
+  double decode_kv_window = 0;       // ... sliding-window layers (capped at the window)
+  [[nodiscard]] long long tokens() const { return prefill_tokens + static_cast<long long>(decode_seqs) * query_per_seq; }
+};
+
+// Time of one iteration, by part (sums to `total`).
+struct IterationTime {
+  Seconds total{0};
+  Seconds compute{0};  // GEMMs, attention and memory-bound kernels, kernel overheads included
+  Seconds comm{0};     // TP all-reduce, EP all-to-all, PP hand-offs
+  Seconds draft{0};    // speculative proposals
+  Seconds host{0};     // per-iteration host overhead
+};
+
+// Memory per rank, as the engines size it: KV = mem_fraction x HBM - weights - workspace.
+struct ServeMemory {
+  Bytes hbm{0};                  // per rank
+  Bytes weights{0};              // heaviest pipeline stage, per rank
+  Bytes workspace{0};            // activations of the max token budget + logits + runtime reserve
+  Bytes kv_capacity{0};          // per rank
+  Bytes kv_bytes_per_token{0};   // per rank, every layer of the stage (windowed layers counted)
+  long long kv_blocks = 0;       // blocks of block_size tokens for every layer of the stage
+  long long kv_tokens = 0;
+  long long layer_blocks = 0;    // the scheduler's pool: one block of one layer
+  int full_layers = 0;           // layers of the heaviest stage with full attention (+ spec heads)
+  int window_layers = 0;         // ... with sliding-window attention
+  double kv_share = 1.0;         // the target's share of the KV pool (a draft model keeps the rest)
+};
+
+// ---------------------------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------------------------
+
+struct LatencyStats {
+  double mean = 0, p50 = 0, p90 = 0, p99 = 0;  // seconds
+};
+
+struct SloSpec {
+  std::optional<double> ttft_s;
+  std::optional<double> tpot_s;
+  double percentile = 99;
+};
+
+struct ServeResult {
+  bool servable = true;
+  std::string reason;  // why not, when !servable ("cannot serve: ...")
+  ServeMemory memory;
+  // Layout
+  int replicas = 0;
+  int chips_per_replica = 0;
+  int chips_used = 0;
+  int groups = 0;  // replicas x pp virtual engines: the symmetric units simulated
+  // Throughput (whole system)
+  double output_tokens_per_s = 0;
+  double output_tokens_per_s_per_chip = 0;
+  double total_tokens_per_s = 0;
+  double requests_per_s = 0;
+  LatencyStats ttft, tpot, latency;
+  double slo_fraction = -1;  // share of requests within the SLO limits (-1: no limits given)
+  // Requests and iterations (the simulated group(s))
+  long long requests = 0;
+  long long output_tokens = 0;
+  long long input_tokens = 0;
+  long long iterations = 0;
+  long long preemptions = 0;
+  double mean_iteration_s = 0;
+  double mean_batch_tokens = 0;
+  double mean_decode_seqs = 0;
+  double duration_s = 0;   // first arrival to last completion (the longest group)
+  double peak_kv_fraction = 0;
+  double batch1_decode_s = 0;  // one decode iteration of one sequence (closed form)
+  // SLO search
+  std::optional<double> slo_rate;  // highest Poisson rate meeting the limits (requests/s, whole system)
+  bool slo_searched = false;
+};
+
+// Sizes memory; the result is servable = false with the reason when the weights, the workspace or
+// one request of `longest_tokens` tokens does not fit. Throws InputError for a layout that does not
+// divide the model or the system.
+ServeMemory size_memory(const ServeConfig& config, long long longest_tokens, std::string* reason);
+
+// Checks the layout and the engine settings (InputError naming the flag).
+void validate_serve_config(const ServeConfig& config);
+
+// Prices one iteration (O(layer kinds), memoised collectives). Not thread-safe (memo).
+class IterationCost {
+ public:
+  explicit IterationCost(const ServeConfig& config);
+  ~IterationCost();
+  IterationCost(const IterationCost&) = delete;
+  IterationCost& operator=(const IterationCost&) = delete;
+  [[nodiscard]] IterationTime time(const BatchShape& batch) const;
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+// Runs the scenario: builds the requests, sizes memory, simulates one representative group per
+// distinct load (replicas x pipeline virtual engines are symmetric under round-robin balancing) and
+// reports. With `slo` limits and a Poisson rate absent (`search_rate`), finds the highest rate whose
+// `percentile` TTFT and TPOT meet them (bisection; MLPerf server semantics).
+ServeResult simulate_serving(const ServeConfig& config, const RequestSpec& spec, const SloSpec& slo,
+                             bool search_rate = false);
+
+// Simulates one group on an explicit request list (arrival times used unless `concurrency` > 0: a
+// closed loop of that many clients). Exposed for tests.
+struct GroupRun {
+  // Per finished request in completion order, seconds; tpot is -1 for a one-token output.
+  std::vector<double> ttft, tpot, latency;
+  long long output_tokens = 0, input_tokens = 0, iterations = 0, preemptions = 0;
+  double duration_s = 0;
+  double busy_s = 0;
+  double batch_tokens_sum = 0, decode_seqs_sum = 0;
+  double peak_kv_fraction = 0;
+};
+GroupRun simulate_group(const ServeConfig& config, const ServeMemory& memory, const IterationCost& cost,
+                        const std::vector<Request>& requests, int concurrency);
+
+// Report (docs/serving.md lists the keys).
+nlohmann::json serve_json(const ServeConfig& config, const RequestSpec& spec, const SloSpec& slo,
+                          const ServeResult& result);
+std::string serve_table(const ServeConfig& config, const RequestSpec& spec, const SloSpec& slo,
+                        const ServeResult& result);
+
+}  // namespace tahoma

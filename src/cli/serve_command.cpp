@@ -1,0 +1,206 @@
+#include "serve_command.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <optional>
+#include <stdexcept>
+
+#include "tahoma/error.h"
+#include "tahoma/serve.h"
+
+namespace tahoma::cli {
+
+struct ServeCommand::Options {
+  std::string system, model, draft_model, trace;
+  std::optional<int> chips;
+  std::vector<std::string> overrides;
+  int input_len = 1000, output_len = 1000;
+  std::string length_dist = "fixed";
+  double length_spread = 0;
+  bool offline = false;
+  std::optional<long long> requests;
+  std::optional<int> concurrency;
+  std::optional<std::string> rate;
+  ServeLayout layout;
+  ServeEngine engine;
+  std::string precision = "bf16", kv_dtype = "bf16", cuda_graphs = "on", chunked_prefill = "on";
+  std::string speculative = "none";
+  int spec_len = 3;
+  double spec_accept = 2.0;
+  long long seed = 0;
+  std::optional<std::string> slo_ttft, slo_tpot;
+  double percentile = 99;
+};
+
+namespace {
+
+// "2s", "200 ms", or a bare number of seconds.
+double parse_time_flag(const std::string& text, const char* flag) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() && *end == '\0') {
+    if (!std::isfinite(v) || v <= 0 || v > 1e6) throw InputError(flag, "", fmt::format("{} is outside (0, 1e6] s", text));
+    return v;
+  }
+  try {
+    const double s = parse_quantity(text, Dimension::kSeconds);
+    if (!(s > 0 && s <= 1e6)) throw InputError(flag, "", fmt::format("{} is outside (0, 1e6] s", text));
+    return s;
+  } catch (const std::invalid_argument& e) {
+    throw InputError(flag, "", e.what());
+  }
+}
+
+// "10", "10/s" or "10 /s": requests per second.
+double parse_rate(std::string text) {
+  const auto slash = text.find("/s");
+  if (slash != std::string::npos && slash + 2 == text.size()) text = text.substr(0, slash);
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end == text.c_str() || *end != '\0') {
+    throw InputError("--rate", "", fmt::format("'{}' is not a rate (expected e.g. 10 or 10/s requests per second)", text));
+  }
+  if (!std::isfinite(v) || v <= 0 || v > kMaxRate) {
+    throw InputError("--rate", "", fmt::format("{} requests/s is outside (0, {:g}]", v, kMaxRate));
+  }
+  return v;
+}
+
+Precision precision_flag(const std::string& text, const char* flag) {
+  const auto p = parse_precision(text);
+  if (!p) throw InputError(flag, "", fmt::format("'{}' is not bf16, fp16, fp8 or fp4", text));
+  return *p;
+}
+
+bool on_off(const std::string& text, const char* flag) {
+  if (text == "on") return true;
+  if (text == "off") return false;
+  throw InputError(flag, "", fmt::format("'{}' is not on or off", text));
+}
+
+}  // namespace
+
+ServeCommand::ServeCommand(CLI::App& app) : o_(std::make_shared<Options>()) {
+  cmd_ = app.add_subcommand(
+      "serve",
+      "simulate LLM inference serving: tahoma serve --system S --model M --input-len 1000 --output-len 1000 "
+      "(--offline | --concurrency N | --rate R | --trace FILE)");
+  Options& o = *o_;
+  auto* c = cmd_;
+  c->add_option("--system", o.system, "system preset name or YAML path (tahoma list systems)")->required();
+  c->add_option("--chips", o.chips, "number of chips (default: one scale-up domain)");
+  c->add_option("--model", o.model, "model preset name, YAML path or Hugging Face config.json")->required();
+  c->add_option("--set", o.overrides, "override a system field, e.g. --set chip.hbm_capacity=288GB (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  c->add_option("--input-len", o.input_len, "prompt tokens per request (the mean when --length-dist is not fixed)");
+  c->add_option("--output-len", o.output_len, "generated tokens per request (the mean likewise)");
+  c->add_option("--length-dist", o.length_dist, "fixed, uniform, normal or lognormal (input and output lengths)")
+      ->check(CLI::IsMember({"fixed", "uniform", "normal", "lognormal"}));
+  c->add_option("--length-spread", o.length_spread,
+                "uniform: half-width / mean; normal: stddev / mean; lognormal: sigma of ln(length)");
+  auto* offline = c->add_flag("--offline", o.offline, "every request arrives at time 0 (MLPerf offline)");
+  c->add_option("--requests", o.requests, "number of requests (default 1000; a trace: at most this many rows)");
+  auto* conc = c->add_option("--concurrency", o.concurrency, "closed loop: this many clients, each sends on completion");
+  auto* rate = c->add_option("--rate", o.rate, "Poisson arrivals, requests per second (e.g. 10 or 10/s)");
+  auto* trace = c->add_option("--trace", o.trace,
+                              "replay a CSV or JSONL trace (arrival_time,input_tokens,output_tokens or the Azure "
+                              "TIMESTAMP,ContextTokens,GeneratedTokens)")
+                    ->check(CLI::ExistingFile);
+  offline->excludes(conc)->excludes(rate)->excludes(trace);
+  conc->excludes(rate)->excludes(trace);
+  rate->excludes(trace);
+  c->add_option("--tp", o.layout.tp, "tensor-parallel ranks per replica");
+  c->add_option("--pp", o.layout.pp, "pipeline stages per replica");
+  c->add_option("--ep", o.layout.ep, "expert-parallel ranks inside the TP group (MoE)");
+  c->add_option("--replicas", o.layout.replicas, "data-parallel replicas (default: as many as the chips hold)");
+  c->add_option("--max-batch", o.engine.max_num_seqs, "most sequences in one iteration (vLLM max_num_seqs)");
+  c->add_option("--max-tokens", o.engine.max_num_batched_tokens,
+                "token budget of one iteration (vLLM max_num_batched_tokens)");
+  c->add_option("--block-size", o.engine.block_size, "tokens per paged KV block");
+  c->add_option("--mem-fraction", o.engine.mem_fraction, "share of HBM the engine may use (gpu_memory_utilization)");
+  c->add_option("--chunked-prefill", o.chunked_prefill, "on or off");
+  c->add_option("--precision", o.precision, "weights and GEMMs: bf16, fp16, fp8 or fp4");
+  c->add_option("--kv-dtype", o.kv_dtype, "KV cache: bf16, fp16, fp8 or fp4");
+  c->add_option("--cuda-graphs", o.cuda_graphs, "on or off (graph replay for batches up to 512 tokens)");
+  c->add_option("--speculative", o.speculative, "none, draft, mtp or eagle");
+  c->add_option("--spec-len", o.spec_len, "proposed tokens per step (k)");
+  c->add_option("--spec-accept", o.spec_accept, "mean tokens emitted per verification step, in [1, k + 1]");
+  c->add_option("--draft-model", o.draft_model, "draft model for --speculative draft");
+  c->add_option("--seed", o.seed, "seed of the length and arrival draws");
+  c->add_option("--slo-ttft", o.slo_ttft, "TTFT limit, e.g. 2s");
+  c->add_option("--slo-tpot", o.slo_tpot, "TPOT limit, e.g. 200ms");
+  c->add_option("--percentile", o.percentile,
+                "percentile the limits apply to (default 99); without a mode flag the highest rate meeting them is "
+                "searched");
+}
+
+std::string ServeCommand::run(const std::string& format) const {
+  const Options& o = *o_;
+  ServeConfig c;
+  c.system = load_system(o.system, o.overrides);
+  if (o.chips) {
+    if (*o.chips < 1 || *o.chips > kMaxChips) {
+      throw InputError("--chips", "", fmt::format("{} is not a number of chips in [1, {}]", *o.chips, kMaxChips));
+    }
+    c.system.chips = *o.chips;
+  }
+  c.model = load_model(o.model);
+  c.layout = o.layout;
+  c.engine = o.engine;
+  c.engine.cuda_graphs = on_off(o.cuda_graphs, "--cuda-graphs");
+  c.engine.chunked_prefill = on_off(o.chunked_prefill, "--chunked-prefill");
+  c.precision = precision_flag(o.precision, "--precision");
+  c.kv_dtype = precision_flag(o.kv_dtype, "--kv-dtype");
+  const auto spec = parse_spec_method(o.speculative);
+  if (!spec) throw InputError("--speculative", "", fmt::format("'{}' is not none, draft, mtp or eagle", o.speculative));
+  c.spec.method = *spec;
+  if (*spec != SpecMethod::kNone) {
+    c.spec.k = o.spec_len;
+    c.spec.accept = o.spec_accept;
+  }
+  if (!o.draft_model.empty()) {
+    if (*spec != SpecMethod::kDraft) throw InputError("--draft-model", "", "needs --speculative draft");
+    c.spec.draft = load_model(o.draft_model);
+  }
+
+  RequestSpec rs;
+  rs.input = {LengthDistKind::kFixed, o.input_len, o.length_spread};
+  rs.output = {LengthDistKind::kFixed, o.output_len, o.length_spread};
+  rs.input.kind = rs.output.kind = *parse_length_dist(o.length_dist);
+  if (o.seed < 0) throw InputError("--seed", "", "must be >= 0");
+  rs.seed = static_cast<std::uint64_t>(o.seed);
+  if (o.requests) {
+    rs.count = *o.requests;
+    rs.count_given = true;
+  }
+  SloSpec slo;
+  if (o.slo_ttft) slo.ttft_s = parse_time_flag(*o.slo_ttft, "--slo-ttft");
+  if (o.slo_tpot) slo.tpot_s = parse_time_flag(*o.slo_tpot, "--slo-tpot");
+  slo.percentile = o.percentile;
+  bool search = false;
+  if (o.concurrency) {
+    rs.kind = ArrivalKind::kConcurrency;
+    rs.concurrency = *o.concurrency;
+  } else if (o.rate) {
+    rs.kind = ArrivalKind::kPoisson;
+    rs.rate = parse_rate(*o.rate);
+  } else if (!o.trace.empty()) {
+    rs.kind = ArrivalKind::kTrace;
+    rs.trace_file = o.trace;
+  } else if (o.offline) {
+    rs.kind = ArrivalKind::kOffline;
+  } else if (slo.ttft_s || slo.tpot_s) {
+    search = true;  // MLPerf server: the highest Poisson rate within the limits
+  } else {
+    throw InputError("serve", "",
+                     "choose one of --offline, --concurrency N, --rate R or --trace FILE (or --slo-ttft/--slo-tpot to "
+                     "search the highest rate)");
+  }
+  const ServeResult r = simulate_serving(c, rs, slo, search);
+  return format == "json" ? serve_json(c, rs, slo, r).dump(2) + "\n" : serve_table(c, rs, slo, r);
+}
+
+}  // namespace tahoma::cli

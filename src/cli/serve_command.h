@@ -1,0 +1,27 @@
+// `tahoma serve`: LLM inference serving on a system (include/tahoma/serve.h, docs/serving.md).
+// Private to the cli folder; main.cpp registers it and calls run() when it was chosen.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+namespace tahoma::cli {
+
+class ServeCommand {
+ public:
+  // Adds the `serve` subcommand and its flags to `app` (not --format / -o, which main adds).
+  explicit ServeCommand(CLI::App& app);
+  [[nodiscard]] CLI::App* app() const { return cmd_; }
+  // Resolves the flags, simulates and renders in `format` (table or json). Throws InputError.
+  [[nodiscard]] std::string run(const std::string& format) const;
+
+  struct Options;
+
+ private:
+  CLI::App* cmd_;
+  std::shared_ptr<Options> o_;
+};
+
+}  // namespace tahoma::cli

@@ -1,0 +1,369 @@
+// The serving driver (docs/serving.md 1): checks the configuration, builds the requests, sizes
+// memory, splits the load over the symmetric groups, simulates each distinct group once and turns
+// the runs into metrics; the SLO search wraps it.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <utility>
+
+#include "internal.h"
+#include "tahoma/error.h"
+#include "tahoma/serve.h"
+
+namespace tahoma {
+namespace {
+
+// Bisection stops when the bracket is within this ratio (1%).
+constexpr double kRateTolerance = 1.01;
+// The lowest rate the SLO search tries, as a fraction of the offline request rate.
+constexpr double kLowestRateFraction = 1e-3;
+
+void check_range(long long v, long long lo, long long hi, const char* flag) {
+  if (v < lo || v > hi) throw InputError(flag, "", fmt::format("{} is outside [{}, {}]", v, lo, hi));
+}
+
+// One sample set per run, weighted by how many groups behave like it.
+struct Weighted {
+  std::vector<std::pair<double, double>> values;  // (value, weight)
+  void add(const std::vector<double>& v, double w) {
+    for (double x : v)
+      if (x >= 0) values.emplace_back(x, w);  // -1: no inter-token time (one output token)
+  }
+  // Mean and nearest-rank percentiles (the smallest value with at least p% of the weight at or
+  // below it, MLPerf LoadGen's convention).
+  LatencyStats stats() {
+    LatencyStats s;
+    if (values.empty()) return s;
+    std::stable_sort(values.begin(), values.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    double total = 0, sum = 0;
+    for (const auto& [x, w] : values) {
+      total += w;
+      sum += x * w;
+    }
+    s.mean = sum / total;
+    s.p50 = at(50, total);
+    s.p90 = at(90, total);
+    s.p99 = at(99, total);
+    return s;
+  }
+  double at(double p, double total) const {
+    const double target = p / 100.0 * total;
+    double acc = 0;
+    for (const auto& [x, w] : values) {
+      acc += w;
+      if (acc >= target * (1 - 1e-12)) return x;
+    }
+    return values.back().first;
+  }
+  double percentile(double p) {
+    if (values.empty()) return 0;
+    std::stable_sort(values.begin(), values.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    double total = 0;
+    for (const auto& v : values) total += v.second;
+    return at(p, total);
+  }
+};
+
+// A distinct group: its requests, its closed-loop clients (0 = open loop) and how many groups run
+// like it.
+struct GroupPlan {
+  std::vector<Request> requests;
+  int concurrency = 0;
+  int multiplicity = 0;
+};
+
+// Replicas behind a round-robin balancer, and the pp virtual engines of each replica, see the same
+// request stream thinned by G: group g receives requests g, g + G, g + 2G, ... (exact round robin),
+// so they are symmetric up to the random lengths, and one representative (group 0) stands for all
+// of them. A closed loop of C clients gives floor(C / G) or ceil(C / G) clients to each group: one
+// run per distinct count.
+std::vector<GroupPlan> plan_groups(const std::vector<Request>& all, const RequestSpec& spec, int groups) {
+  std::vector<GroupPlan> plans;
+  auto thinned = [&](long long limit) {
+    std::vector<Request> out;
+    for (std::size_t i = 0; i < all.size() && static_cast<long long>(out.size()) < limit; i += static_cast<std::size_t>(groups))
+      out.push_back(all[i]);
+    return out;
+  };
+  if (spec.kind == ArrivalKind::kConcurrency) {
+    const long long c = spec.concurrency, g = groups;
+    const long long lo = c / g, hi = lo + (c % g != 0 ? 1 : 0);
+    const long long n_hi = c % g, n_lo = g - n_hi;
+    for (auto [clients, count] : {std::pair{hi, n_hi}, std::pair{lo, n_lo}}) {
+      if (clients == 0 || count == 0) continue;
+      // Each group serves its share of the requests, at least one per client.
+      const double share = static_cast<double>(all.size()) * static_cast<double>(clients) / static_cast<double>(c);
+      const long long n = std::max(clients, static_cast<long long>(std::ceil(share)));
+      GroupPlan p{thinned(n), static_cast<int>(clients), static_cast<int>(count)};
+      if (static_cast<long long>(p.requests.size()) < n) {  // fewer thinned rows than needed: reuse from the start
+        for (std::size_t i = 0; static_cast<long long>(p.requests.size()) < n; ++i) p.requests.push_back(all[i % all.size()]);
+      }
+      plans.push_back(std::move(p));
+    }
+    return plans;
+  }
+  const long long active = std::min<long long>(groups, static_cast<long long>(all.size()));
+  plans.push_back({thinned(static_cast<long long>(all.size())), 0, static_cast<int>(active)});
+  return plans;
+}
+
+struct Layout {
+  int replicas = 0, chips_per_replica = 0, chips_used = 0, groups = 0;
+};
+
+Layout derive_layout(const ServeConfig& c) {
+  const long long ranks = static_cast<long long>(c.system.total_chips()) * c.system.chip.ranks_per_chip;
+  const long long per_replica = static_cast<long long>(c.layout.tp) * c.layout.pp;
+  if (per_replica > ranks) {
+    throw InputError("--tp", "",
+                     fmt::format("tp {} x pp {} = {} ranks exceeds the {} ranks of {} chips ({} per chip); lower "
+                                 "--tp/--pp or raise --chips",
+                                 c.layout.tp, c.layout.pp, per_replica, ranks, c.system.total_chips(),
+                                 c.system.chip.ranks_per_chip));
+  }
+  Layout l;
+  l.replicas = c.layout.replicas > 0 ? c.layout.replicas : static_cast<int>(ranks / per_replica);
+  if (static_cast<long long>(l.replicas) * per_replica > ranks) {
+    throw InputError("--replicas", "",
+                     fmt::format("{} replicas of {} ranks need {} ranks, more than the {} of --chips", l.replicas,
+                                 per_replica, l.replicas * per_replica, ranks));
+  }
+  const int rpc = c.system.chip.ranks_per_chip;
+  l.chips_per_replica = static_cast<int>((per_replica + rpc - 1) / rpc);
+  l.chips_used = static_cast<int>((static_cast<long long>(l.replicas) * per_replica + rpc - 1) / rpc);
+  l.groups = l.replicas * serve_internal::virtual_engines(c);
+  return l;
+}
+
+long long longest(const std::vector<Request>& reqs) {
+  long long m = 0;
+  for (const auto& r : reqs) m = std::max<long long>(m, static_cast<long long>(r.input) + r.output);
+  return m;
+}
+
+// Runs every distinct group and fills the result's metrics.
+void run_groups(const ServeConfig& c, const ServeMemory& mem, const IterationCost& cost,
+                const std::vector<GroupPlan>& plans, const SloSpec& slo, ServeResult& r) {
+  Weighted ttft, tpot, lat;
+  double within = 0, weight = 0;
+  double out_tps = 0, total_tps = 0, rps = 0;
+  r.requests = r.output_tokens = r.input_tokens = r.iterations = r.preemptions = 0;
+  double busy = 0, batch_tokens = 0, decode_seqs = 0;
+  r.duration_s = 0;
+  r.peak_kv_fraction = 0;
+  for (const auto& p : plans) {
+    const GroupRun g = simulate_group(c, mem, cost, p.requests, p.concurrency);
+    const double w = p.multiplicity;
+    ttft.add(g.ttft, w);
+    tpot.add(g.tpot, w);
+    lat.add(g.latency, w);
+    if (g.duration_s > 0) {
+      out_tps += w * static_cast<double>(g.output_tokens) / g.duration_s;
+      total_tps += w * static_cast<double>(g.output_tokens + g.input_tokens) / g.duration_s;
+      rps += w * static_cast<double>(g.ttft.size()) / g.duration_s;
+    }
+    if (slo.ttft_s || slo.tpot_s) {
+      // Requests within both limits (a one-token request has no inter-token time).
+      std::size_t t = 0;
+      for (std::size_t i = 0; i < g.ttft.size(); ++i) {
+        const bool ok_ttft = !slo.ttft_s || g.ttft[i] <= *slo.ttft_s;
+        const bool ok_tpot = !slo.tpot_s || g.tpot[i] < 0 || g.tpot[i] <= *slo.tpot_s;
+        if (ok_ttft && ok_tpot) ++t;
+      }
+      within += w * static_cast<double>(t);
+      weight += w * static_cast<double>(g.ttft.size());
+    }
+    r.requests += static_cast<long long>(g.ttft.size());
+    r.output_tokens += g.output_tokens;
+    r.input_tokens += g.input_tokens;
+    r.iterations += g.iterations;
+    r.preemptions += g.preemptions;
+    busy += g.busy_s;
+    batch_tokens += g.batch_tokens_sum;
+    decode_seqs += g.decode_seqs_sum;
+    r.duration_s = std::max(r.duration_s, g.duration_s);
+    r.peak_kv_fraction = std::max(r.peak_kv_fraction, g.peak_kv_fraction);
+  }
+  r.ttft = ttft.stats();
+  r.tpot = tpot.stats();
+  r.latency = lat.stats();
+  r.output_tokens_per_s = out_tps;
+  r.total_tokens_per_s = total_tps;
+  r.requests_per_s = rps;
+  r.output_tokens_per_s_per_chip = r.chips_used > 0 ? out_tps / r.chips_used : 0;
+  r.slo_fraction = weight > 0 ? within / weight : -1;
+  const double iters = static_cast<double>(std::max(1LL, r.iterations));
+  r.mean_iteration_s = busy / iters;
+  r.mean_batch_tokens = batch_tokens / iters;
+  r.mean_decode_seqs = decode_seqs / iters;
+}
+
+// Whether a run meets the SLO at its percentile.
+bool meets(const ServeConfig& c, const ServeMemory& mem, const IterationCost& cost, const std::vector<GroupPlan>& plans,
+           const SloSpec& slo) {
+  Weighted ttft, tpot;
+  for (const auto& p : plans) {
+    const GroupRun g = simulate_group(c, mem, cost, p.requests, p.concurrency);
+    ttft.add(g.ttft, p.multiplicity);
+    tpot.add(g.tpot, p.multiplicity);
+  }
+  return (!slo.ttft_s || ttft.percentile(slo.percentile) <= *slo.ttft_s) &&
+         (!slo.tpot_s || tpot.percentile(slo.percentile) <= *slo.tpot_s);
+}
+
+}  // namespace
+
+const char* to_string(SpecMethod m) {
+  switch (m) {
+    case SpecMethod::kNone: return "none";
+    case SpecMethod::kDraft: return "draft";
+    case SpecMethod::kMtp: return "mtp";
+    case SpecMethod::kEagle: return "eagle";
+  }
+  return "?";
+}
+
+std::optional<SpecMethod> parse_spec_method(std::string_view s) {
+  for (auto m : {SpecMethod::kNone, SpecMethod::kDraft, SpecMethod::kMtp, SpecMethod::kEagle})
+    if (s == to_string(m)) return m;
+  return std::nullopt;
+}
+
+void validate_serve_config(const ServeConfig& c) {
+  const Model& m = c.model;
+  const ServeLayout& l = c.layout;
+  check_range(l.tp, 1, kMaxChips, "--tp");
+  check_range(l.pp, 1, m.layers, "--pp");
+  check_range(l.ep, 1, l.tp, "--ep");
+  check_range(l.replicas, 0, kMaxChips, "--replicas");
+  if (m.heads % l.tp != 0) {
+    throw InputError("--tp", "", fmt::format("tp {} does not divide the model's {} attention heads", l.tp, m.heads));
+  }
+  if (!m.mla && m.kv_heads % l.tp != 0 && l.tp % m.kv_heads != 0) {
+    throw InputError("--tp", "",
+                     fmt::format("tp {} and the model's {} KV heads must divide one another (vLLM shards or "
+                                 "replicates KV heads)",
+                                 l.tp, m.kv_heads));
+  }
+  if (l.tp % l.ep != 0) throw InputError("--ep", "", fmt::format("ep {} does not divide tp {}", l.ep, l.tp));
+  if (l.ep > 1 && !m.is_moe()) throw InputError("--ep", "", "expert parallelism needs an MoE model");
+  if (m.is_moe() && m.moe->experts % l.ep != 0) {
+    throw InputError("--ep", "", fmt::format("ep {} does not divide the model's {} experts", l.ep, m.moe->experts));
+  }
+  const ServeEngine& e = c.engine;
+  check_range(e.max_num_seqs, 1, 1'000'000, "--max-batch");
+  check_range(e.max_num_batched_tokens, 1, 10'000'000, "--max-tokens");
+  check_range(e.block_size, 1, 4096, "--block-size");
+  check_range(e.cuda_graph_max_tokens, 0, 10'000'000, "--cuda-graphs");
+  if (!std::isfinite(e.mem_fraction) || e.mem_fraction <= 0 || e.mem_fraction > 1) {
+    throw InputError("--mem-fraction", "", fmt::format("{} is outside (0, 1]", e.mem_fraction));
+  }
+  if (c.kv_dtype == Precision::kFp32) throw InputError("--kv-dtype", "", "expected bf16, fp16, fp8 or fp4");
+  if (!c.system.chip.peak(c.precision) && !c.system.chip.peak(Precision::kBf16)) {
+    throw InputError("--precision", "", "the chip has no matmul rate for it");
+  }
+  const Speculation& s = c.spec;
+  if (s.method != SpecMethod::kNone) {
+    check_range(s.k, 1, 16, "--spec-len");
+    if (!std::isfinite(s.accept) || s.accept < 1 || s.accept > s.k + 1) {
+      throw InputError("--spec-accept", "",
+                       fmt::format("{} is outside [1, k + 1 = {}] (tokens emitted per verification step)", s.accept,
+                                   s.k + 1));
+    }
+    if (s.k + 1 > e.max_num_batched_tokens) throw InputError("--max-tokens", "", "must hold k + 1 tokens");
+    if (s.method == SpecMethod::kDraft && !s.draft) {
+      throw InputError("--speculative", "", "draft needs --draft-model (a model preset, YAML or config.json)");
+    }
+    if (s.method == SpecMethod::kMtp && m.mtp_depth < 1) {
+      throw InputError("--speculative", "",
+                       fmt::format("mtp needs a model with multi-token-prediction modules ({} has mtp_depth 0); try "
+                                   "eagle",
+                                   m.name));
+    }
+  }
+}
+
+ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, const SloSpec& slo, bool search_rate) {
+  validate_serve_config(c);
+  if (slo.ttft_s && !(std::isfinite(*slo.ttft_s) && *slo.ttft_s > 0)) throw InputError("--slo-ttft", "", "must be > 0");
+  if (slo.tpot_s && !(std::isfinite(*slo.tpot_s) && *slo.tpot_s > 0)) throw InputError("--slo-tpot", "", "must be > 0");
+  if (!(slo.percentile > 0 && slo.percentile <= 100)) throw InputError("--percentile", "", "must be in (0, 100]");
+  ServeResult r;
+  const Layout layout = derive_layout(c);
+  r.replicas = layout.replicas;
+  r.chips_per_replica = layout.chips_per_replica;
+  r.chips_used = layout.chips_used;
+  r.groups = layout.groups;
+
+  const std::vector<Request> all = make_requests(spec, c.model.max_seq);
+  long long tokens = 0;
+  for (const auto& q : all) tokens += static_cast<long long>(q.input) + q.output;
+  if (tokens > kMaxTotalTokens) {
+    throw InputError("--requests", "", fmt::format("{} tokens in all exceed the cap of {}", tokens, kMaxTotalTokens));
+  }
+  if (!c.engine.chunked_prefill) {
+    for (const auto& q : all) {
+      if (q.input > c.engine.max_num_batched_tokens) {
+        throw InputError("--max-tokens", "",
+                         fmt::format("{} is below a {}-token prompt; raise it or enable chunked prefill",
+                                     c.engine.max_num_batched_tokens, q.input));
+      }
+    }
+  }
+  r.memory = size_memory(c, longest(all), &r.reason);
+  if (!r.reason.empty()) {
+    r.servable = false;
+    return r;
+  }
+  const IterationCost cost(c);
+  {
+    BatchShape one;
+    one.decode_seqs = 1;
+    one.decode_kv_full = all.front().input;
+    one.decode_kv_window = std::min<double>(all.front().input, c.model.sliding_window);
+    r.batch1_decode_s = cost.time(one).total.value();
+  }
+  if (!search_rate) {
+    run_groups(c, r.memory, cost, plan_groups(all, spec, layout.groups), slo, r);
+    return r;
+  }
+
+  // SLO search (MLPerf Inference server scenario): the highest Poisson rate whose percentile TTFT
+  // and TPOT meet the limits, by bisection on a log scale between a small fraction of the offline
+  // request rate and the offline rate itself (beyond it the queue grows without bound).
+  r.slo_searched = true;
+  RequestSpec offline = spec;
+  offline.kind = ArrivalKind::kOffline;
+  ServeResult peak = r;
+  run_groups(c, r.memory, cost, plan_groups(make_requests(offline, c.model.max_seq), offline, layout.groups), slo, peak);
+  auto plans_at = [&](double rate) {
+    RequestSpec s = spec;
+    s.kind = ArrivalKind::kPoisson;
+    s.rate = rate;
+    return plan_groups(make_requests(s, c.model.max_seq), s, layout.groups);
+  };
+  // Per-group rate = rate / groups; the search runs on the whole system's rate.
+  double hi = peak.requests_per_s, lo = hi * kLowestRateFraction;
+  std::optional<double> best;
+  if (meets(c, r.memory, cost, plans_at(hi), slo)) {
+    best = hi;
+  } else if (meets(c, r.memory, cost, plans_at(lo), slo)) {
+    while (hi / lo > kRateTolerance) {
+      const double mid = std::sqrt(hi * lo);
+      (meets(c, r.memory, cost, plans_at(mid), slo) ? lo : hi) = mid;
+    }
+    best = lo;
+  }
+  if (best) {
+    r.slo_rate = *best;
+    run_groups(c, r.memory, cost, plans_at(*best), slo, r);
+  } else {
+    r.slo_rate = 0.0;
+    run_groups(c, r.memory, cost, plans_at(lo), slo, r);
+  }
+  return r;
+}
+
+}  // namespace tahoma
