@@ -19,7 +19,7 @@ namespace {
 using serve_internal::kActBytes;
 
 std::string gb(Bytes b) {
-  return fmt::format("{:.1f} GB", b.value() / 1e9);
+  return fmt::format("{:.2f} GB", b.value() / 1e9);
 }
 
 // Weights one rank of the heaviest pipeline stage holds, in the weight precision; embedding and LM

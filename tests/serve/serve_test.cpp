@@ -1,0 +1,375 @@
+// tahoma serve: closed forms (one request alone, batch-1 decode bound by weight bytes), limits,
+// monotonicity, conservation, determinism, preemption under a tight KV cache, bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+
+#include "../test_util.h"
+#include "internal.h"
+#include "tahoma/serve.h"
+
+namespace tahoma {
+namespace {
+
+using testing::input_error;
+
+ServeConfig config(const std::string& system, int chips, const std::string& model, int tp = 1) {
+  ServeConfig c;
+  c.system = load_system(system);
+  c.system.chips = chips;
+  c.model = load_model(model);
+  c.layout.tp = tp;
+  return c;
+}
+
+RequestSpec offline(long long n, int in, int out) {
+  RequestSpec s;
+  s.kind = ArrivalKind::kOffline;
+  s.count = n;
+  s.input = {LengthDistKind::kFixed, in, 0};
+  s.output = {LengthDistKind::kFixed, out, 0};
+  return s;
+}
+
+RequestSpec closed_loop(int clients, long long n, int in, int out) {
+  RequestSpec s = offline(n, in, out);
+  s.kind = ArrivalKind::kConcurrency;
+  s.concurrency = clients;
+  return s;
+}
+
+// --- Closed forms -----------------------------------------------------------------------------
+
+// Decode of one sequence reads every weight once (the LM head, not the input table, which is
+// gathered): time >= weight bytes / (HBM bandwidth x efficiency), and only the per-kernel and
+// per-iteration overheads above it.
+TEST(ServeCost, BatchOneDecodeIsBoundByWeightBytes) {
+  const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  const ParamCount pc = count_params(c.model);
+  const double weight_bytes = (pc.total - static_cast<double>(c.model.vocab) * c.model.hidden) * 2.0;
+  const double bound = weight_bytes / (c.system.chip.hbm_bandwidth.value() * c.system.chip.memory_efficiency);
+  const IterationCost cost(c);
+  BatchShape b;
+  b.decode_seqs = 1;
+  b.decode_kv_full = 1000;
+  const IterationTime t = cost.time(b);
+  EXPECT_GT(t.total.value(), bound);
+  EXPECT_LT(t.total.value(), 1.15 * bound) << "bound " << bound;
+  EXPECT_NEAR(t.total.value(), (t.compute + t.comm + t.draft + t.host).value(), 1e-12);
+}
+
+// Decode becomes compute-bound at large batch: time per token falls with the batch, then flattens.
+TEST(ServeCost, DecodeTimePerTokenFallsWithBatch) {
+  const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  const IterationCost cost(c);
+  double previous = 1e9;
+  for (int seqs : {1, 8, 64, 256}) {
+    BatchShape b;
+    b.decode_seqs = seqs;
+    b.decode_kv_full = 1000.0 * seqs;
+    const double per_token = cost.time(b).total.value() / seqs;
+    EXPECT_LT(per_token, previous) << seqs;
+    previous = per_token;
+  }
+}
+
+// One request alone: its TTFT is exactly the time of the iteration that prefills its prompt.
+TEST(ServeSim, OneRequestAloneTtftIsThePrefillIteration) {
+  ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  const ServeResult r = simulate_serving(c, closed_loop(1, 1, 1000, 10), {});
+  ASSERT_TRUE(r.servable) << r.reason;
+  const IterationCost cost(c);
+  BatchShape b;
+  b.prefill_tokens = 1000;
+  b.prefill_pairs_full = serve_internal::attention_pairs(0, 1000, 0);
+  b.prefill_keys_full = 1000;
+  b.prompts_done = 1;
+  const double prefill = std::ceil(cost.time(b).total.value() * 1e9) * 1e-9;
+  EXPECT_NEAR(r.ttft.p50, prefill, 1e-9);
+  // The nine other tokens are one decode iteration each.
+  EXPECT_EQ(r.iterations, 10);
+}
+
+// Full causal attention at block granularity is exactly half the score matrix for whole blocks; a
+// window shorter than the prompt computes fewer pairs; a chunk after cached context sees it all.
+TEST(ServeCost, AttentionPairsClosedForms) {
+  EXPECT_DOUBLE_EQ(serve_internal::attention_pairs(0, 1024, 0), 1024.0 * 1024 / 2);
+  EXPECT_DOUBLE_EQ(serve_internal::attention_pairs(1024, 128, 0), 128.0 * 1024 + 128.0 * 128 / 2);
+  EXPECT_LT(serve_internal::attention_pairs(0, 4096, 128), serve_internal::attention_pairs(0, 4096, 0) / 10);
+  EXPECT_DOUBLE_EQ(serve_internal::attention_pairs(0, 1024, 1e9), serve_internal::attention_pairs(0, 1024, 0));
+}
+
+TEST(ServeMemory, KvBytesPerTokenGqaMlaAndWindow) {
+  const Model llama = load_model("llama3-70b");  // 8 KV heads of 128, 80 layers
+  EXPECT_DOUBLE_EQ(serve_internal::kv_bytes_per_token_layer(llama, 8, Precision::kBf16), 2.0 * 1 * 128 * 2);
+  EXPECT_DOUBLE_EQ(serve_internal::kv_bytes_per_token_layer(llama, 1, Precision::kFp8), 2.0 * 8 * 128 * 1);
+  // tp above the KV heads replicates them: still one head per rank.
+  EXPECT_DOUBLE_EQ(serve_internal::kv_bytes_per_token_layer(llama, 16, Precision::kBf16), 2.0 * 1 * 128 * 2);
+  const Model ds = load_model("deepseek-v3");  // MLA latent 512 + rope 64, replicated over TP
+  EXPECT_DOUBLE_EQ(serve_internal::kv_bytes_per_token_layer(ds, 8, Precision::kBf16), 576.0 * 2);
+  // A sliding-window layer keeps at most the window's blocks plus one.
+  EXPECT_EQ(serve_internal::layer_blocks_for(100000, 1, 1, 128, 16), 6250 + 9);
+}
+
+TEST(ServeMemory, KvCapacityIsFractionOfHbmMinusWeightsAndWorkspace) {
+  ServeConfig c = config("dgx-h100", 8, "llama3-70b", 8);
+  std::string reason;
+  const ServeMemory m = size_memory(c, 2000, &reason);
+  EXPECT_TRUE(reason.empty()) << reason;
+  EXPECT_NEAR(m.kv_capacity.value(), 0.9 * m.hbm.value() - m.weights.value() - m.workspace.value(), 1.0);
+  // 70.6 B parameters in bf16 over 8 ranks.
+  EXPECT_NEAR(m.weights.value() / 1e9, 70.6 * 2 / 8, 0.5);
+  EXPECT_EQ(m.kv_tokens, m.kv_blocks * 16);
+  c.engine.mem_fraction = 0.5;
+  EXPECT_LT(size_memory(c, 2000, &reason).kv_capacity, m.kv_capacity);
+}
+
+// --- Results that are not errors --------------------------------------------------------------
+
+TEST(ServeSim, WeightsThatDoNotFitAreAResult) {
+  const ServeResult r = simulate_serving(config("dgx-h100", 8, "deepseek-v3", 8), offline(10, 1000, 100), {});
+  EXPECT_FALSE(r.servable);
+  EXPECT_CONTAINS(r.reason, "cannot serve: weights need");
+}
+
+TEST(ServeSim, OneRequestWhoseKvDoesNotFitIsAResult) {
+  ServeConfig c = config("dgx-h100", 1, "llama3.1-8b");
+  c.system = load_system("dgx-h100", {"chip.hbm_capacity=24GB"});
+  c.system.chips = 1;
+  const ServeResult r = simulate_serving(c, offline(1, 100000, 1000), {});
+  EXPECT_FALSE(r.servable);
+  EXPECT_CONTAINS(r.reason, "of KV per rank for one 101000-token request");
+}
+
+// --- Limits -----------------------------------------------------------------------------------
+
+TEST(ServeSim, OneChipAndLayoutLimits) {
+  const ServeResult r = simulate_serving(config("dgx-h100", 1, "llama3-8b"), offline(20, 500, 50), {});
+  ASSERT_TRUE(r.servable);
+  EXPECT_EQ(r.replicas, 1);
+  EXPECT_EQ(r.chips_used, 1);
+  EXPECT_CONTAINS(input_error([] { (void)simulate_serving(config("dgx-h100", 1, "llama3-8b", 2), offline(1, 10, 10), {}); }),
+                  "--tp");
+  EXPECT_CONTAINS(input_error([] { (void)simulate_serving(config("dgx-h100", 8, "llama3-8b", 3), offline(1, 10, 10), {}); }),
+                  "does not divide");
+}
+
+// --- Conservation, determinism, monotonicity ----------------------------------------------------
+
+TEST(ServeSim, EveryRequestFinishesAndTokensAreConserved) {
+  ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  RequestSpec s = offline(300, 800, 300);
+  s.input.kind = s.output.kind = LengthDistKind::kLognormal;
+  s.input.spread = s.output.spread = 0.8;
+  s.seed = 7;
+  const auto reqs = make_requests(s, c.model.max_seq);
+  std::string reason;
+  long long longest = 0, outputs = 0, inputs = 0;
+  for (const auto& q : reqs) {
+    longest = std::max<long long>(longest, q.input + q.output);
+    outputs += q.output;
+    inputs += q.input;
+  }
+  const ServeMemory mem = size_memory(c, longest, &reason);
+  ASSERT_TRUE(reason.empty());
+  const IterationCost cost(c);
+  const GroupRun g = simulate_group(c, mem, cost, reqs, 0);
+  EXPECT_EQ(g.ttft.size(), reqs.size());
+  EXPECT_EQ(g.output_tokens, outputs);
+  EXPECT_EQ(g.input_tokens, inputs);
+  for (std::size_t i = 0; i < g.ttft.size(); ++i) EXPECT_LE(g.ttft[i], g.latency[i]);
+}
+
+TEST(ServeSim, SameSeedSameOutputOtherSeedOtherOutput) {
+  const ServeConfig c = config("dgx-h100", 8, "llama3-70b", 8);
+  RequestSpec s = offline(200, 1000, 200);
+  s.kind = ArrivalKind::kPoisson;
+  s.rate = 5;
+  s.input.kind = s.output.kind = LengthDistKind::kUniform;
+  s.input.spread = s.output.spread = 0.5;
+  s.seed = 1;
+  const auto a = serve_json(c, s, {}, simulate_serving(c, s, {})).dump();
+  const auto b = serve_json(c, s, {}, simulate_serving(c, s, {})).dump();
+  EXPECT_EQ(a, b);
+  s.seed = 2;
+  EXPECT_NE(a, serve_json(c, s, {}, simulate_serving(c, s, {})).dump());
+}
+
+TEST(ServeSim, MoreConcurrencyNeverLowersThroughputUntilSaturation) {
+  const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  double previous = 0;
+  for (int clients : {1, 2, 4, 8, 16, 32, 64, 128, 256}) {
+    const ServeResult r = simulate_serving(c, closed_loop(clients, 4L * clients + 64, 500, 200), {});
+    EXPECT_GE(r.output_tokens_per_s, previous * 0.999) << clients << " clients";
+    previous = r.output_tokens_per_s;
+  }
+}
+
+TEST(ServeSim, BiggerMaxBatchNeverLowersOfflineThroughput) {
+  ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  double previous = 0;
+  for (int batch : {1, 4, 16, 64, 256}) {
+    c.engine.max_num_seqs = batch;
+    const ServeResult r = simulate_serving(c, offline(400, 500, 200), {});
+    EXPECT_GE(r.output_tokens_per_s, previous * 0.999) << "max batch " << batch;
+    previous = r.output_tokens_per_s;
+  }
+}
+
+TEST(ServeSim, ReplicasScaleThroughputBySymmetry) {
+  const ServeResult one = simulate_serving(config("dgx-h100", 1, "llama3-8b"), offline(100, 500, 100), {});
+  const ServeResult eight = simulate_serving(config("dgx-h100", 8, "llama3-8b"), offline(800, 500, 100), {});
+  EXPECT_EQ(eight.replicas, 8);
+  EXPECT_NEAR(eight.output_tokens_per_s, 8 * one.output_tokens_per_s, 1e-6 * eight.output_tokens_per_s);
+  EXPECT_NEAR(eight.output_tokens_per_s_per_chip, one.output_tokens_per_s_per_chip, 1e-6 * one.output_tokens_per_s);
+}
+
+// A KV cache too small for every admitted request at full length forces preemption by recompute;
+// every request still finishes with all its tokens.
+TEST(ServeSim, TightKvPreemptsAndEveryRequestStillFinishes) {
+  ServeConfig c = config("dgx-h100", 1, "llama3.1-8b");
+  c.system = load_system("dgx-h100", {"chip.hbm_capacity=22GB"});
+  c.system.chips = 1;
+  const ServeResult r = simulate_serving(c, offline(64, 2000, 2000), {});
+  ASSERT_TRUE(r.servable) << r.reason;
+  EXPECT_GT(r.preemptions, 0);
+  EXPECT_EQ(r.requests, 64);
+  EXPECT_EQ(r.output_tokens, 64 * 2000);
+  EXPECT_GT(r.peak_kv_fraction, 0.9);
+}
+
+TEST(ServeSim, SpeculativeDecodingLowersBatchOneTpot) {
+  ServeConfig c = config("dgx-h100", 8, "llama3-70b", 8);
+  const ServeResult plain = simulate_serving(c, closed_loop(1, 4, 1000, 200), {});
+  c.spec = {SpecMethod::kEagle, 3, 3.0, std::nullopt};
+  const ServeResult eagle = simulate_serving(c, closed_loop(1, 4, 1000, 200), {});
+  EXPECT_LT(eagle.tpot.mean, plain.tpot.mean / 2);
+  c.spec.accept = 1.0;  // every proposal rejected: verification and drafts only cost
+  EXPECT_GT(simulate_serving(c, closed_loop(1, 4, 1000, 200), {}).tpot.mean, plain.tpot.mean);
+}
+
+TEST(ServeSim, SloSearchFindsARateThatMeetsTheLimits) {
+  const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  SloSpec slo;
+  slo.ttft_s = 0.5;
+  slo.tpot_s = 0.02;
+  RequestSpec s = offline(300, 500, 100);
+  const ServeResult r = simulate_serving(c, s, slo, true);
+  ASSERT_TRUE(r.slo_rate.has_value());
+  EXPECT_GT(*r.slo_rate, 0);
+  EXPECT_LE(r.ttft.p99, 0.5);
+  EXPECT_LE(r.tpot.p99, 0.02);
+}
+
+// --- Requests -----------------------------------------------------------------------------------
+
+TEST(ServeRequests, PoissonGapsAndLognormalMeans) {
+  RequestSpec s = offline(20000, 1000, 500);
+  s.kind = ArrivalKind::kPoisson;
+  s.rate = 4;
+  s.input.kind = LengthDistKind::kLognormal;
+  s.input.spread = 0.5;
+  const auto reqs = make_requests(s, 1 << 20);
+  const double span = static_cast<double>(reqs.back().arrival_ns) * 1e-9;
+  EXPECT_NEAR(span / 20000, 0.25, 0.01);
+  double mean = 0;
+  for (const auto& q : reqs) mean += q.input;
+  EXPECT_NEAR(mean / 20000, 1000, 20);
+  // The draws are the generator's and this file's transforms only: fixed across platforms.
+  const auto again = make_requests(s, 1 << 20);
+  EXPECT_EQ(reqs[17].input, again[17].input);
+  EXPECT_EQ(reqs[17].arrival_ns, again[17].arrival_ns);
+}
+
+TEST(ServeRequests, AzureTraceCsvAndJsonl) {
+  testing::TempDir dir;
+  const auto csv = dir.write("azure.csv",
+                             "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                             "2023-11-16 18:15:46.6805900,374,44\n"
+                             "2023-11-16 18:15:50.9951690,396,109\n"
+                             "2023-11-16 18:15:47.0000000,879,52\n");
+  const auto reqs = read_trace(csv, kMaxRequests, 8192);
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(reqs[0].arrival_ns, 0);
+  EXPECT_EQ(reqs[1].input, 879);  // sorted by time
+  EXPECT_NEAR(static_cast<double>(reqs[2].arrival_ns) * 1e-9, 4.314579, 1e-6);
+  const auto jsonl = dir.write("t.jsonl", "{\"arrival_time\": 0.5, \"input_tokens\": 10, \"output_tokens\": 5}\n"
+                                          "{\"arrival_time\": 1.5, \"input_tokens\": 20, \"output_tokens\": 6}\n");
+  const auto j = read_trace(jsonl, kMaxRequests, 8192);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[1].arrival_ns, 1'000'000'000);
+  const auto bad = dir.write("bad.csv", "arrival_time,input_tokens,output_tokens\n0,10,5\n1,abc,5\n");
+  EXPECT_CONTAINS(input_error([&] { (void)read_trace(bad, kMaxRequests, 8192); }), "bad.csv:3");
+  const auto long_row = dir.write("long.csv", "arrival_time,input_tokens,output_tokens\n0,9000,5\n");
+  EXPECT_CONTAINS(input_error([&] { (void)read_trace(long_row, kMaxRequests, 8192); }), "context");
+}
+
+// --- Bad input --------------------------------------------------------------------------------
+
+TEST(ServeInput, BadNumbersAreInputErrors) {
+  const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  RequestSpec s = offline(10, 100, 100);
+  s.kind = ArrivalKind::kPoisson;
+  s.rate = -1;
+  EXPECT_CONTAINS(input_error([&] { (void)simulate_serving(c, s, {}); }), "--rate");
+  s.rate = std::nan("");
+  EXPECT_CONTAINS(input_error([&] { (void)simulate_serving(c, s, {}); }), "--rate");
+  EXPECT_CONTAINS(input_error([&] { (void)simulate_serving(c, offline(0, 100, 100), {}); }), "--requests");
+  EXPECT_CONTAINS(input_error([&] { (void)simulate_serving(c, offline(kMaxRequests + 1, 100, 100), {}); }),
+                  "--requests");
+  EXPECT_CONTAINS(input_error([&] { (void)simulate_serving(c, offline(1, 8000, 1000), {}); }), "context");
+  ServeConfig bad = c;
+  bad.engine.mem_fraction = 1.5;
+  EXPECT_CONTAINS(input_error([&] { (void)simulate_serving(bad, offline(1, 10, 10), {}); }), "--mem-fraction");
+  bad = c;
+  bad.spec = {SpecMethod::kEagle, 3, 5.0, std::nullopt};
+  EXPECT_CONTAINS(input_error([&] { (void)simulate_serving(bad, offline(1, 10, 10), {}); }), "--spec-accept");
+  bad.spec = {SpecMethod::kMtp, 3, 2.0, std::nullopt};
+  EXPECT_CONTAINS(input_error([&] { (void)simulate_serving(bad, offline(1, 10, 10), {}); }), "mtp");
+}
+
+// The command: JSON keys, exit 2 with a message for bad flags.
+int run_cli(const std::string& args, std::string* out) {
+  testing::TempDir dir;
+  const auto path = dir.path() / "out.txt";
+  const std::string cmd = std::string("'") + TAHOMA_BINARY + "' " + args + " >'" + path.string() + "' 2>&1";
+  const int status = std::system(cmd.c_str());
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return WEXITSTATUS(status);
+}
+
+TEST(ServeCli, JsonKeysAndExitCodes) {
+  std::string out;
+  ASSERT_EQ(run_cli("serve --system dgx-h100 --chips 8 --model llama3-70b --tp 8 --input-len 500 --output-len 100 "
+                    "--concurrency 16 --requests 64 --format json",
+                    &out),
+            0)
+      << out;
+  const auto j = nlohmann::json::parse(out);
+  for (const char* k : {"output_tokens_per_s", "output_tokens_per_s_per_chip", "total_tokens_per_s", "requests_per_s"})
+    EXPECT_TRUE(j["throughput"].contains(k)) << k;
+  for (const char* k : {"ttft_s", "tpot_s", "latency_s"}) {
+    for (const char* s : {"mean", "p50", "p90", "p99"}) EXPECT_TRUE(j[k].contains(s)) << k << "." << s;
+  }
+  for (const char* k : {"memory", "layout", "iterations"}) EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_EQ(run_cli("serve --system dgx-h100 --model llama3-8b --offline --bogus", &out), 2);
+  EXPECT_EQ(run_cli("serve --system dgx-h100 --model llama3-8b --rate -3", &out), 2);
+  EXPECT_CONTAINS(out, "--rate");
+  EXPECT_EQ(run_cli("serve --system dgx-h100 --model llama3-8b --offline --requests 0", &out), 2);
+  EXPECT_EQ(run_cli("serve --system dgx-h100 --model llama3-8b --offline --input-len 9000", &out), 2);
+  EXPECT_CONTAINS(out, "context");
+  EXPECT_EQ(run_cli("serve --system dgx-h100 --model llama3-8b", &out), 2);
+  EXPECT_CONTAINS(out, "--offline");
+  EXPECT_EQ(run_cli("serve --system dgx-h100 --model llama3-8b --offline --slo-tpot 0ms --rate 1", &out), 2);
+}
+
+}  // namespace
+}  // namespace tahoma
