@@ -19,6 +19,8 @@ namespace {
 constexpr double kRateTolerance = 1.01;
 // The lowest rate the SLO search tries, as a fraction of the offline request rate.
 constexpr double kLowestRateFraction = 1e-3;
+// The highest rate the SLO search tries, as a multiple of the offline request rate.
+constexpr double kRateCeilingFactor = 2.0;
 
 void check_range(long long v, long long lo, long long hi, const char* flag) {
   if (v < lo || v > hi) throw InputError(flag, "", fmt::format("{} is outside [{}, {}]", v, lo, hi));
@@ -297,7 +299,9 @@ ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, cons
   r.chips_used = layout.chips_used;
   r.groups = layout.groups;
 
-  const std::vector<Request> all = make_requests(spec, c.model.max_seq);
+  RequestSpec first = spec;
+  if (search_rate) first.kind = ArrivalKind::kOffline;  // the search sets the rate itself
+  const std::vector<Request> all = make_requests(first, c.model.max_seq);
   long long tokens = 0;
   for (const auto& q : all) tokens += static_cast<long long>(q.input) + q.output;
   if (tokens > kMaxTotalTokens) {
@@ -332,7 +336,7 @@ ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, cons
 
   // SLO search (MLPerf Inference server scenario): the highest Poisson rate whose percentile TTFT
   // and TPOT meet the limits, by bisection on a log scale between a small fraction of the offline
-  // request rate and the offline rate itself (beyond it the queue grows without bound).
+  // request rate and twice it (beyond saturation the queue grows without bound).
   r.slo_searched = true;
   RequestSpec offline = spec;
   offline.kind = ArrivalKind::kOffline;
@@ -345,7 +349,9 @@ ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, cons
     return plan_groups(make_requests(s, c.model.max_seq), s, layout.groups);
   };
   // Per-group rate = rate / groups; the search runs on the whole system's rate.
-  double hi = peak.requests_per_s, lo = hi * kLowestRateFraction;
+  // The offline rate of a finite run includes its drain tail, so it understates the sustainable
+  // rate; the bracket's top is twice it (well past saturation, where the queue and TTFT grow).
+  double hi = kRateCeilingFactor * peak.requests_per_s, lo = peak.requests_per_s * kLowestRateFraction;
   std::optional<double> best;
   if (meets(c, r.memory, cost, plans_at(hi), slo)) {
     best = hi;
