@@ -19,6 +19,9 @@
 namespace tahoma {
 namespace {
 
+// The clock's horizon, well inside int64 nanoseconds (9.2e18).
+constexpr std::int64_t kMaxSimulatedNs = 1'000'000'000'000'000'000;
+
 struct Live {
   long long prompt = 0;    // tokens to prefill: the input, or input + generated after a preemption
   long long computed = 0;  // tokens whose KV is cached
@@ -189,6 +192,9 @@ class Scheduler {
     if (!(s > 0 && s < 1e6)) throw Error(fmt::format("serve: iteration time {} s is out of range", s));
     const auto dt = std::max<std::int64_t>(1, std::llround(std::ceil(s * 1e9)));
     now_ += dt;
+    if (now_ > kMaxSimulatedNs) {
+      throw InputError("--requests", "", "the simulated time exceeds 1e18 ns (31 years); lower --requests or the lengths");
+    }
     out_.busy_s += s;
     out_.batch_tokens_sum += static_cast<double>(b.tokens());
     out_.decode_seqs_sum += b.decode_seqs;

@@ -97,8 +97,9 @@ std::vector<GroupPlan> plan_groups(const std::vector<Request>& all, const Reques
       if (clients == 0 || count == 0) continue;
       // Each group serves its share of the requests, at least one per client.
       const double share = static_cast<double>(all.size()) * static_cast<double>(clients) / static_cast<double>(c);
-      const long long n = std::max(clients, static_cast<long long>(std::ceil(share)));
-      GroupPlan p{thinned(n), static_cast<int>(clients), static_cast<int>(count)};
+      // More clients than requests: every request is in flight at once.
+      const long long n = std::max(1LL, static_cast<long long>(std::ceil(share)));
+      GroupPlan p{thinned(n), static_cast<int>(std::min(clients, n)), static_cast<int>(count)};
       if (static_cast<long long>(p.requests.size()) < n) {  // fewer thinned rows than needed: reuse from the start
         for (std::size_t i = 0; static_cast<long long>(p.requests.size()) < n; ++i) p.requests.push_back(all[i % all.size()]);
       }
