@@ -48,10 +48,37 @@ enum class MicroBatching : std::uint8_t {
 };
 const char* to_string(MicroBatching m);
 
+// A serving stack's scheduler and runtime defaults (docs/serving.md): what vLLM, TensorRT-LLM,
+// SGLang, NxD Inference or JetStream do when the command line does not say. Names follow vLLM's
+// EngineArgs; `tahoma serve` copies them into its ServeEngine (include/tahoma/serve.h).
+struct ServingStack {
+  int max_num_seqs = 256;              // sequences in one iteration's batch (TRT-LLM max_batch_size)
+  int max_num_batched_tokens = 8192;   // tokens in one iteration (TRT-LLM max_num_tokens)
+  int block_size = 16;                 // tokens per paged KV block (TRT-LLM tokens_per_block)
+  double mem_fraction = 0.9;           // share of memory the engine may fill (see fraction_of_free)
+  // What mem_fraction is a share of: all of HBM, weights and activations included (vLLM
+  // gpu_memory_utilization, SGLang mem_fraction_static), or what weights and activations leave free
+  // (TensorRT-LLM kv_cache_free_gpu_mem_fraction).
+  bool fraction_of_free = false;
+  bool chunked_prefill = true;         // prompts split across iterations under the token budget
+  bool cuda_graphs = true;             // decode iterations replay captured graphs (or compiled programs)
+  int cuda_graph_max_tokens = 512;     // the largest captured batch; bigger ones run eagerly
+  Seconds graph_kernel_overhead{1e-6};  // per kernel inside a replayed graph (ramp and tail)
+  Seconds eager_kernel_overhead{4e-6};  // per kernel launched eagerly (host launch + ramp and tail)
+  Seconds iteration_overhead{300e-6};   // host work per iteration not hidden behind the device
+  Bytes runtime_reserve{1.5e9};         // memory outside weights, activations and KV (context, NCCL, graphs)
+};
+
+// What a stack runs: training jobs (the training knobs) or inference serving (the serving knobs).
+enum class StackKind : std::uint8_t { kTraining, kServing };
+const char* to_string(StackKind k);  // training | serving
+
 struct Stack {
   std::string name;
   std::string description;
   std::string file;                // where it was loaded from
+  StackKind kind = StackKind::kTraining;
+  ServingStack serving;            // kServing: the engine's defaults
   bool flash_attention = true;     // fused attention (FlashAttention / cuDNN / NKI / Splash)
   bool sequence_parallel = true;   // Megatron sequence parallelism with TP > 1
   bool tp_comm_overlap = false;    // TP collectives pipelined with their GEMMs (userbuffers)
@@ -69,19 +96,24 @@ struct Stack {
   CpCommType cp_comm = CpCommType::kRing;
 };
 
-// Limits (InputError names them): kernel_overhead and grouped_gemm_dispatch 0 .. 1 ms.
+// Limits (InputError names them): kernel_overhead and grouped_gemm_dispatch 0 .. 1 ms; the
+// serving knobs as stack.cpp's table states them.
 inline constexpr double kMaxStackOverheadSeconds = 1e-3;
 
 // The table of stack knobs (STYLE.md 3, "one declaration per field"): the preset reader, `show
 // stack` (table and JSON) and `list fields` walk it, so a new knob is one line in stack.cpp plus
-// its physics. Values travel as a bool (kBool), a name (kChoice) or seconds (kSeconds).
-enum class StackFieldKind { kBool, kChoice, kSeconds };
+// its physics. Values travel as a bool (kBool), a name (kChoice) or a number (kSeconds, kBytes,
+// kInteger, kNumber), within [min, max]. A training stack states the training knobs, a serving
+// stack (kind: serving) the serving knobs.
+enum class StackFieldKind { kBool, kChoice, kSeconds, kBytes, kInteger, kNumber };
 using StackValue = std::variant<bool, std::string, double>;
 struct StackField {
   std::string_view key;       // YAML key and `show stack` row
   std::string_view json_key;  // key in the JSON of the stack (seconds carry a _s suffix)
   std::string_view help;      // what the knob means in the runtime
   StackFieldKind kind;
+  StackKind section = StackKind::kTraining;  // the kind of stack that states it
+  double min = 0, max = 0;                   // the numeric kinds
   std::vector<std::string> choices;  // kChoice, in the order messages list them
   // Every stack states each knob (a parent may state it for it), except a knob that defaults to an
   // earlier knob's value (tp_comm_overlap_fp4 to tp_comm_overlap).

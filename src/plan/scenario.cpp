@@ -187,6 +187,14 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
       if (v.stack) throw InputError("--stack", "", e.problem());
       throw InputError(sc.system_ref, "stack", e.problem());
     }
+    if (sc.stack.kind != StackKind::kTraining) {
+      const std::string problem = fmt::format(
+          "'{}' is a serving stack (kind: serving); a training step needs a training stack (tahoma list stacks), or "
+          "run it with tahoma serve",
+          sc.stack_ref);
+      if (v.stack && !stack_from_file) throw InputError("--stack", "", problem);
+      throw InputError(sc.stack.file, "kind", problem);
+    }
   } else {
     sc.stack.name = "(none)";  // a system file that names no stack: the built-in defaults, no host costs
   }

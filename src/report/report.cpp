@@ -151,16 +151,25 @@ json model_json(const Model& m) {
 }
 
 json stack_json(const Stack& st) {
-  json j = {{"name", st.name}, {"description", st.description}};
+  json j = {{"name", st.name}, {"description", st.description}, {"kind", to_string(st.kind)}};
   for (const auto& f : stack_fields()) {
-    j[std::string(f.json_key)] = std::visit([](const auto& x) { return json(x); }, f.get(st));
+    if (f.section != st.kind) continue;
+    const StackValue v = f.get(st);
+    if (f.kind == StackFieldKind::kInteger) {
+      j[std::string(f.json_key)] = static_cast<long long>(std::get<double>(v));
+    } else {
+      j[std::string(f.json_key)] = std::visit([](const auto& x) { return json(x); }, v);
+    }
   }
   return j;
 }
 
 std::string stack_table(const Stack& st) {
   std::string out = fmt::format("{}: {}\n", st.name, st.description);
-  for (const auto& f : stack_fields()) out += fmt::format("  {:<22} {}\n", f.key, stack_value_text(f, st));
+  out += fmt::format("  {:<22} {}\n", "kind", to_string(st.kind));
+  for (const auto& f : stack_fields()) {
+    if (f.section == st.kind) out += fmt::format("  {:<22} {}\n", f.key, stack_value_text(f, st));
+  }
   if (!st.file.empty()) out += fmt::format("  {:<22} {}\n", "file", st.file);
   return out;
 }
@@ -927,6 +936,9 @@ const char* stack_kind_name(StackFieldKind k) {
     case StackFieldKind::kBool: return "yes/no";
     case StackFieldKind::kChoice: return "choice";
     case StackFieldKind::kSeconds: return "seconds";
+    case StackFieldKind::kBytes: return "bytes";
+    case StackFieldKind::kInteger: return "integer";
+    case StackFieldKind::kNumber: return "number";
   }
   return "?";
 }
@@ -955,11 +967,11 @@ std::string fields_table() {
   for (const auto& f : plan_fields()) {
     out += fmt::format("  {:<10} {:<28} {:<30} {}\n", section_name(f.section), f.key, f.flag, f.help);
   }
-  out += "\nstack fields (data/stacks/*.yaml; choose a stack with --stack):\n";
+  out += "\nstack fields (data/stacks/*.yaml; choose a stack with --stack; kind: serving stacks state the serving ones):\n";
   for (const auto& f : stack_fields()) {
     std::string kind = stack_kind_name(f.kind);
     if (f.kind == StackFieldKind::kChoice) kind = fmt::format("{}", fmt::join(f.choices, "|"));
-    out += fmt::format("  {:<22} {:<40} {}\n", f.key, kind, f.help);
+    out += fmt::format("  {:<9} {:<22} {:<40} {}\n", to_string(f.section), f.key, kind, f.help);
   }
   out += "\nchip fields (chip: in data/systems/*.yaml; --set chip.KEY=VALUE):\n";
   for (const auto& f : chip_fields()) out += fmt::format("  {:<20} {:<8} {}\n", f.key, chip_kind_name(f), f.help);
@@ -972,7 +984,11 @@ json fields_json() {
     plan.push_back({{"section", section_name(f.section)}, {"key", f.key}, {"flag", f.flag}, {"help", f.help}});
   }
   for (const auto& f : stack_fields()) {
-    json j = {{"key", f.key}, {"json_key", f.json_key}, {"kind", stack_kind_name(f.kind)}, {"help", f.help}};
+    json j = {{"key", f.key},
+              {"json_key", f.json_key},
+              {"section", to_string(f.section)},
+              {"kind", stack_kind_name(f.kind)},
+              {"help", f.help}};
     if (!f.choices.empty()) j["choices"] = f.choices;
     if (!f.defaults_to.empty()) j["defaults_to"] = f.defaults_to;
     stack.push_back(j);

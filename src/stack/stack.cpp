@@ -65,38 +65,154 @@ void set_choice(Stack& s, const StackValue& v) {
   }
 }
 
-// The knobs (docs/model.md 3.5 gives each one's physics and every preset's sources).
+// A serving knob (a member of Stack::serving): numbers as double, bools as bool.
+template <auto Member>
+StackValue get_serving(const Stack& s) {
+  using T = std::remove_cvref_t<decltype(s.serving.*Member)>;
+  if constexpr (std::is_same_v<T, bool>) {
+    return s.serving.*Member;
+  } else if constexpr (std::is_arithmetic_v<T>) {
+    return static_cast<double>(s.serving.*Member);
+  } else {
+    return (s.serving.*Member).value();
+  }
+}
+template <auto Member>
+void set_serving(Stack& s, const StackValue& v) {
+  using T = std::remove_cvref_t<decltype(s.serving.*Member)>;
+  if constexpr (std::is_same_v<T, bool>) {
+    s.serving.*Member = std::get<bool>(v);
+  } else if constexpr (std::is_same_v<T, int>) {
+    s.serving.*Member = static_cast<int>(std::get<double>(v));
+  } else if constexpr (std::is_arithmetic_v<T>) {
+    s.serving.*Member = std::get<double>(v);
+  } else {
+    s.serving.*Member = T(std::get<double>(v));
+  }
+}
+
+using Get = StackValue (*)(const Stack&);
+using Set = void (*)(Stack&, const StackValue&);
+StackField knob(std::string_view key, std::string_view json_key, std::string_view help, StackFieldKind kind,
+                StackKind section, Get get, Set set) {
+  StackField f{key, json_key, help, kind, section, 0, 0, {}, "", get, set};
+  return f;
+}
+StackField with_range(StackField f, double min, double max) {
+  f.min = min;
+  f.max = max;
+  return f;
+}
+StackField with_choices(StackField f, std::vector<std::string> choices) {
+  f.choices = std::move(choices);
+  return f;
+}
+StackField defaulting_to(StackField f, std::string_view other) {
+  f.defaults_to = other;
+  return f;
+}
+
+// Ranges of the serving knobs: beyond any engine's setting, small enough that the scheduler's
+// work per iteration stays bounded.
+constexpr double kMaxBatchSeqs = 1 << 20, kMaxBatchTokens = 1 << 24, kMaxBlockTokens = 1 << 20;
+constexpr double kMaxRuntimeReserve = 1e13;   // 10 TB
+constexpr double kMaxIterationOverhead = 1.0;  // 1 s per iteration
+
+// The knobs (docs/model.md 3.5 and docs/serving.md give each one's physics and sources).
 const std::vector<StackField>& field_table() {
   using K = StackFieldKind;
+  constexpr StackKind T = StackKind::kTraining, S = StackKind::kServing;
   static const std::vector<StackField> fields = {
-      {"flash_attention", "flash_attention", "fused attention kernel (FlashAttention, cuDNN, NKI, Splash): no s x s scores in HBM",
-       K::kBool, {}, "", &get_bool<&Stack::flash_attention>, &set_bool<&Stack::flash_attention>},
-      {"sequence_parallel", "sequence_parallel", "Megatron sequence parallelism: norms and dropout sharded over the TP ranks",
-       K::kBool, {}, "", &get_bool<&Stack::sequence_parallel>, &set_bool<&Stack::sequence_parallel>},
-      {"tp_comm_overlap", "tp_comm_overlap", "TP collectives pipelined with their GEMMs (userbuffers)", K::kBool, {}, "",
-       &get_bool<&Stack::tp_comm_overlap>, &set_bool<&Stack::tp_comm_overlap>},
-      {"tp_comm_overlap_fp4", "tp_comm_overlap_fp4", "the same with fp4 (NVFP4) matmuls", K::kBool, {},
-       "tp_comm_overlap", &get_bool<&Stack::tp_comm_overlap_fp4>, &set_bool<&Stack::tp_comm_overlap_fp4>},
-      {"ep_comm_overlap", "ep_comm_overlap", "MoE all-to-all hidden under another micro-batch's compute", K::kBool, {}, "",
-       &get_bool<&Stack::ep_comm_overlap>, &set_bool<&Stack::ep_comm_overlap>},
-      {"grad_reduce_dtype", "grad_reduce_dtype", "datatype of the gradient buffers and their data-parallel reduction",
-       K::kChoice, {"fp32", "bf16"}, "",
-       [](const Stack& s) -> StackValue { return std::string(s.grad_reduce_fp32 ? "fp32" : "bf16"); },
-       [](Stack& s, const StackValue& v) { s.grad_reduce_fp32 = std::get<std::string>(v) == "fp32"; }},
-      {"selective_recompute", "selective_recompute", "what recompute: selective means in this stack", K::kChoice,
-       {"core-attention", "offload-layer-inputs"}, "", &get_choice<&Stack::selective_recompute>,
-       &set_choice<&Stack::selective_recompute, 2>},
-      {"micro_batching", "micro_batching", "how a data-parallel rank runs its batch when the micro-batch is not given",
-       K::kChoice, {"gradient-accumulation", "whole-local-batch"}, "", &get_choice<&Stack::micro_batching>,
-       &set_choice<&Stack::micro_batching, 2>},
-      {"kernel_overhead", "kernel_overhead_s", "fixed cost of one launched op: host launch plus the kernel's ramp and tail",
-       K::kSeconds, {}, "", &get_seconds<&Stack::kernel_overhead>, &set_seconds<&Stack::kernel_overhead>},
-      {"grouped_gemm", "grouped_gemm", "how the MoE experts' GEMMs are launched", K::kChoice, {"per-gemm", "single-launch"},
-       "", &get_choice<&Stack::grouped_gemm>, &set_choice<&Stack::grouped_gemm, 2>},
-      {"grouped_gemm_dispatch", "grouped_gemm_dispatch_s", "host time to issue one expert GEMM when launched one by one",
-       K::kSeconds, {}, "", &get_seconds<&Stack::grouped_gemm_dispatch>, &set_seconds<&Stack::grouped_gemm_dispatch>},
-      {"cp_comm", "cp_comm", "how context parallelism moves the keys and values", K::kChoice, {"ring", "all-gather"}, "",
-       &get_choice<&Stack::cp_comm>, &set_choice<&Stack::cp_comm, 2>},
+      knob("flash_attention", "flash_attention",
+           "fused attention kernel (FlashAttention, cuDNN, NKI, Splash): no s x s scores in HBM", K::kBool, T,
+           &get_bool<&Stack::flash_attention>, &set_bool<&Stack::flash_attention>),
+      knob("sequence_parallel", "sequence_parallel", "Megatron sequence parallelism: norms and dropout sharded over the TP ranks",
+           K::kBool, T, &get_bool<&Stack::sequence_parallel>, &set_bool<&Stack::sequence_parallel>),
+      knob("tp_comm_overlap", "tp_comm_overlap", "TP collectives pipelined with their GEMMs (userbuffers)", K::kBool, T,
+           &get_bool<&Stack::tp_comm_overlap>, &set_bool<&Stack::tp_comm_overlap>),
+      defaulting_to(knob("tp_comm_overlap_fp4", "tp_comm_overlap_fp4", "the same with fp4 (NVFP4) matmuls", K::kBool, T,
+                         &get_bool<&Stack::tp_comm_overlap_fp4>, &set_bool<&Stack::tp_comm_overlap_fp4>),
+                    "tp_comm_overlap"),
+      knob("ep_comm_overlap", "ep_comm_overlap", "MoE all-to-all hidden under another micro-batch's compute", K::kBool, T,
+           &get_bool<&Stack::ep_comm_overlap>, &set_bool<&Stack::ep_comm_overlap>),
+      with_choices(knob("grad_reduce_dtype", "grad_reduce_dtype",
+                        "datatype of the gradient buffers and their data-parallel reduction", K::kChoice, T,
+                        [](const Stack& s) -> StackValue { return std::string(s.grad_reduce_fp32 ? "fp32" : "bf16"); },
+                        [](Stack& s, const StackValue& v) { s.grad_reduce_fp32 = std::get<std::string>(v) == "fp32"; }),
+                   {"fp32", "bf16"}),
+      with_choices(knob("selective_recompute", "selective_recompute", "what recompute: selective means in this stack",
+                        K::kChoice, T, &get_choice<&Stack::selective_recompute>,
+                        &set_choice<&Stack::selective_recompute, 2>),
+                   {"core-attention", "offload-layer-inputs"}),
+      with_choices(knob("micro_batching", "micro_batching",
+                        "how a data-parallel rank runs its batch when the micro-batch is not given", K::kChoice, T,
+                        &get_choice<&Stack::micro_batching>, &set_choice<&Stack::micro_batching, 2>),
+                   {"gradient-accumulation", "whole-local-batch"}),
+      with_range(knob("kernel_overhead", "kernel_overhead_s",
+                      "fixed cost of one launched op: host launch plus the kernel's ramp and tail", K::kSeconds, T,
+                      &get_seconds<&Stack::kernel_overhead>, &set_seconds<&Stack::kernel_overhead>),
+                 0, kMaxStackOverheadSeconds),
+      with_choices(knob("grouped_gemm", "grouped_gemm", "how the MoE experts' GEMMs are launched", K::kChoice, T,
+                        &get_choice<&Stack::grouped_gemm>, &set_choice<&Stack::grouped_gemm, 2>),
+                   {"per-gemm", "single-launch"}),
+      with_range(knob("grouped_gemm_dispatch", "grouped_gemm_dispatch_s",
+                      "host time to issue one expert GEMM when launched one by one", K::kSeconds, T,
+                      &get_seconds<&Stack::grouped_gemm_dispatch>, &set_seconds<&Stack::grouped_gemm_dispatch>),
+                 0, kMaxStackOverheadSeconds),
+      with_choices(knob("cp_comm", "cp_comm", "how context parallelism moves the keys and values", K::kChoice, T,
+                        &get_choice<&Stack::cp_comm>, &set_choice<&Stack::cp_comm, 2>),
+                   {"ring", "all-gather"}),
+      // Serving knobs (kind: serving).
+      with_range(knob("max_num_seqs", "max_num_seqs", "most sequences in one iteration's batch (TRT-LLM max_batch_size)",
+                      K::kInteger, S, &get_serving<&ServingStack::max_num_seqs>, &set_serving<&ServingStack::max_num_seqs>),
+                 1, kMaxBatchSeqs),
+      with_range(knob("max_num_batched_tokens", "max_num_batched_tokens",
+                      "most tokens in one iteration, prefill chunks and decodes (TRT-LLM max_num_tokens)", K::kInteger, S,
+                      &get_serving<&ServingStack::max_num_batched_tokens>,
+                      &set_serving<&ServingStack::max_num_batched_tokens>),
+                 1, kMaxBatchTokens),
+      with_range(knob("block_size", "block_size", "tokens per paged KV-cache block (TRT-LLM tokens_per_block)",
+                      K::kInteger, S, &get_serving<&ServingStack::block_size>, &set_serving<&ServingStack::block_size>),
+                 1, kMaxBlockTokens),
+      with_range(knob("mem_fraction", "mem_fraction",
+                      "share of HBM the engine may fill (vLLM gpu_memory_utilization; KV gets what weights and "
+                      "activations leave)",
+                      K::kNumber, S, &get_serving<&ServingStack::mem_fraction>, &set_serving<&ServingStack::mem_fraction>),
+                 0.05, 1.0),
+      with_choices(knob("mem_fraction_of", "mem_fraction_of",
+                        "what mem_fraction is a share of: all HBM (vLLM, SGLang) or what weights and activations "
+                        "leave free (TensorRT-LLM)",
+                        K::kChoice, S,
+                        [](const Stack& s) -> StackValue {
+                          return std::string(s.serving.fraction_of_free ? "free" : "total");
+                        },
+                        [](Stack& s, const StackValue& v) { s.serving.fraction_of_free = std::get<std::string>(v) == "free"; }),
+                   {"total", "free"}),
+      knob("chunked_prefill", "chunked_prefill", "prompts split across iterations under the token budget", K::kBool, S,
+           &get_serving<&ServingStack::chunked_prefill>, &set_serving<&ServingStack::chunked_prefill>),
+      knob("cuda_graphs", "cuda_graphs", "iterations replay captured graphs or compiled programs (no per-kernel launch)",
+           K::kBool, S, &get_serving<&ServingStack::cuda_graphs>, &set_serving<&ServingStack::cuda_graphs>),
+      with_range(knob("cuda_graph_max_tokens", "cuda_graph_max_tokens",
+                      "the largest captured batch in tokens; bigger iterations launch eagerly", K::kInteger, S,
+                      &get_serving<&ServingStack::cuda_graph_max_tokens>,
+                      &set_serving<&ServingStack::cuda_graph_max_tokens>),
+                 0, kMaxBatchTokens),
+      with_range(knob("graph_kernel_overhead", "graph_kernel_overhead_s", "per kernel inside a replayed graph",
+                      K::kSeconds, S, &get_serving<&ServingStack::graph_kernel_overhead>,
+                      &set_serving<&ServingStack::graph_kernel_overhead>),
+                 0, kMaxStackOverheadSeconds),
+      with_range(knob("eager_kernel_overhead", "eager_kernel_overhead_s", "per kernel launched eagerly", K::kSeconds, S,
+                      &get_serving<&ServingStack::eager_kernel_overhead>,
+                      &set_serving<&ServingStack::eager_kernel_overhead>),
+                 0, kMaxStackOverheadSeconds),
+      with_range(knob("iteration_overhead", "iteration_overhead_s",
+                      "host work per iteration not hidden behind the device (scheduling, sampling)", K::kSeconds, S,
+                      &get_serving<&ServingStack::iteration_overhead>, &set_serving<&ServingStack::iteration_overhead>),
+                 0, kMaxIterationOverhead),
+      with_range(knob("runtime_reserve", "runtime_reserve_bytes",
+                      "memory outside weights, activations and KV: context, communicator buffers, graphs", K::kBytes, S,
+                      &get_serving<&ServingStack::runtime_reserve>, &set_serving<&ServingStack::runtime_reserve>),
+                 0, kMaxRuntimeReserve),
   };
   return fields;
 }
@@ -113,12 +229,17 @@ StackValue read_field(YamlMap& m, const StackField& f, const Stack& so_far) {
   const std::string key(f.key);
   std::optional<StackValue> fallback;
   if (!f.defaults_to.empty()) fallback = find_field(f.defaults_to)->get(so_far);
+  auto number_fallback = [&] { return fallback ? std::optional<double>(std::get<double>(*fallback)) : std::nullopt; };
   switch (f.kind) {
     case StackFieldKind::kBool:
       return m.boolean(key, fallback ? std::optional<bool>(std::get<bool>(*fallback)) : std::nullopt);
-    case StackFieldKind::kSeconds:
-      return m.quantity(key, Dimension::kSeconds, fallback ? std::optional<double>(std::get<double>(*fallback)) : std::nullopt,
-                        0.0, kMaxStackOverheadSeconds);
+    case StackFieldKind::kSeconds: return m.quantity(key, Dimension::kSeconds, number_fallback(), f.min, f.max);
+    case StackFieldKind::kBytes: return m.quantity(key, Dimension::kBytes, number_fallback(), f.min, f.max);
+    case StackFieldKind::kNumber: return m.number(key, number_fallback(), f.min, f.max);
+    case StackFieldKind::kInteger:
+      return static_cast<double>(m.integer(
+          key, fallback ? std::optional<int>(static_cast<int>(std::get<double>(*fallback))) : std::nullopt,
+          static_cast<int>(f.min), static_cast<int>(f.max)));
     case StackFieldKind::kChoice: {
       std::vector<std::pair<std::string, std::string>> options;
       for (const auto& c : f.choices) options.emplace_back(c, c);
@@ -129,14 +250,24 @@ StackValue read_field(YamlMap& m, const StackField& f, const Stack& so_far) {
   return false;
 }
 
+// A stack states the knobs of its kind; the other kind's knobs are not its business (a serving
+// stack saying `sequence_parallel:` is a mistake the reader names).
 Stack parse_stack(YamlMap m) {
-  std::vector<std::string> keys = {"name", "description"};
-  for (const auto& f : field_table()) keys.emplace_back(f.key);
-  m.declare(keys);
   Stack s;
+  const StackKind kind =
+      m.has("kind") ? m.choice<StackKind>("kind", {{"training", StackKind::kTraining}, {"serving", StackKind::kServing}})
+                    : StackKind::kTraining;
+  std::vector<std::string> keys = {"name", "description", "kind"};
+  for (const auto& f : field_table()) {
+    if (f.section == kind) keys.emplace_back(f.key);
+  }
+  m.declare(keys);
+  s.kind = kind;
   s.name = m.string("name");
   s.description = m.string("description", "");
-  for (const auto& f : field_table()) f.set(s, read_field(m, f, s));
+  for (const auto& f : field_table()) {
+    if (f.section == kind) f.set(s, read_field(m, f, s));
+  }
   m.finish();
   return s;
 }
@@ -171,9 +302,16 @@ std::string stack_value_text(const StackField& f, const Stack& s) {
   switch (f.kind) {
     case StackFieldKind::kBool: return std::get<bool>(v) ? "yes" : "no";
     case StackFieldKind::kSeconds: return format_seconds(Seconds(std::get<double>(v)));
+    case StackFieldKind::kBytes: return format_bytes(Bytes(std::get<double>(v)));
+    case StackFieldKind::kInteger: return fmt::format("{:.0f}", std::get<double>(v));
+    case StackFieldKind::kNumber: return fmt::format("{:g}", std::get<double>(v));
     case StackFieldKind::kChoice: return std::get<std::string>(v);
   }
   return "";
+}
+
+const char* to_string(StackKind k) {
+  return k == StackKind::kTraining ? "training" : "serving";
 }
 
 int compare_versions(const std::string& a, const std::string& b) {
@@ -199,7 +337,11 @@ Stack load_stack(const std::string& name_or_path, const std::string& base_dir) {
 }
 
 std::vector<StackInfo> list_stack_presets() {
-  return internal::list_presets<StackInfo>("stacks", [](const std::string& n) { return load_stack(n).description; });
+  // Serving stacks say so in front of their description.
+  return internal::list_presets<StackInfo>("stacks", [](const std::string& n) {
+    const Stack s = load_stack(n);
+    return s.kind == StackKind::kServing ? "[serving] " + s.description : s.description;
+  });
 }
 
 std::optional<FrameworkMatch> stack_for_framework(const std::string& framework, const std::string& version,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "tahoma/scenario.h"
 #include "tahoma/stack.h"
@@ -63,21 +64,40 @@ TEST(Stack, BadFileNamesFileAndKey) {
 // The field table (stack.h) is the reader's schema: every knob it lists is required in a stack
 // without a parent, a knob with `defaults_to` takes that knob's value, and every value a preset
 // resolves to survives get -> set unchanged.
-TEST(StackFields, TableIsTheReadersSchema) {
-  TempDir dir;
-  std::string full = "name: t\n";
-  const Stack ref = load_stack("megatron-bridge-26.02");
+// A stack file stating every knob of `ref`'s kind with ref's values.
+std::string stack_file_text(const Stack& ref) {
+  std::string full = fmt::format("name: t\nkind: {}\n", to_string(ref.kind));
   for (const auto& f : stack_fields()) {
-    if (f.kind == StackFieldKind::kSeconds) {
-      full += fmt::format("{}: {} s\n", f.key, std::get<double>(f.get(ref)));
-    } else {
-      full += fmt::format("{}: {}\n", f.key, f.kind == StackFieldKind::kBool ? (std::get<bool>(f.get(ref)) ? "true" : "false")
-                                                                              : std::get<std::string>(f.get(ref)));
+    if (f.section != ref.kind) continue;
+    const StackValue v = f.get(ref);
+    switch (f.kind) {
+      case StackFieldKind::kSeconds: full += fmt::format("{}: {:.17g} s\n", f.key, std::get<double>(v)); break;
+      case StackFieldKind::kBytes: full += fmt::format("{}: {:.17g} B\n", f.key, std::get<double>(v)); break;
+      case StackFieldKind::kInteger:
+      case StackFieldKind::kNumber: full += fmt::format("{}: {:.17g}\n", f.key, std::get<double>(v)); break;
+      case StackFieldKind::kBool: full += fmt::format("{}: {}\n", f.key, std::get<bool>(v) ? "true" : "false"); break;
+      case StackFieldKind::kChoice: full += fmt::format("{}: {}\n", f.key, std::get<std::string>(v)); break;
     }
   }
+  return full;
+}
+
+class StackFields : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(StackFields, TableIsTheReadersSchema) {
+  TempDir dir;
+  const Stack ref = load_stack(GetParam());
+  const std::string full = stack_file_text(ref);
   const Stack copy = load_stack(dir.write("full.yaml", full));
+  EXPECT_EQ(copy.kind, ref.kind);
   for (const auto& f : stack_fields()) EXPECT_EQ(f.get(copy), f.get(ref)) << f.key;
   for (const auto& f : stack_fields()) {
+    if (f.section != ref.kind) {
+      // The other kind's knobs are rejected by name.
+      const std::string file = dir.write("other.yaml", full + std::string(f.key) + ": 1\n");
+      EXPECT_CONTAINS(testing::input_error([&] { (void)load_stack(file); }), std::string(f.key));
+      continue;
+    }
     // Drop the knob's line: required knobs name themselves, defaulted ones take their source's value.
     std::string without;
     for (size_t pos = 0; pos < full.size();) {
@@ -98,7 +118,15 @@ TEST(StackFields, TableIsTheReadersSchema) {
   }
 }
 
-TEST(StackFields, EveryPresetRoundTripsThroughTheTable) {
+INSTANTIATE_TEST_SUITE_P(TrainingAndServing, StackFields,
+                         ::testing::Values("megatron-bridge-26.02", "maxtext", "vllm", "tensorrt-llm"),
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
+                           for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return n;
+                         });
+
+TEST(StackPresets, EveryPresetRoundTripsThroughTheTable) {
   for (const auto& p : list_stack_presets()) {
     const Stack s = load_stack(p.name);
     Stack rebuilt;
