@@ -143,8 +143,8 @@ std::string serve_table(const ServeConfig& c, const RequestSpec& spec, const Slo
       }
     }
   }
-  out += fmt::format("\nSimulated {} symmetric group(s) (replicas x pipeline virtual engines), one representative "
-                     "each.\n",
+  out += fmt::format("\n{} symmetric group(s) (replicas x pipeline virtual engines), simulated by one representative "
+                     "per distinct load.\n",
                      r.groups);
   return out;
 }
