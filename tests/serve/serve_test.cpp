@@ -1,5 +1,6 @@
 // tahoma serve: closed forms (one request alone, batch-1 decode bound by weight bytes), limits,
-// monotonicity, conservation, determinism, preemption under a tight KV cache, bad input.
+// monotonicity, conservation, determinism, preemption under a tight KV cache, bad input. Suites are
+// named serve_* so that `ctest -R serve` selects them.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -48,7 +49,7 @@ RequestSpec closed_loop(int clients, long long n, int in, int out) {
 // Decode of one sequence reads every weight once (the LM head, not the input table, which is
 // gathered): time >= weight bytes / (HBM bandwidth x efficiency), and only the per-kernel and
 // per-iteration overheads above it.
-TEST(ServeCost, BatchOneDecodeIsBoundByWeightBytes) {
+TEST(serve_cost, BatchOneDecodeIsBoundByWeightBytes) {
   const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
   const ParamCount pc = count_params(c.model);
   const double weight_bytes = (pc.total - static_cast<double>(c.model.vocab) * c.model.hidden) * 2.0;
@@ -64,7 +65,7 @@ TEST(ServeCost, BatchOneDecodeIsBoundByWeightBytes) {
 }
 
 // Decode becomes compute-bound at large batch: time per token falls with the batch, then flattens.
-TEST(ServeCost, DecodeTimePerTokenFallsWithBatch) {
+TEST(serve_cost, DecodeTimePerTokenFallsWithBatch) {
   const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
   const IterationCost cost(c);
   double previous = 1e9;
@@ -79,7 +80,7 @@ TEST(ServeCost, DecodeTimePerTokenFallsWithBatch) {
 }
 
 // One request alone: its TTFT is exactly the time of the iteration that prefills its prompt.
-TEST(ServeSim, OneRequestAloneTtftIsThePrefillIteration) {
+TEST(serve_sim, OneRequestAloneTtftIsThePrefillIteration) {
   ServeConfig c = config("dgx-h100", 1, "llama3-8b");
   const ServeResult r = simulate_serving(c, closed_loop(1, 1, 1000, 10), {});
   ASSERT_TRUE(r.servable) << r.reason;
@@ -97,14 +98,14 @@ TEST(ServeSim, OneRequestAloneTtftIsThePrefillIteration) {
 
 // Full causal attention at block granularity is exactly half the score matrix for whole blocks; a
 // window shorter than the prompt computes fewer pairs; a chunk after cached context sees it all.
-TEST(ServeCost, AttentionPairsClosedForms) {
+TEST(serve_cost, AttentionPairsClosedForms) {
   EXPECT_DOUBLE_EQ(serve_internal::attention_pairs(0, 1024, 0), 1024.0 * 1024 / 2);
   EXPECT_DOUBLE_EQ(serve_internal::attention_pairs(1024, 128, 0), 128.0 * 1024 + 128.0 * 128 / 2);
   EXPECT_LT(serve_internal::attention_pairs(0, 4096, 128), serve_internal::attention_pairs(0, 4096, 0) / 10);
   EXPECT_DOUBLE_EQ(serve_internal::attention_pairs(0, 1024, 1e9), serve_internal::attention_pairs(0, 1024, 0));
 }
 
-TEST(ServeMemory, KvBytesPerTokenGqaMlaAndWindow) {
+TEST(serve_memory, KvBytesPerTokenGqaMlaAndWindow) {
   const Model llama = load_model("llama3-70b");  // 8 KV heads of 128, 80 layers
   EXPECT_DOUBLE_EQ(serve_internal::kv_bytes_per_token_layer(llama, 8, Precision::kBf16), 2.0 * 1 * 128 * 2);
   EXPECT_DOUBLE_EQ(serve_internal::kv_bytes_per_token_layer(llama, 1, Precision::kFp8), 2.0 * 8 * 128 * 1);
@@ -116,7 +117,7 @@ TEST(ServeMemory, KvBytesPerTokenGqaMlaAndWindow) {
   EXPECT_EQ(serve_internal::layer_blocks_for(100000, 1, 1, 128, 16), 6250 + 9);
 }
 
-TEST(ServeMemory, KvCapacityIsFractionOfHbmMinusWeightsAndWorkspace) {
+TEST(serve_memory, KvCapacityIsFractionOfHbmMinusWeightsAndWorkspace) {
   ServeConfig c = config("dgx-h100", 8, "llama3-70b", 8);
   std::string reason;
   const ServeMemory m = size_memory(c, 2000, &reason);
@@ -131,13 +132,13 @@ TEST(ServeMemory, KvCapacityIsFractionOfHbmMinusWeightsAndWorkspace) {
 
 // --- Results that are not errors --------------------------------------------------------------
 
-TEST(ServeSim, WeightsThatDoNotFitAreAResult) {
+TEST(serve_sim, WeightsThatDoNotFitAreAResult) {
   const ServeResult r = simulate_serving(config("dgx-h100", 8, "deepseek-v3", 8), offline(10, 1000, 100), {});
   EXPECT_FALSE(r.servable);
   EXPECT_CONTAINS(r.reason, "cannot serve: weights need");
 }
 
-TEST(ServeSim, OneRequestWhoseKvDoesNotFitIsAResult) {
+TEST(serve_sim, OneRequestWhoseKvDoesNotFitIsAResult) {
   ServeConfig c = config("dgx-h100", 1, "llama3.1-8b");
   c.system = load_system("dgx-h100", {"chip.hbm_capacity=24GB"});
   c.system.chips = 1;
@@ -148,7 +149,7 @@ TEST(ServeSim, OneRequestWhoseKvDoesNotFitIsAResult) {
 
 // --- Limits -----------------------------------------------------------------------------------
 
-TEST(ServeSim, OneChipAndLayoutLimits) {
+TEST(serve_sim, OneChipAndLayoutLimits) {
   const ServeResult r = simulate_serving(config("dgx-h100", 1, "llama3-8b"), offline(20, 500, 50), {});
   ASSERT_TRUE(r.servable);
   EXPECT_EQ(r.replicas, 1);
@@ -161,7 +162,7 @@ TEST(ServeSim, OneChipAndLayoutLimits) {
 
 // --- Conservation, determinism, monotonicity ----------------------------------------------------
 
-TEST(ServeSim, EveryRequestFinishesAndTokensAreConserved) {
+TEST(serve_sim, EveryRequestFinishesAndTokensAreConserved) {
   ServeConfig c = config("dgx-h100", 1, "llama3-8b");
   RequestSpec s = offline(300, 800, 300);
   s.input.kind = s.output.kind = LengthDistKind::kLognormal;
@@ -185,7 +186,7 @@ TEST(ServeSim, EveryRequestFinishesAndTokensAreConserved) {
   for (std::size_t i = 0; i < g.ttft.size(); ++i) EXPECT_LE(g.ttft[i], g.latency[i]);
 }
 
-TEST(ServeSim, SameSeedSameOutputOtherSeedOtherOutput) {
+TEST(serve_sim, SameSeedSameOutputOtherSeedOtherOutput) {
   const ServeConfig c = config("dgx-h100", 8, "llama3-70b", 8);
   RequestSpec s = offline(200, 1000, 200);
   s.kind = ArrivalKind::kPoisson;
@@ -200,7 +201,7 @@ TEST(ServeSim, SameSeedSameOutputOtherSeedOtherOutput) {
   EXPECT_NE(a, serve_json(c, s, {}, simulate_serving(c, s, {})).dump());
 }
 
-TEST(ServeSim, MoreConcurrencyNeverLowersThroughputUntilSaturation) {
+TEST(serve_sim, MoreConcurrencyNeverLowersThroughputUntilSaturation) {
   const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
   double previous = 0;
   for (int clients : {1, 2, 4, 8, 16, 32, 64, 128, 256}) {
@@ -210,7 +211,7 @@ TEST(ServeSim, MoreConcurrencyNeverLowersThroughputUntilSaturation) {
   }
 }
 
-TEST(ServeSim, BiggerMaxBatchNeverLowersOfflineThroughput) {
+TEST(serve_sim, BiggerMaxBatchNeverLowersOfflineThroughput) {
   ServeConfig c = config("dgx-h100", 1, "llama3-8b");
   double previous = 0;
   for (int batch : {1, 4, 16, 64, 256}) {
@@ -221,7 +222,7 @@ TEST(ServeSim, BiggerMaxBatchNeverLowersOfflineThroughput) {
   }
 }
 
-TEST(ServeSim, ReplicasScaleThroughputBySymmetry) {
+TEST(serve_sim, ReplicasScaleThroughputBySymmetry) {
   const ServeResult one = simulate_serving(config("dgx-h100", 1, "llama3-8b"), offline(100, 500, 100), {});
   const ServeResult eight = simulate_serving(config("dgx-h100", 8, "llama3-8b"), offline(800, 500, 100), {});
   EXPECT_EQ(eight.replicas, 8);
@@ -231,7 +232,7 @@ TEST(ServeSim, ReplicasScaleThroughputBySymmetry) {
 
 // A KV cache too small for every admitted request at full length forces preemption by recompute;
 // every request still finishes with all its tokens.
-TEST(ServeSim, TightKvPreemptsAndEveryRequestStillFinishes) {
+TEST(serve_sim, TightKvPreemptsAndEveryRequestStillFinishes) {
   ServeConfig c = config("dgx-h100", 1, "llama3.1-8b");
   c.system = load_system("dgx-h100", {"chip.hbm_capacity=22GB"});
   c.system.chips = 1;
@@ -243,7 +244,7 @@ TEST(ServeSim, TightKvPreemptsAndEveryRequestStillFinishes) {
   EXPECT_GT(r.peak_kv_fraction, 0.9);
 }
 
-TEST(ServeSim, SpeculativeDecodingLowersBatchOneTpot) {
+TEST(serve_sim, SpeculativeDecodingLowersBatchOneTpot) {
   ServeConfig c = config("dgx-h100", 8, "llama3-70b", 8);
   const ServeResult plain = simulate_serving(c, closed_loop(1, 4, 1000, 200), {});
   c.spec = {SpecMethod::kEagle, 3, 3.0, std::nullopt};
@@ -253,7 +254,7 @@ TEST(ServeSim, SpeculativeDecodingLowersBatchOneTpot) {
   EXPECT_GT(simulate_serving(c, closed_loop(1, 4, 1000, 200), {}).tpot.mean, plain.tpot.mean);
 }
 
-TEST(ServeSim, SloSearchFindsARateThatMeetsTheLimits) {
+TEST(serve_sim, SloSearchFindsARateThatMeetsTheLimits) {
   const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
   SloSpec slo;
   slo.ttft_s = 0.5;
@@ -268,7 +269,7 @@ TEST(ServeSim, SloSearchFindsARateThatMeetsTheLimits) {
 
 // --- Requests -----------------------------------------------------------------------------------
 
-TEST(ServeRequests, PoissonGapsAndLognormalMeans) {
+TEST(serve_requests, PoissonGapsAndLognormalMeans) {
   RequestSpec s = offline(20000, 1000, 500);
   s.kind = ArrivalKind::kPoisson;
   s.rate = 4;
@@ -286,7 +287,7 @@ TEST(ServeRequests, PoissonGapsAndLognormalMeans) {
   EXPECT_EQ(reqs[17].arrival_ns, again[17].arrival_ns);
 }
 
-TEST(ServeRequests, AzureTraceCsvAndJsonl) {
+TEST(serve_requests, AzureTraceCsvAndJsonl) {
   testing::TempDir dir;
   const auto csv = dir.write("azure.csv",
                              "TIMESTAMP,ContextTokens,GeneratedTokens\n"
@@ -311,7 +312,7 @@ TEST(ServeRequests, AzureTraceCsvAndJsonl) {
 
 // --- Bad input --------------------------------------------------------------------------------
 
-TEST(ServeInput, BadNumbersAreInputErrors) {
+TEST(serve_input, BadNumbersAreInputErrors) {
   const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
   RequestSpec s = offline(10, 100, 100);
   s.kind = ArrivalKind::kPoisson;
@@ -346,7 +347,7 @@ int run_cli(const std::string& args, std::string* out) {
   return WEXITSTATUS(status);
 }
 
-TEST(ServeCli, JsonKeysAndExitCodes) {
+TEST(serve_cli, JsonKeysAndExitCodes) {
   std::string out;
   ASSERT_EQ(run_cli("serve --system dgx-h100 --chips 8 --model llama3-70b --tp 8 --input-len 500 --output-len 100 "
                     "--concurrency 16 --requests 64 --format json",
