@@ -31,6 +31,10 @@ struct ServeEngine {
   int max_num_batched_tokens = 8192;   // vLLM max_num_batched_tokens (TRT-LLM max_num_tokens)
   int block_size = 16;                 // vLLM block_size (tokens per paged KV block)
   double mem_fraction = 0.9;           // vLLM gpu_memory_utilization
+  // What mem_fraction is a share of: all of HBM (vLLM gpu_memory_utilization, SGLang
+  // mem_fraction_static) or the memory weights and workspace leave free (TensorRT-LLM
+  // kv_cache_free_gpu_mem_fraction).
+  bool fraction_of_free = false;
   bool chunked_prefill = true;         // split prompts across iterations under the token budget
   bool cuda_graphs = true;             // replay captured graphs (vLLM enforce_eager = !cuda_graphs)
   int cuda_graph_max_tokens = 512;     // vLLM max_capture_size: bigger batches run eagerly

@@ -75,8 +75,11 @@ ServeMemory size_memory(const ServeConfig& c, long long longest_tokens, std::str
   mem.hbm = rank.hbm_capacity;
   mem.weights = weights_per_rank(c);
   mem.workspace = workspace_per_rank(c);
-  const Bytes usable = mem.hbm * c.engine.mem_fraction;
-  mem.kv_capacity = std::max(Bytes(0), usable - mem.weights - mem.workspace);
+  // vLLM: KV = fraction x HBM - weights - workspace; TensorRT-LLM: KV = fraction x (HBM - weights -
+  // workspace).
+  const Bytes usable = c.engine.fraction_of_free ? mem.hbm : mem.hbm * c.engine.mem_fraction;
+  const Bytes left = std::max(Bytes(0), usable - mem.weights - mem.workspace);
+  mem.kv_capacity = c.engine.fraction_of_free ? left * c.engine.mem_fraction : left;
 
   const auto lc = serve_internal::layer_counts(c.model);
   const int pp = c.layout.pp;
@@ -103,9 +106,9 @@ ServeMemory size_memory(const ServeConfig& c, long long longest_tokens, std::str
     if (reason != nullptr && reason->empty()) *reason = std::move(why);
   };
   if (mem.weights > usable) {
-    fail(fmt::format("cannot serve: weights need {} per rank, more than {} usable ({} x {} HBM); raise --tp/--pp or "
+    fail(fmt::format("cannot serve: weights need {} per rank, more than {} usable of {} HBM; raise --tp/--pp or "
                      "lower --precision",
-                     gb(mem.weights), gb(usable), c.engine.mem_fraction, gb(mem.hbm)));
+                     gb(mem.weights), gb(usable), gb(mem.hbm)));
   } else if (mem.weights + mem.workspace > usable) {
     fail(fmt::format("cannot serve: weights {} + workspace {} leave no KV cache in {} usable per rank; lower "
                      "--max-tokens or raise --tp/--pp",

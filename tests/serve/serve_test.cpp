@@ -128,6 +128,10 @@ TEST(serve_memory, KvCapacityIsFractionOfHbmMinusWeightsAndWorkspace) {
   EXPECT_EQ(m.kv_tokens, m.kv_blocks * 16);
   c.engine.mem_fraction = 0.5;
   EXPECT_LT(size_memory(c, 2000, &reason).kv_capacity, m.kv_capacity);
+  // TensorRT-LLM's kv_cache_free_gpu_mem_fraction: a share of what weights and workspace leave.
+  c.engine.fraction_of_free = true;
+  const ServeMemory trt = size_memory(c, 2000, &reason);
+  EXPECT_NEAR(trt.kv_capacity.value(), 0.5 * (trt.hbm.value() - trt.weights.value() - trt.workspace.value()), 1.0);
 }
 
 // --- Results that are not errors --------------------------------------------------------------
