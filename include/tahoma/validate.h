@@ -106,6 +106,8 @@ struct ValidationFilter {
 // or arch_overrides key Tahoma does not model, or a layout the model or system cannot hold. A UTF-8
 // byte-order mark at the start of the file is ignored.
 ValidationReport validate_file(const std::string& path, const ValidationFilter& filter = {});
+// The same on a table already read from `path` (the command reads it once to tell the schemas apart).
+ValidationReport validate_table(const CsvTable& table, const std::string& path, const ValidationFilter& filter = {});
 
 // Fills report.summary from its rows: in-sample error, and leave-one-source-out error where every
 // simulated row has its cross-validated prediction (cv_predicted >= 0).

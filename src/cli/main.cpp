@@ -21,6 +21,7 @@
 #include "field_options.h"
 #include "output.h"
 #include "serve_command.h"
+#include "tahoma/serve_validate.h"
 #include "tahoma/error.h"
 #include "tahoma/report.h"
 
@@ -424,7 +425,14 @@ int main(int argc, char** argv) {
     } else if (*validate) {
       filter.engine = validate_engine == "closed-form" ? StepEngine::kClosedForm : StepEngine::kEvents;
       filter.network = *parse_network_mode(validate_network);
-      ValidationReport report = validate_file(validate_file_path, filter);
+      const CsvTable table = read_csv(validate_file_path);
+      if (is_serving_csv(table)) {
+        // A serving file (validation/README.md, "Inference"): serving runs, not training steps.
+        const ServingValidationReport report = validate_serving_table(table, validate_file_path, filter);
+        if (format == "markdown") throw InputError("--format", "", "markdown is for training files; use table or json");
+        text = format == "json" ? serving_validation_json(report).dump(2) + "\n" : serving_validation_table(report);
+      } else {
+      ValidationReport report = validate_table(table, validate_file_path, filter);
       if (!validate_cv.empty()) cross_validate(validate_file_path, report, CalibrationOptions{filter, ""});
       if (format == "json") {
         text = validation_json(report).dump(2) + "\n";
@@ -433,6 +441,7 @@ int main(int argc, char** argv) {
                                                (validate_cv.empty() ? "" : " --cv " + validate_cv) + " --format markdown");
       } else {
         text = validation_table(report);
+      }
       }
     }
     if (*calibrate_cmd) {

@@ -13,45 +13,10 @@
 
 #include "tahoma/error.h"
 #include "tahoma/stack.h"
+#include "validate_rows.h"
 
 namespace tahoma {
-namespace {
-
-std::vector<std::string> split_csv_line(const std::string& line, const std::string& where) {
-  std::vector<std::string> out;
-  std::string cell;
-  bool quoted = false;
-  for (size_t idx = 0; idx < line.size(); ++idx) {
-    const char ch = line[idx];
-    if (quoted) {
-      if (ch == '"' && idx + 1 < line.size() && line[idx + 1] == '"') {
-        cell += '"';
-        ++idx;
-      } else if (ch == '"') {
-        quoted = false;
-      } else {
-        cell += ch;
-      }
-    } else if (ch == '"') {
-      quoted = true;
-    } else if (ch == ',') {
-      out.push_back(cell);
-      cell.clear();
-    } else if (ch != '\r') {
-      cell += ch;
-    }
-  }
-  if (quoted) throw InputError(where, "", "unterminated quoted field (line breaks inside fields are not allowed)");
-  out.push_back(cell);
-  return out;
-}
-
-// Why a well-formed row cannot be simulated (its layout does not fit the model or the system, or
-// the step cannot be computed): the row is reported as skipped with this reason. A malformed row
-// (a cell that is not of its column's type or range) is an InputError instead.
-struct RowSkip {
-  std::string reason;
-};
+namespace validate_rows {
 
 // The largest value an integer cell may hold: every count fits an int.
 constexpr double kMaxIntCell = 2147483647.0;
@@ -228,6 +193,55 @@ std::optional<std::string> apply_arch_overrides(Model& m, const std::string& tex
   return std::nullopt;
 }
 
+
+double number_cell(const std::map<std::string, std::string>& row, const std::string& key, const std::string& where) {
+  const std::string text = cell(row, key);
+  if (text.empty()) return 0.0;
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used != text.size() || !(v >= 0) || !std::isfinite(v)) throw std::invalid_argument("x");
+    return v;
+  } catch (const std::exception&) {
+    throw InputError(where, key, fmt::format("'{}' is not a non-negative finite number (column {})", text, key));
+  }
+}
+
+}  // namespace validate_rows
+
+namespace {
+
+using namespace validate_rows;
+
+std::vector<std::string> split_csv_line(const std::string& line, const std::string& where) {
+  std::vector<std::string> out;
+  std::string cell;
+  bool quoted = false;
+  for (size_t idx = 0; idx < line.size(); ++idx) {
+    const char ch = line[idx];
+    if (quoted) {
+      if (ch == '"' && idx + 1 < line.size() && line[idx + 1] == '"') {
+        cell += '"';
+        ++idx;
+      } else if (ch == '"') {
+        quoted = false;
+      } else {
+        cell += ch;
+      }
+    } else if (ch == '"') {
+      quoted = true;
+    } else if (ch == ',') {
+      out.push_back(cell);
+      cell.clear();
+    } else if (ch != '\r') {
+      cell += ch;
+    }
+  }
+  if (quoted) throw InputError(where, "", "unterminated quoted field (line breaks inside fields are not allowed)");
+  out.push_back(cell);
+  return out;
+}
+
 // Records a typed assumption: a field the row does not fix, or one changed from the row.
 void assume(ValidationRow& out, std::string field, std::string published, std::string used, std::string rule) {
   out.assumptions.push_back({std::move(field), std::move(published), std::move(used), std::move(rule)});
@@ -275,19 +289,6 @@ void assume_stack_defaults(const Stack& stack, const Scenario& sc, bool sp_publi
   if (p.cp > 1) assume(out, "cp_comm", "", to_string(p.cp_comm), rule);
 }
 
-double number_cell(const std::map<std::string, std::string>& row, const std::string& key, const std::string& where) {
-  const std::string text = cell(row, key);
-  if (text.empty()) return 0.0;
-  try {
-    size_t used = 0;
-    const double v = std::stod(text, &used);
-    if (used != text.size() || !(v >= 0) || !std::isfinite(v)) throw std::invalid_argument("x");
-    return v;
-  } catch (const std::exception&) {
-    throw InputError(where, key, fmt::format("'{}' is not a non-negative finite number (column {})", text, key));
-  }
-}
-
 }  // namespace
 
 CsvTable read_csv(const std::string& path) {
@@ -315,7 +316,10 @@ CsvTable read_csv(const std::string& path) {
     t.lines.push_back(line_no);
   }
   if (t.header.empty()) throw InputError(path, "", "empty file (expected a header row)");
-  for (const char* col : {"id", "system", "chips", "simulable", "measured_tokens_per_s_per_chip"}) {
+  // The training schema measures tokens/s per chip, the serving schema output tokens/s per chip.
+  const bool serving = std::find(t.header.begin(), t.header.end(), "scenario") != t.header.end();
+  for (const char* col : {"id", "system", "chips", "simulable",
+                          serving ? "measured_output_tokens_per_s_per_chip" : "measured_tokens_per_s_per_chip"}) {
     if (std::find(t.header.begin(), t.header.end(), col) == t.header.end()) {
       throw InputError(path, col, "missing column (see validation/README.md for the schema)");
     }
@@ -763,7 +767,10 @@ void summarize(ValidationReport& report) {
 }
 
 ValidationReport validate_file(const std::string& path, const ValidationFilter& filter) {
-  const CsvTable table = read_csv(path);
+  return validate_table(read_csv(path), path, filter);
+}
+
+ValidationReport validate_table(const CsvTable& table, const std::string& path, const ValidationFilter& filter) {
   ValidationReport report;
   report.file = path;
   for (size_t idx = 0; idx < table.rows.size(); ++idx) {

@@ -7,6 +7,7 @@
 
 #include "tahoma/calibrate.h"
 #include "tahoma/report.h"
+#include "tahoma/serve_validate.h"
 
 #include <gtest/gtest.h>
 
@@ -420,6 +421,63 @@ TEST(ValidateStack, AssumptionsAreTyped) {
   }
   EXPECT_TRUE(saw_stack);
   EXPECT_TRUE(saw_grad);
+}
+
+// Serving files (validation/README.md, "Inference"): a row becomes a serving run; text columns
+// (notes, source, derivation, dataset) never change a prediction; bad cells name the column.
+const char* kServingHeader =
+    "id,system,system_overrides,chips,ranks_per_chip,model_name,arch,layers,hidden,heads,kv_heads,head_dim,"
+    "ffn_hidden,vocab,moe_experts,moe_topk,moe_ffn_hidden,moe_shared_experts,tp,pp,ep,precision,scenario,"
+    "concurrency,input_len,output_len,measured_output_tokens_per_s_total,measured_output_tokens_per_s_per_chip,"
+    "measured_ttft_ms,measured_tpot_ms,derivation,simulable,source,notes,mlp_type,arch_overrides,ttft_limit_ms,"
+    "tpot_limit_ms,target_qps,dataset,mean_input_len,mean_output_len,kv_cache_dtype,framework,speculative\n";
+
+std::string serving_row(const std::string& id, const std::string& scenario, const std::string& concurrency,
+                        const std::string& notes, const std::string& tp = "1") {
+  return id + ",dgx-h100,,1,1,Llama 3.1 8B,dense,32,4096,32,8,128,14336,128256,,,,," + tp + ",1,,fp8," + scenario +
+         "," + concurrency + ",1000,1000,10000,10000,120,8,d,yes,s," + notes + ",gated,,,,,random,,,,tensorrt-llm,none\n";
+}
+
+TEST(ValidateServing, RowsBecomeServingRunsAndTextNeverMatters) {
+  TempDir dir;
+  const std::string a = dir.write("a.csv", std::string(kServingHeader) + serving_row("off", "offline_max_throughput", "", "n1") +
+                                               serving_row("cl", "fixed_concurrency", "8", "n1"));
+  const std::string b = dir.write("b.csv", std::string(kServingHeader) + serving_row("off", "offline_max_throughput", "", "other words") +
+                                               serving_row("cl", "fixed_concurrency", "8", "tp=8 fp4 whatever"));
+  EXPECT_TRUE(is_serving_csv(read_csv(a)));
+  const auto ra = validate_serving_file(a), rb = validate_serving_file(b);
+  ASSERT_EQ(ra.rows.size(), 2u);
+  for (size_t idx = 0; idx < 2; ++idx) {
+    ASSERT_TRUE(ra.rows[idx].simulated) << ra.rows[idx].skip_reason;
+    EXPECT_EQ(ra.rows[idx].stack, "tensorrt-llm");
+    EXPECT_GT(ra.rows[idx].predicted_tokens_per_s_per_chip, 0);
+    EXPECT_DOUBLE_EQ(ra.rows[idx].predicted_tokens_per_s_per_chip, rb.rows[idx].predicted_tokens_per_s_per_chip);
+  }
+  // Offline (all requests at once) outruns a closed loop of 8 clients; only the closed loop has latencies to compare.
+  EXPECT_GT(ra.rows[0].predicted_tokens_per_s_per_chip, ra.rows[1].predicted_tokens_per_s_per_chip);
+  EXPECT_EQ(ra.summary.simulated, 2);
+  EXPECT_EQ(ra.summary.ttft_rows, 2);
+  const auto j = serving_validation_json(ra);
+  for (const char* key : {"throughput_mape_pct", "ttft_mape_pct", "tpot_mape_pct", "simulated"}) {
+    EXPECT_TRUE(j["summary"].contains(key)) << key;
+  }
+  // Every assumption is typed.
+  for (const auto& row : j["rows"]) {
+    for (const auto& as : row["assumptions"]) {
+      for (const char* key : {"field", "published", "used", "rule"}) EXPECT_TRUE(as.contains(key));
+    }
+  }
+}
+
+TEST(ValidateServing, BadCellsNameTheColumnAndOddLayoutsAreSkipped) {
+  TempDir dir;
+  const std::string bad = dir.write("bad.csv", std::string(kServingHeader) + serving_row("x", "fixed_concurrency", "-3", "n"));
+  EXPECT_CONTAINS(input_error([&] { (void)validate_serving_file(bad); }), "concurrency");
+  const std::string odd = dir.write("odd.csv", std::string(kServingHeader) + serving_row("x", "fixed_concurrency", "4", "n", "3"));
+  const auto r = validate_serving_file(odd);
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_FALSE(r.rows[0].simulated);
+  EXPECT_CONTAINS(r.rows[0].skip_reason, "tp x pp");
 }
 
 }  // namespace
