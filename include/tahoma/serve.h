@@ -36,6 +36,10 @@ struct ServeEngine {
   // kv_cache_free_gpu_mem_fraction).
   bool fraction_of_free = false;
   bool chunked_prefill = true;         // split prompts across iterations under the token budget
+  // Admission: vLLM admits while blocks are free and preempts by recompute when they run out;
+  // TensorRT-LLM's GUARANTEED_NO_EVICT (and static-slot engines) admit a request only when the KV of
+  // its whole input and output can be reserved, so nothing is ever preempted.
+  bool guaranteed_admission = false;
   bool cuda_graphs = true;             // replay captured graphs (vLLM enforce_eager = !cuda_graphs)
   int cuda_graph_max_tokens = 512;     // vLLM max_capture_size: bigger batches run eagerly
   // E: per-kernel device gap when replaying a CUDA graph (no host launch; ramp and tail only).

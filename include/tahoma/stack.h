@@ -61,6 +61,12 @@ struct ServingStack {
   // (TensorRT-LLM kv_cache_free_gpu_mem_fraction).
   bool fraction_of_free = false;
   bool chunked_prefill = true;         // prompts split across iterations under the token budget
+  // Admission: greedy while blocks are free, preempting by recompute when they run out (vLLM), or
+  // only with the whole request's KV reserved (TensorRT-LLM GUARANTEED_NO_EVICT, static slots).
+  bool guaranteed_admission = false;
+  // With fp8 or fp4 weights, the KV cache is fp8 unless told otherwise: the engine reads the
+  // quantized checkpoint's KV scheme (ModelOpt's hf_quant_config.json kv_cache_quant_algo "FP8").
+  bool quantized_kv_cache = false;
   bool cuda_graphs = true;             // decode iterations replay captured graphs (or compiled programs)
   int cuda_graph_max_tokens = 512;     // the largest captured batch; bigger ones run eagerly
   Seconds graph_kernel_overhead{1e-6};  // per kernel inside a replayed graph (ramp and tail)

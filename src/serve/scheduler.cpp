@@ -5,7 +5,9 @@
 // while the token budget, the sequence limit and the free KV blocks allow. When a running request
 // needs a block and none is free, the most recently admitted request is preempted by recompute: its
 // blocks are freed and it returns to the head of the queue, to prefill its prompt and the tokens
-// generated so far again. Time is integer nanoseconds; ties follow request index order.
+// generated so far again. With guaranteed admission (TensorRT-LLM's GUARANTEED_NO_EVICT) a request
+// is admitted only when the blocks of its whole input and output are free, and they are reserved at
+// once, so no request is ever preempted. Time is integer nanoseconds; ties follow request index order.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -152,7 +154,10 @@ class Scheduler {
       } else if (n > budget && !sched_.empty()) {
         break;
       }
-      const long long need = blocks_for(n);
+      // Guaranteed admission reserves the blocks of the whole request (prompt and every output
+      // token) up front; greedy admission only those of this iteration's tokens.
+      const long long need =
+          c_.engine.guaranteed_admission ? blocks_for(r.prompt + reqs_[static_cast<std::size_t>(idx)].output) : blocks_for(n);
       if (need > free_) break;
       waiting_.pop_front();
       running_.push_back(idx);

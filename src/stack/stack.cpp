@@ -190,6 +190,20 @@ const std::vector<StackField>& field_table() {
                    {"total", "free"}),
       knob("chunked_prefill", "chunked_prefill", "prompts split across iterations under the token budget", K::kBool, S,
            &get_serving<&ServingStack::chunked_prefill>, &set_serving<&ServingStack::chunked_prefill>),
+      with_choices(knob("admission", "admission",
+                        "greedy (admit while blocks are free, preempt by recompute) or guaranteed (reserve the whole "
+                        "request's KV first)",
+                        K::kChoice, S,
+                        [](const Stack& s) -> StackValue {
+                          return std::string(s.serving.guaranteed_admission ? "guaranteed" : "greedy");
+                        },
+                        [](Stack& s, const StackValue& v) {
+                          s.serving.guaranteed_admission = std::get<std::string>(v) == "guaranteed";
+                        }),
+                   {"greedy", "guaranteed"}),
+      knob("quantized_kv_cache", "quantized_kv_cache",
+           "with fp8 or fp4 weights the KV cache is fp8 (the quantized checkpoint's KV scheme), unless told otherwise",
+           K::kBool, S, &get_serving<&ServingStack::quantized_kv_cache>, &set_serving<&ServingStack::quantized_kv_cache>),
       knob("cuda_graphs", "cuda_graphs", "iterations replay captured graphs or compiled programs (no per-kernel launch)",
            K::kBool, S, &get_serving<&ServingStack::cuda_graphs>, &set_serving<&ServingStack::cuda_graphs>),
       with_range(knob("cuda_graph_max_tokens", "cuda_graph_max_tokens",

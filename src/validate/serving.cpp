@@ -50,6 +50,7 @@ ServeEngine engine_from(const ServingStack& s) {
   e.mem_fraction = s.mem_fraction;
   e.fraction_of_free = s.fraction_of_free;
   e.chunked_prefill = s.chunked_prefill;
+  e.guaranteed_admission = s.guaranteed_admission;
   e.cuda_graphs = s.cuda_graphs;
   e.cuda_graph_max_tokens = s.cuda_graph_max_tokens;
   e.graph_kernel_overhead = s.graph_kernel_overhead;
@@ -153,8 +154,6 @@ RowRun row_run(const Row& row, const std::string& where, ServingValidationRow& o
   c.layout.replicas = static_cast<int>(ranks / per_instance);
   // Precision and KV cache.
   c.precision = precision_cell(row, "precision", where, Precision::kBf16);
-  c.kv_dtype = precision_cell(row, "kv_cache_dtype", where, Precision::kBf16);
-  if (cell(row, "kv_cache_dtype").empty()) assume(out, "kv_cache_dtype", "", "bf16", "not stated: the activation dtype");
   c.spec = speculation_cell(row, where, out);
   // Stack from the framework column.
   const std::string framework = cell(row, "framework");
@@ -173,18 +172,32 @@ RowRun row_run(const Row& row, const std::string& where, ServingValidationRow& o
   out.stack = stack.name;
   assume(out, "stack", framework, stack.name, "data/frameworks.yaml: " + match->rule);
   c.engine = engine_from(stack.serving);
+  // KV cache: the row's, else the stack's rule for quantized checkpoints, else the activations' bf16.
+  const bool quantized = c.precision == Precision::kFp8 || c.precision == Precision::kFp4;
+  const Precision kv_default = quantized && stack.serving.quantized_kv_cache ? Precision::kFp8 : Precision::kBf16;
+  c.kv_dtype = precision_cell(row, "kv_cache_dtype", where, kv_default);
+  if (cell(row, "kv_cache_dtype").empty()) {
+    assume(out, "kv_cache_dtype", "", to_string(kv_default),
+           kv_default == Precision::kFp8 ? "stack " + stack.name + ": quantized checkpoints carry an fp8 KV scheme"
+                                         : "not stated: the activation dtype");
+  }
   // Requests from the scenario.
   RequestSpec& s = run.spec;
   out.scenario = cell(row, "scenario");
   s.input = length_cell(row, "input_len", "mean_input_len", where, out);
   s.output = length_cell(row, "output_len", "mean_output_len", where, out);
   c.model.max_seq = std::max(c.model.max_seq, s.input.mean + s.output.mean + 1);
-  if (!c.engine.chunked_prefill && c.engine.max_num_batched_tokens < s.input.mean) {
-    // An engine that does not chunk prompts is configured to hold one whole prompt per iteration
-    // (TensorRT-LLM requires max_num_tokens >= the longest input without chunked context).
-    c.engine.max_num_batched_tokens = s.input.mean;
-    assume(out, "max_num_batched_tokens", "", std::to_string(s.input.mean),
-           "no chunked prefill: the token budget holds one whole prompt");
+  if (!c.engine.chunked_prefill &&
+      c.engine.max_num_batched_tokens < static_cast<long long>(s.input.mean) + c.engine.max_num_seqs) {
+    // An engine that does not chunk prompts is configured so one whole prompt fits an iteration
+    // beside a full batch of decodes (TensorRT-LLM requires max_num_tokens >= the longest input
+    // without chunked context; a budget of exactly one prompt would admit it only into an empty
+    // batch).
+    const long long budget = static_cast<long long>(s.input.mean) + c.engine.max_num_seqs;
+    c.engine.max_num_batched_tokens =
+        static_cast<int>(std::min<long long>(std::max<long long>(budget, c.engine.max_num_batched_tokens), 1 << 24));
+    assume(out, "max_num_batched_tokens", "", std::to_string(c.engine.max_num_batched_tokens),
+           "no chunked prefill: one whole prompt beside a full batch of decodes");
   }
   const int concurrency = int_cell(row, "concurrency", where).value_or(0);
   if (out.scenario == "offline_max_throughput") {
