@@ -60,5 +60,7 @@ ServingValidationReport validate_serving_table(const CsvTable& table, const std:
 
 std::string serving_validation_table(const ServingValidationReport& report);
 nlohmann::json serving_validation_json(const ServingValidationReport& report);
+// docs/validation-serving.md: the summaries and every row with its assumptions.
+std::string serving_validation_markdown(const ServingValidationReport& report, const std::string& command);
 
 }  // namespace tahoma

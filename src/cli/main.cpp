@@ -429,8 +429,13 @@ int main(int argc, char** argv) {
       if (is_serving_csv(table)) {
         // A serving file (validation/README.md, "Inference"): serving runs, not training steps.
         const ServingValidationReport report = validate_serving_table(table, validate_file_path, filter);
-        if (format == "markdown") throw InputError("--format", "", "markdown is for training files; use table or json");
-        text = format == "json" ? serving_validation_json(report).dump(2) + "\n" : serving_validation_table(report);
+        if (format == "json") {
+          text = serving_validation_json(report).dump(2) + "\n";
+        } else if (format == "markdown") {
+          text = serving_validation_markdown(report, "tahoma validate " + validate_file_path + " --format markdown");
+        } else {
+          text = serving_validation_table(report);
+        }
       } else {
       ValidationReport report = validate_table(table, validate_file_path, filter);
       if (!validate_cv.empty()) cross_validate(validate_file_path, report, CalibrationOptions{filter, ""});
