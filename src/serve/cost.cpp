@@ -20,10 +20,15 @@ namespace {
 
 using serve_internal::kActBytes;
 
-// E: decode attention kernels (FlashDecoding, FlashInfer, FlashMLA) pack the query heads that share a
-// KV head (and the speculative query tokens) into the rows of a tensor-core tile; Hopper's wgmma
-// is 64 rows tall, so decode attention is priced on a 64-row tile (or the chip's, when smaller).
-constexpr int kDecodeTileRows = 64;
+// Decode attention packs the query heads that share a KV head (and the speculative query tokens)
+// into the rows of the matrix unit's tile; the rest of the tile is padding. On NVIDIA GPUs the
+// GQA decode kernels (FlashInfer's tensor-core decode, TensorRT-LLM's XQA) issue mma.sync
+// m16n8k16 fragments: 16 rows (PTX ISA, "Warp-level matrix multiply-accumulate"). E: on the
+// systolic arrays (TPU MXU, Trainium PE array) the decode kernels' (Pallas ragged paged attention,
+// NKI) row blocking is not published; priced on 64 rows, or the chip's tile when smaller. MLA's 128
+// heads share one latent and fill either.
+constexpr int kNvidiaDecodeTileRows = 16;
+constexpr int kSystolicDecodeTileRows = 64;
 
 }  // namespace
 
@@ -40,7 +45,9 @@ class ModelPass {
     kv_heads_ = serve_internal::local_kv_heads(m, c.layout.tp);
     wbytes_ = bytes_per_element(c.precision);
     kv_layer_bytes_ = serve_internal::kv_bytes_per_token_layer(m, c.layout.tp, c.kv_dtype);
-    decode_chip_.matrix_unit.tile_m = std::min(chip.matrix_unit.tile_m, kDecodeTileRows);
+    const bool nvidia = c.system.family.rfind("NVIDIA", 0) == 0;
+    decode_chip_.matrix_unit.tile_m =
+        std::min(chip.matrix_unit.tile_m, nvidia ? kNvidiaDecodeTileRows : kSystolicDecodeTileRows);
     if (m.mla) {
       const auto& a = *m.mla;
       dqk_ = a.qk_nope_head_dim + a.qk_rope_head_dim;
