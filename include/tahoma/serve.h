@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tahoma/hw.h"
+#include "tahoma/stack.h"
 #include "tahoma/units.h"
 #include "tahoma/workload.h"
 
@@ -84,6 +85,7 @@ struct ServeConfig {
   Precision precision = Precision::kBf16;  // weights and GEMMs
   Precision kv_dtype = Precision::kBf16;   // KV cache (bf16, fp8 or fp4)
   Speculation spec;
+  std::string stack;  // the serving stack preset `engine` started from, for reports ("" = none named)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -268,6 +270,19 @@ struct GroupRun {
 };
 GroupRun simulate_group(const ServeConfig& config, const ServeMemory& memory, const IterationCost& cost,
                         const std::vector<Request>& requests, int concurrency);
+
+// ---------------------------------------------------------------------------------------------
+// Serving stacks (stack_engine.cpp)
+// ---------------------------------------------------------------------------------------------
+
+// The engine a serving stack's knobs give (data/stacks/*.yaml with kind: serving).
+ServeEngine serve_engine_from(const ServingStack& stack);
+// The serving stack preset a system serves on when none is named, by hardware family (vllm,
+// vllm-a100, vllm-tpu, nxd-inference); nullopt for a family without one.
+std::optional<std::string> default_serving_stack(const System& system);
+// The KV cache's dtype when none is named: fp8 when the weights are fp8 or fp4 and the stack reads
+// the quantized checkpoint's fp8 KV scheme (ServingStack::quantized_kv_cache), else bf16.
+Precision default_kv_dtype(const ServingStack& stack, Precision weights);
 
 // Report (docs/serving.md lists the keys).
 nlohmann::json serve_json(const ServeConfig& config, const RequestSpec& spec, const SloSpec& slo,

@@ -8,6 +8,7 @@
 
 #include "tahoma/error.h"
 #include "tahoma/serve.h"
+#include "tahoma/stack.h"
 
 namespace tahoma::cli {
 
@@ -23,8 +24,12 @@ struct ServeCommand::Options {
   std::optional<int> concurrency;
   std::optional<std::string> rate;
   ServeLayout layout;
-  ServeEngine engine;
-  std::string precision = "bf16", kv_dtype = "bf16", cuda_graphs = "on", chunked_prefill = "on";
+  // Engine knobs: unset means the serving stack's value.
+  std::optional<std::string> stack;
+  std::optional<int> max_batch, max_tokens, block_size;
+  std::optional<double> mem_fraction;
+  std::optional<std::string> kv_dtype, cuda_graphs, chunked_prefill, admission;
+  std::string precision = "bf16";
   std::string speculative = "none";
   int spec_len = 3;
   double spec_accept = 2.0;
@@ -80,6 +85,53 @@ bool on_off(const std::string& text, const char* flag) {
   throw InputError(flag, "", fmt::format("'{}' is not on or off", text));
 }
 
+// The serving stack named by --stack, else the system family's serving default; a training stack
+// or a family without a serving default is an error naming --stack.
+Stack serving_stack(const std::optional<std::string>& name, const System& system) {
+  std::string chosen;
+  if (name) {
+    chosen = *name;
+  } else if (const auto d = default_serving_stack(system)) {
+    chosen = *d;
+  } else {
+    throw InputError("--stack", "",
+                     fmt::format("system {} (family '{}') has no default serving stack; name one (tahoma list stacks: "
+                                 "vllm, tensorrt-llm, sglang, vllm-tpu, jetstream, nxd-inference)",
+                                 system.name, system.family));
+  }
+  Stack s;
+  try {
+    s = load_stack(chosen);
+  } catch (const InputError& e) {
+    if (e.where() != "stack") throw;  // an error inside the stack's file names the file and key
+    throw InputError("--stack", "", e.problem());
+  }
+  if (s.kind != StackKind::kServing) {
+    throw InputError("--stack", "",
+                     fmt::format("'{}' is a {} stack; serve needs a serving stack (kind: serving: vllm, "
+                                 "tensorrt-llm, sglang, vllm-tpu, jetstream, nxd-inference)",
+                                 chosen, to_string(s.kind)));
+  }
+  return s;
+}
+
+// The stack's engine with the flags the command line gives laid over it.
+ServeEngine engine_with_flags(ServeEngine e, const ServeCommand::Options& o) {
+  if (o.max_batch) e.max_num_seqs = *o.max_batch;
+  if (o.max_tokens) e.max_num_batched_tokens = *o.max_tokens;
+  if (o.block_size) e.block_size = *o.block_size;
+  if (o.mem_fraction) e.mem_fraction = *o.mem_fraction;
+  if (o.chunked_prefill) e.chunked_prefill = on_off(*o.chunked_prefill, "--chunked-prefill");
+  if (o.cuda_graphs) e.cuda_graphs = on_off(*o.cuda_graphs, "--cuda-graphs");
+  if (o.admission) {
+    if (*o.admission != "greedy" && *o.admission != "guaranteed") {
+      throw InputError("--admission", "", fmt::format("'{}' is not greedy or guaranteed", *o.admission));
+    }
+    e.guaranteed_admission = *o.admission == "guaranteed";
+  }
+  return e;
+}
+
 }  // namespace
 
 ServeCommand::ServeCommand(CLI::App& app) : o_(std::make_shared<Options>()) {
@@ -116,15 +168,28 @@ ServeCommand::ServeCommand(CLI::App& app) : o_(std::make_shared<Options>()) {
   c->add_option("--pp", o.layout.pp, "pipeline stages per replica");
   c->add_option("--ep", o.layout.ep, "expert-parallel ranks inside the TP group (MoE)");
   c->add_option("--replicas", o.layout.replicas, "data-parallel replicas (default: as many as the chips hold)");
-  c->add_option("--max-batch", o.engine.max_num_seqs, "most sequences in one iteration (vLLM max_num_seqs)");
-  c->add_option("--max-tokens", o.engine.max_num_batched_tokens,
-                "token budget of one iteration (vLLM max_num_batched_tokens)");
-  c->add_option("--block-size", o.engine.block_size, "tokens per paged KV block");
-  c->add_option("--mem-fraction", o.engine.mem_fraction, "share of HBM the engine may use (gpu_memory_utilization)");
-  c->add_option("--chunked-prefill", o.chunked_prefill, "on or off");
+  c->add_option("--stack", o.stack,
+                "serving stack preset or YAML path, kind: serving (tahoma list stacks): the engine's defaults; "
+                "default by the system's family: NVIDIA vllm (vllm-a100 on A100 and < 70 GiB GPUs), Google TPU "
+                "vllm-tpu, AWS Trainium nxd-inference");
+  c->add_option("--max-batch", o.max_batch,
+                "most sequences in one iteration (vLLM max_num_seqs; default: the stack's, vllm 1024)");
+  c->add_option("--max-tokens", o.max_tokens,
+                "token budget of one iteration (vLLM max_num_batched_tokens; default: the stack's, vllm 8192)");
+  c->add_option("--block-size", o.block_size, "tokens per paged KV block (default: the stack's, vllm 16)");
+  c->add_option("--mem-fraction", o.mem_fraction,
+                "share of memory the engine may use (gpu_memory_utilization; default: the stack's, vllm 0.9)");
+  c->add_option("--chunked-prefill", o.chunked_prefill, "on or off (default: the stack's, vllm on)");
+  c->add_option("--admission", o.admission,
+                "greedy (admit while KV blocks are free, preempt by recompute) or guaranteed (reserve the whole "
+                "request's KV first); default: the stack's, vllm greedy");
   c->add_option("--precision", o.precision, "weights and GEMMs: bf16, fp16, fp8 or fp4");
-  c->add_option("--kv-dtype", o.kv_dtype, "KV cache: bf16, fp16, fp8 or fp4");
-  c->add_option("--cuda-graphs", o.cuda_graphs, "on or off (graph replay for batches up to 512 tokens)");
+  c->add_option("--kv-dtype", o.kv_dtype,
+                "KV cache: bf16, fp16, fp8 or fp4 (default: fp8 when --precision is fp8/fp4 and the stack reads "
+                "quantized checkpoints' fp8 KV, as tensorrt-llm; else bf16)");
+  c->add_option("--cuda-graphs", o.cuda_graphs,
+                "on or off: replay captured graphs for batches up to the stack's largest capture (default: the "
+                "stack's, vllm on up to 512 tokens)");
   c->add_option("--speculative", o.speculative, "none, draft, mtp or eagle");
   c->add_option("--spec-len", o.spec_len, "proposed tokens per step (k)");
   c->add_option("--spec-accept", o.spec_accept, "mean tokens emitted per verification step, in [1, k + 1]");
@@ -149,11 +214,11 @@ std::string ServeCommand::run(const std::string& format) const {
   }
   c.model = load_model(o.model);
   c.layout = o.layout;
-  c.engine = o.engine;
-  c.engine.cuda_graphs = on_off(o.cuda_graphs, "--cuda-graphs");
-  c.engine.chunked_prefill = on_off(o.chunked_prefill, "--chunked-prefill");
   c.precision = precision_flag(o.precision, "--precision");
-  c.kv_dtype = precision_flag(o.kv_dtype, "--kv-dtype");
+  const Stack stack = serving_stack(o.stack, c.system);
+  c.stack = stack.name;
+  c.engine = engine_with_flags(serve_engine_from(stack.serving), o);
+  c.kv_dtype = o.kv_dtype ? precision_flag(*o.kv_dtype, "--kv-dtype") : default_kv_dtype(stack.serving, c.precision);
   const auto spec = parse_spec_method(o.speculative);
   if (!spec) throw InputError("--speculative", "", fmt::format("'{}' is not none, draft, mtp or eagle", o.speculative));
   c.spec.method = *spec;

@@ -47,7 +47,9 @@ nlohmann::json serve_json(const ServeConfig& c, const RequestSpec& spec, const S
                  {"ep", c.layout.ep},
                  {"replicas", r.replicas},
                  {"simulated_groups", r.groups}};
-  j["engine"] = {{"max_num_seqs", c.engine.max_num_seqs},
+  j["engine"] = {{"stack", c.stack.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.stack)},
+                 {"admission", c.engine.guaranteed_admission ? "guaranteed" : "greedy"},
+                 {"max_num_seqs", c.engine.max_num_seqs},
                  {"max_num_batched_tokens", c.engine.max_num_batched_tokens},
                  {"block_size", c.engine.block_size},
                  {"mem_fraction", c.engine.mem_fraction},
@@ -106,6 +108,10 @@ std::string serve_table(const ServeConfig& c, const RequestSpec& spec, const Slo
   out += fmt::format("Serving {} on {} x {} (tp {}, pp {}, ep {}; {} replicas of {} chips)\n", c.model.name,
                      c.system.total_chips(), c.system.name, c.layout.tp, c.layout.pp, c.layout.ep, r.replicas,
                      r.chips_per_replica);
+  out += fmt::format("Engine: {}; {} sequences, {} tokens per iteration, {} admission, KV {} in blocks of {}{}\n",
+                     c.stack.empty() ? "no stack named" : "stack " + c.stack, c.engine.max_num_seqs,
+                     c.engine.max_num_batched_tokens, c.engine.guaranteed_admission ? "guaranteed" : "greedy",
+                     to_string(c.kv_dtype), c.engine.block_size, c.engine.chunked_prefill ? ", chunked prefill" : "");
   out += fmt::format("Requests: {}; input {} tokens, output {} tokens\n", requests_text(spec), length_text(spec.input),
                      length_text(spec.output));
   const ServeMemory& m = r.memory;

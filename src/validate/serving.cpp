@@ -42,24 +42,6 @@ void assume(ServingValidationRow& out, std::string field, std::string published,
   out.assumptions.push_back({std::move(field), std::move(published), std::move(used), std::move(rule)});
 }
 
-ServeEngine engine_from(const ServingStack& s) {
-  ServeEngine e;
-  e.max_num_seqs = s.max_num_seqs;
-  e.max_num_batched_tokens = s.max_num_batched_tokens;
-  e.block_size = s.block_size;
-  e.mem_fraction = s.mem_fraction;
-  e.fraction_of_free = s.fraction_of_free;
-  e.chunked_prefill = s.chunked_prefill;
-  e.guaranteed_admission = s.guaranteed_admission;
-  e.cuda_graphs = s.cuda_graphs;
-  e.cuda_graph_max_tokens = s.cuda_graph_max_tokens;
-  e.graph_kernel_overhead = s.graph_kernel_overhead;
-  e.eager_kernel_overhead = s.eager_kernel_overhead;
-  e.iteration_overhead = s.iteration_overhead;
-  e.runtime_reserve = s.runtime_reserve;
-  return e;
-}
-
 Precision precision_cell(const Row& row, const std::string& key, const std::string& where, Precision fallback) {
   const std::string text = cell(row, key);
   if (text.empty()) return fallback;
@@ -171,7 +153,7 @@ RowRun row_run(const Row& row, const std::string& where, ServingValidationRow& o
   }
   out.stack = stack.name;
   assume(out, "stack", framework, stack.name, "data/frameworks.yaml: " + match->rule);
-  c.engine = engine_from(stack.serving);
+  c.engine = serve_engine_from(stack.serving);
   // KV cache: the row's, else the stack's rule for quantized checkpoints, else the activations' bf16.
   const bool quantized = c.precision == Precision::kFp8 || c.precision == Precision::kFp4;
   const Precision kv_default = quantized && stack.serving.quantized_kv_cache ? Precision::kFp8 : Precision::kBf16;

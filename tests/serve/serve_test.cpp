@@ -376,5 +376,96 @@ TEST(serve_cli, JsonKeysAndExitCodes) {
   EXPECT_EQ(run_cli("serve --system dgx-h100 --model llama3-8b --offline --slo-tpot 0ms --rate 1", &out), 2);
 }
 
+// --- Serving stacks (stack_engine.cpp) ----------------------------------------------------------
+
+// Every knob of the stack reaches the engine.
+TEST(serve_stack, EngineCarriesEveryStackKnob) {
+  const Stack trt = load_stack("tensorrt-llm");
+  const ServeEngine e = serve_engine_from(trt.serving);
+  const ServingStack& s = trt.serving;
+  EXPECT_EQ(e.max_num_seqs, s.max_num_seqs);
+  EXPECT_EQ(e.max_num_batched_tokens, s.max_num_batched_tokens);
+  EXPECT_EQ(e.block_size, s.block_size);
+  EXPECT_EQ(e.mem_fraction, s.mem_fraction);
+  EXPECT_EQ(e.fraction_of_free, s.fraction_of_free);
+  EXPECT_EQ(e.chunked_prefill, s.chunked_prefill);
+  EXPECT_EQ(e.guaranteed_admission, s.guaranteed_admission);
+  EXPECT_EQ(e.cuda_graphs, s.cuda_graphs);
+  EXPECT_EQ(e.cuda_graph_max_tokens, s.cuda_graph_max_tokens);
+  EXPECT_EQ(e.graph_kernel_overhead.value(), s.graph_kernel_overhead.value());
+  EXPECT_EQ(e.eager_kernel_overhead.value(), s.eager_kernel_overhead.value());
+  EXPECT_EQ(e.iteration_overhead.value(), s.iteration_overhead.value());
+  EXPECT_EQ(e.runtime_reserve.value(), s.runtime_reserve.value());
+  // TensorRT-LLM differs from vLLM where its preset says so (blocks of 32, fraction of free memory).
+  EXPECT_TRUE(e.fraction_of_free);
+  EXPECT_TRUE(e.guaranteed_admission);
+}
+
+TEST(serve_stack, DefaultServingStackByFamily) {
+  EXPECT_EQ(default_serving_stack(load_system("dgx-h100")), "vllm");
+  EXPECT_EQ(default_serving_stack(load_system("gb300-nvl72")), "vllm");
+  EXPECT_EQ(default_serving_stack(load_system("dgx-a100")), "vllm-a100");
+  EXPECT_EQ(default_serving_stack(load_system("dgx-h100", {"chip.hbm_capacity=40GB"})), "vllm-a100");
+  EXPECT_EQ(default_serving_stack(load_system("tpu-v7")), "vllm-tpu");
+  EXPECT_EQ(default_serving_stack(load_system("trn3-ultraserver")), "nxd-inference");
+  EXPECT_EQ(default_serving_stack(load_system("trn1")), "nxd-inference");
+  System other = load_system("dgx-h100");
+  other.family = "Cerebras";
+  EXPECT_FALSE(default_serving_stack(other).has_value());
+  // Each default names a serving stack preset.
+  for (const char* sys : {"dgx-h100", "dgx-a100", "tpu-v7", "trn3-ultraserver"}) {
+    EXPECT_EQ(load_stack(*default_serving_stack(load_system(sys))).kind, StackKind::kServing) << sys;
+  }
+}
+
+TEST(serve_stack, KvDtypeFollowsQuantizedCheckpointRule) {
+  const ServingStack trt = load_stack("tensorrt-llm").serving;
+  const ServingStack vllm = load_stack("vllm").serving;
+  EXPECT_EQ(default_kv_dtype(trt, Precision::kFp8), Precision::kFp8);
+  EXPECT_EQ(default_kv_dtype(trt, Precision::kFp4), Precision::kFp8);
+  EXPECT_EQ(default_kv_dtype(trt, Precision::kBf16), Precision::kBf16);
+  EXPECT_EQ(default_kv_dtype(vllm, Precision::kFp8), Precision::kBf16);
+}
+
+// --stack sets the engine, explicit flags win, the JSON names the stack and the admission policy.
+TEST(serve_cli, StackThenFlags) {
+  const std::string base = "serve --system dgx-h100 --model llama3-8b --offline --requests 16 --input-len 200 "
+                           "--output-len 20 --format json ";
+  std::string out;
+  ASSERT_EQ(run_cli(base + "--stack tensorrt-llm --precision fp8", &out), 0) << out;
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["engine"]["stack"], "tensorrt-llm");
+  EXPECT_EQ(j["engine"]["admission"], "guaranteed");
+  EXPECT_EQ(j["engine"]["block_size"], load_stack("tensorrt-llm").serving.block_size);
+  EXPECT_EQ(j["engine"]["kv_dtype"], "fp8");
+  ASSERT_EQ(run_cli(base + "--stack tensorrt-llm --precision fp8 --kv-dtype bf16 --max-batch 7 --block-size 64 "
+                           "--admission greedy",
+                    &out),
+            0)
+      << out;
+  j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["engine"]["kv_dtype"], "bf16");
+  EXPECT_EQ(j["engine"]["max_num_seqs"], 7);
+  EXPECT_EQ(j["engine"]["block_size"], 64);
+  EXPECT_EQ(j["engine"]["admission"], "greedy");
+  // No --stack: the family's default (vLLM on an H100), named in the table too.
+  ASSERT_EQ(run_cli(base + "--precision fp8", &out), 0) << out;
+  j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["engine"]["stack"], "vllm");
+  EXPECT_EQ(j["engine"]["max_num_seqs"], load_stack("vllm").serving.max_num_seqs);
+  EXPECT_EQ(j["engine"]["kv_dtype"], "bf16");
+  ASSERT_EQ(run_cli("serve --system tpu-v7 --chips 4 --model llama3-8b --offline --requests 4 --output-len 10", &out), 0)
+      << out;
+  EXPECT_CONTAINS(out, "stack vllm-tpu");
+  // A training stack, an unknown one and a bad admission name exit 2 naming the flag.
+  EXPECT_EQ(run_cli(base + "--stack torchtitan", &out), 2);
+  EXPECT_CONTAINS(out, "--stack");
+  EXPECT_CONTAINS(out, "training");
+  EXPECT_EQ(run_cli(base + "--stack no-such-stack", &out), 2);
+  EXPECT_CONTAINS(out, "--stack");
+  EXPECT_EQ(run_cli(base + "--admission lottery", &out), 2);
+  EXPECT_CONTAINS(out, "--admission");
+}
+
 }  // namespace
 }  // namespace tahoma
