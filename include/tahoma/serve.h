@@ -291,3 +291,22 @@ std::string serve_table(const ServeConfig& config, const RequestSpec& spec, cons
                         const ServeResult& result);
 
 }  // namespace tahoma
+// ---------------------------------------------------------------------------------------------
+// Energy and cost (energy.cpp)
+// ---------------------------------------------------------------------------------------------
+
+// A serving run's power, energy and cost, whole system. Power per chip follows the training model
+// (docs/model.md 7.8): idle + (tdp - idle) x activity x busy, where a busy chip's activity is
+// min(1, compute_busy + 0.4 memory_busy) and busy is the share of time its group iterates.
+struct ServeEnergy {
+  double compute_busy = 0;  // the mean iteration's FLOPs / (sustained matmul rate x its time), per rank
+  double memory_busy = 0;   // its HBM bytes / (sustained HBM bandwidth x its time), per rank
+  double busy = 0;          // share of the run's time a group is iterating
+  double avg_power_w_per_chip = 0;          // 0 when the chip has no tdp
+  double joules_per_output_token = 0;       // every used chip's energy / output tokens
+  double kwh_per_million_output_tokens = 0;
+  std::optional<double> usd_per_million_output_tokens;  // where the system has price_usd_per_chip_hour
+};
+// Zero (and no price) for a run that cannot serve.
+ServeEnergy serve_energy(const ServeConfig& config, const ServeResult& result);
+

@@ -84,6 +84,20 @@ nlohmann::json serve_json(const ServeConfig& c, const RequestSpec& spec, const S
   j["ttft_s"] = stats_json(r.ttft);
   j["tpot_s"] = stats_json(r.tpot);
   j["latency_s"] = stats_json(r.latency);
+  const ServeEnergy e = serve_energy(c, r);
+  const bool powered = c.system.chip.tdp.value() > 0;
+  auto or_null = [](bool known, double v) { return known ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  j["energy"] = {{"joules_per_output_token", or_null(powered, e.joules_per_output_token)},
+                 {"kwh_per_million_output_tokens", or_null(powered, e.kwh_per_million_output_tokens)},
+                 {"avg_power_w_per_chip", or_null(powered, e.avg_power_w_per_chip)},
+                 {"compute_busy", e.compute_busy},
+                 {"memory_busy", e.memory_busy},
+                 {"busy", e.busy}};
+  j["cost"] = {{"usd_per_million_output_tokens", e.usd_per_million_output_tokens
+                                                     ? nlohmann::json(*e.usd_per_million_output_tokens)
+                                                     : nlohmann::json(nullptr)},
+               {"usd_per_chip_hour", c.system.price_usd_per_chip_hour ? nlohmann::json(*c.system.price_usd_per_chip_hour)
+                                                                      : nlohmann::json(nullptr)}};
   j["iterations"] = {{"count", r.iterations},
                      {"preemptions", r.preemptions},
                      {"mean_time_s", r.mean_iteration_s},
@@ -130,6 +144,20 @@ std::string serve_table(const ServeConfig& c, const RequestSpec& spec, const Slo
   for (const auto& [name, s] : {std::pair{"TTFT", r.ttft}, std::pair{"TPOT", r.tpot}, std::pair{"end-to-end", r.latency}}) {
     out += fmt::format("  {:<12}{:>12}{:>12}{:>12}{:>12}\n", name, ms(s.mean), ms(s.p50), ms(s.p90), ms(s.p99));
   }
+  const ServeEnergy e = serve_energy(c, r);
+  if (c.system.chip.tdp.value() > 0) {
+    out += fmt::format("\nEnergy: {:.3f} J per output token, {:.2f} kWh per million; {:.0f} W per chip (compute busy "
+                       "{:.0f}%, memory busy {:.0f}%, iterating {:.0f}% of the time)\n",
+                       e.joules_per_output_token, e.kwh_per_million_output_tokens, e.avg_power_w_per_chip,
+                       100 * e.compute_busy, 100 * e.memory_busy, 100 * e.busy);
+  } else {
+    out += "\nEnergy: - (the chip preset has no tdp)\n";
+  }
+  out += fmt::format("Cost: {} per million output tokens{}\n",
+                     e.usd_per_million_output_tokens ? fmt::format("${:.2f}", *e.usd_per_million_output_tokens) : "-",
+                     c.system.price_usd_per_chip_hour
+                         ? fmt::format(" (${:.2f} per chip-hour)", *c.system.price_usd_per_chip_hour)
+                         : " (the system preset has no price_usd_per_chip_hour)");
   out += fmt::format("\nIterations: {} (mean {}, {:.0f} tokens, {:.1f} decoding sequences); {} preemptions; peak KV "
                      "use {:.0f}%; batch-1 decode step {}\n",
                      r.iterations, ms(r.mean_iteration_s), r.mean_batch_tokens, r.mean_decode_seqs, r.preemptions,

@@ -1,6 +1,7 @@
 // tahoma serve: closed forms (one request alone, batch-1 decode bound by weight bytes), limits,
 // monotonicity, conservation, determinism, preemption under a tight KV cache, bad input. Suites are
 // named serve_* so that `ctest -R serve` selects them.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -465,6 +466,74 @@ TEST(serve_cli, StackThenFlags) {
   EXPECT_CONTAINS(out, "--stack");
   EXPECT_EQ(run_cli(base + "--admission lottery", &out), 2);
   EXPECT_CONTAINS(out, "--admission");
+}
+
+// --- Energy and cost (energy.cpp) --------------------------------------------------------------
+
+// On the same chips, a bigger batch raises throughput more than power: energy per token falls.
+TEST(serve_energy, BatchingLowersEnergyPerToken) {
+  ServeConfig c = config("dgx-h100", 8, "llama3-70b", 8);
+  const RequestSpec load = closed_loop(64, 256, 1000, 200);
+  c.engine.max_num_seqs = 1;
+  const ServeResult one = simulate_serving(c, load, {});
+  c.engine.max_num_seqs = 64;
+  const ServeResult many = simulate_serving(c, load, {});
+  ASSERT_GT(many.output_tokens_per_s, 5 * one.output_tokens_per_s);
+  const ServeEnergy e1 = serve_energy(c, one), e64 = serve_energy(c, many);
+  EXPECT_LT(e64.joules_per_output_token, e1.joules_per_output_token / 4);
+  EXPECT_GE(e64.avg_power_w_per_chip, e1.avg_power_w_per_chip);  // busier chips draw more
+  for (const ServeEnergy& e : {e1, e64}) {
+    EXPECT_GE(e.avg_power_w_per_chip, c.system.chip.idle_power.value());
+    EXPECT_LE(e.avg_power_w_per_chip, c.system.chip.tdp.value());
+    EXPECT_NEAR(e.kwh_per_million_output_tokens, e.joules_per_output_token * 1e6 / 3.6e6, 1e-12);
+  }
+}
+
+// Batch-1 decode streams the weights: memory busy near weight bytes / (sustained bandwidth x
+// iteration), compute busy near zero; energy per token = power x chips / tokens per second.
+TEST(serve_energy, SingleStreamIsMemoryBusy) {
+  const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  const ServeResult r = simulate_serving(c, closed_loop(1, 4, 100, 400), {});
+  const ServeEnergy e = serve_energy(c, r);
+  const double weights = count_params(c.model).total * 2.0;
+  const double expected =
+      weights / (c.system.chip.hbm_bandwidth.value() * c.system.chip.memory_efficiency) / r.mean_iteration_s;
+  EXPECT_NEAR(e.memory_busy, expected, 0.05 * expected);
+  EXPECT_LT(e.compute_busy, 0.05);
+  EXPECT_NEAR(e.busy, 1.0, 0.02);
+  EXPECT_NEAR(e.joules_per_output_token, e.avg_power_w_per_chip * r.chips_used / r.output_tokens_per_s, 1e-9);
+}
+
+// Cost is price x chips / throughput: proportional to the price, absent without one.
+TEST(serve_energy, CostScalesWithThePrice) {
+  ServeConfig c = config("dgx-h100", 8, "llama3-8b");
+  const ServeResult r = simulate_serving(c, offline(200, 500, 100), {});
+  c.system.price_usd_per_chip_hour = 2.0;
+  const ServeEnergy e2 = serve_energy(c, r);
+  c.system.price_usd_per_chip_hour = 6.0;
+  const ServeEnergy e6 = serve_energy(c, r);
+  ASSERT_TRUE(e2.usd_per_million_output_tokens && e6.usd_per_million_output_tokens);
+  EXPECT_NEAR(*e6.usd_per_million_output_tokens, 3 * *e2.usd_per_million_output_tokens, 1e-9);
+  EXPECT_NEAR(*e2.usd_per_million_output_tokens, 2.0 * r.chips_used / 3600.0 / r.output_tokens_per_s * 1e6, 1e-9);
+  EXPECT_EQ(e2.joules_per_output_token, e6.joules_per_output_token);
+  c.system.price_usd_per_chip_hour.reset();
+  EXPECT_FALSE(serve_energy(c, r).usd_per_million_output_tokens.has_value());
+}
+
+TEST(serve_cli, EnergyAndCostKeys) {
+  std::string out;
+  const std::string base = "serve --system {} --chips 8 --model llama3-8b --offline --requests 32 --input-len 200 "
+                           "--output-len 50 --format json";
+  ASSERT_EQ(run_cli(fmt::format(fmt::runtime(base), "dgx-h100"), &out), 0) << out;
+  auto j = nlohmann::json::parse(out);
+  for (const char* k : {"joules_per_output_token", "kwh_per_million_output_tokens", "avg_power_w_per_chip"})
+    EXPECT_GT(j["energy"][k].get<double>(), 0) << k;
+  EXPECT_GT(j["cost"]["usd_per_million_output_tokens"].get<double>(), 0);
+  ASSERT_EQ(run_cli(fmt::format(fmt::runtime(base), "tpu-v7"), &out), 0) << out;
+  j = nlohmann::json::parse(out);
+  EXPECT_TRUE(j["cost"]["usd_per_million_output_tokens"].is_null());  // no price in the preset
+  ASSERT_EQ(run_cli("serve --system tpu-v7 --chips 8 --model llama3-8b --offline --requests 8 --output-len 20", &out), 0);
+  EXPECT_CONTAINS(out, "Cost: - per million");
 }
 
 }  // namespace
