@@ -284,13 +284,6 @@ std::optional<std::string> default_serving_stack(const System& system);
 // the quantized checkpoint's fp8 KV scheme (ServingStack::quantized_kv_cache), else bf16.
 Precision default_kv_dtype(const ServingStack& stack, Precision weights);
 
-// Report (docs/serving.md lists the keys).
-nlohmann::json serve_json(const ServeConfig& config, const RequestSpec& spec, const SloSpec& slo,
-                          const ServeResult& result);
-std::string serve_table(const ServeConfig& config, const RequestSpec& spec, const SloSpec& slo,
-                        const ServeResult& result);
-
-}  // namespace tahoma
 // ---------------------------------------------------------------------------------------------
 // Energy and cost (energy.cpp)
 // ---------------------------------------------------------------------------------------------
@@ -310,3 +303,10 @@ struct ServeEnergy {
 // Zero (and no price) for a run that cannot serve.
 ServeEnergy serve_energy(const ServeConfig& config, const ServeResult& result);
 
+// Report (docs/serving.md lists the keys).
+nlohmann::json serve_json(const ServeConfig& config, const RequestSpec& spec, const SloSpec& slo,
+                          const ServeResult& result);
+std::string serve_table(const ServeConfig& config, const RequestSpec& spec, const SloSpec& slo,
+                        const ServeResult& result);
+
+}  // namespace tahoma
