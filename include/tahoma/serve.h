@@ -9,11 +9,14 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tahoma/comm.h"
 #include "tahoma/hw.h"
 #include "tahoma/stack.h"
 #include "tahoma/units.h"
@@ -62,6 +65,17 @@ struct ServeLayout {
   int pp = 1;        // pipeline stages per replica (vLLM virtual engines: pp batches in flight)
   int ep = 1;        // expert parallel ranks inside the TP group (experts split over ep, each over tp/ep)
   int replicas = 0;  // data-parallel replicas behind a round-robin balancer; 0 = as many as fit
+  // Attention data parallelism (DeepSeek-V3 inference, SGLang --enable-dp-attention, TensorRT-LLM
+  // enable_attention_dp): each of the tp ranks runs attention for its own requests with its own KV
+  // (no attention all-reduce, MLA latent not replicated); the experts are split over ep = tp ranks
+  // and reached by all-to-all (docs/serving.md 10).
+  bool attention_dp = false;
+  // Disaggregated prefill/decode (DistServe, Splitwise, NVIDIA Dynamo; docs/serving.md 9): the first
+  // prefill_chips chips run prefill-only instances of prefill_tp ranks (0 = tp), the rest decode;
+  // each prompt's KV moves from a prefill rank to a decode rank, timed by kv_network. 0 = colocated.
+  int prefill_chips = 0;
+  int prefill_tp = 0;
+  NetworkMode kv_network = NetworkMode::kAnalytical;
 };
 
 enum class SpecMethod : std::uint8_t { kNone, kDraft, kMtp, kEagle };
@@ -123,6 +137,12 @@ struct Request {
   std::int64_t arrival_ns = 0;  // kConcurrency: unused (a client sends when its previous one ends)
   int input = 1;
   int output = 1;
+  // Disaggregated decode: the request enters the scheduler at ready_ns (its KV delivered; -1 = at
+  // arrival_ns) with `cached` prompt tokens already in the KV cache; cached == input means the whole
+  // prompt and its first token arrived (the client sees that token when the instance admits it).
+  // TTFT and latency still count from arrival_ns.
+  std::int64_t ready_ns = -1;
+  int cached = 0;
 };
 
 inline constexpr long long kMaxRequests = 10'000'000;
@@ -195,6 +215,29 @@ struct SloSpec {
   double percentile = 99;
 };
 
+// The price of moving one prompt's KV cache from a prefill rank to a decode rank (send-recv).
+struct KvTransfer {
+  Seconds time{0};
+  Bytes bytes_per_rank{0};  // the larger of what one prefill rank sends and one decode rank receives
+  std::string level;        // the communication level that carries it (CommLevel::name)
+  bool scale_up = true;     // inside one scale-up domain (else over the scale-out network)
+  std::string algorithm;    // CollectiveModel's choice ("p2p")
+};
+
+// What a disaggregated run adds to ServeResult (the throughput, latency and memory fields there
+// are the decode pool's; chips_used counts both pools).
+struct DisaggResult {
+  int prefill_chips = 0, decode_chips = 0;        // used by each pool
+  int prefill_replicas = 0, decode_replicas = 0;  // instances
+  int prefill_tp = 0;
+  ServeMemory prefill_memory;
+  long long prefill_iterations = 0;  // of the simulated prefill groups
+  double prefill_mean_iteration_s = 0;
+  double mean_prefill_s = 0;  // arrival to the prompt's last chunk (queueing + prefill)
+  KvTransfer mean_transfer;   // at the mean prompt length
+  double mean_transfer_s = 0;
+};
+
 struct ServeResult {
   bool servable = true;
   std::string reason;  // why not, when !servable ("cannot serve: ...")
@@ -226,6 +269,10 @@ struct ServeResult {
   // SLO search
   std::optional<double> slo_rate;  // highest Poisson rate meeting the limits (requests/s, whole system)
   bool slo_searched = false;
+  // Attention data parallelism: the distinct KV tokens one instance holds (kv_tokens x tp, each
+  // rank its own requests; kv_tokens otherwise, the TP ranks share one set of sequences).
+  long long instance_kv_tokens = 0;
+  std::optional<DisaggResult> disagg;  // set when the layout has a prefill pool
 };
 
 // Sizes memory; the result is servable = false with the reason when the weights, the workspace or
@@ -267,6 +314,8 @@ struct GroupRun {
   double busy_s = 0;
   double batch_tokens_sum = 0, decode_seqs_sum = 0;
   double peak_kv_fraction = 0;
+  // Per request, by index: when its first token was emitted (ns; -1 if it never finished).
+  std::vector<std::int64_t> first_token_ns;
 };
 GroupRun simulate_group(const ServeConfig& config, const ServeMemory& memory, const IterationCost& cost,
                         const std::vector<Request>& requests, int concurrency);
@@ -308,5 +357,75 @@ nlohmann::json serve_json(const ServeConfig& config, const RequestSpec& spec, co
                           const ServeResult& result);
 std::string serve_table(const ServeConfig& config, const RequestSpec& spec, const SloSpec& slo,
                         const ServeResult& result);
+
+// ---------------------------------------------------------------------------------------------
+// Disaggregated prefill/decode, attention data parallelism, layout search
+// (disagg.cpp, cost.cpp, serve_search.cpp; docs/serving.md 9-11)
+// ---------------------------------------------------------------------------------------------
+
+// Prices the send-recv of the KV of `prompt_tokens` tokens from a rank of the prefill pool (laid
+// out on the first chips) to a rank of the decode pool, `distance_ranks` apart, with `mode`
+// (analytical alpha-beta, or a flow on the topology's links).
+KvTransfer kv_transfer(const ServeConfig& prefill, const ServeConfig& decode, long long prompt_tokens,
+                       long long distance_ranks, NetworkMode mode);
+// The report's "disaggregation" object and table lines (docs/serving.md 9).
+nlohmann::json disagg_json(const DisaggResult& d);
+std::string disagg_table(const DisaggResult& d);
+
+// An iteration's price for one group: the replica's forward pass (IterationCost) or one
+// attention-DP rank's (AttentionDpCost).
+using IterationPricer = std::function<IterationTime(const BatchShape&)>;
+GroupRun simulate_group(const ServeConfig& config, const ServeMemory& memory, const IterationPricer& price,
+                        const std::vector<Request>& requests, int concurrency);
+
+// One attention-DP rank's iteration (ServeLayout::attention_dp): `batch` is the rank's own
+// requests; the tp ranks are symmetric, so the experts see tp x its tokens. Not thread-safe (memo).
+class AttentionDpCost {
+ public:
+  explicit AttentionDpCost(const ServeConfig& config);
+  ~AttentionDpCost();
+  AttentionDpCost(const AttentionDpCost&) = delete;
+  AttentionDpCost& operator=(const AttentionDpCost&) = delete;
+  [[nodiscard]] IterationTime time(const BatchShape& batch) const;
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+// `tahoma search --serve`: serving layouts for a chip budget ranked by output tokens/s per chip,
+// offline or at the highest Poisson rate that meets the SLO.
+struct ServeSearchOptions {
+  RequestSpec requests;     // lengths, count and seed (kind: offline, or the SLO search's)
+  SloSpec slo;              // limits given: rank by the SLO rate; none: by offline throughput
+  bool disagg = false;      // also split the chips into prefill and decode pools
+  std::vector<int> max_batch{64, 256, 1024};  // max_num_seqs values tried
+  std::optional<int> tp, pp, ep;              // fixed degrees (else searched)
+  int top = 10;
+  int max_candidates = 512;  // layouts simulated at most (the rest, in enumeration order, skipped)
+  int threads = 0;           // oneTBB workers (0: every core); results do not depend on it
+};
+
+struct ServeCandidate {
+  ServeConfig config;
+  ServeResult result;
+  double objective = 0;  // output tokens/s per chip (at the SLO rate when limits are given)
+};
+
+struct ServeSearchReport {
+  long long considered = 0;  // layouts enumerated
+  long long simulated = 0;   // layouts simulated (within the cap, past the closed-form checks)
+  long long skipped = 0;     // over max_candidates
+  std::map<std::string, long long> rejected;  // reason -> layouts
+  std::vector<ServeCandidate> results;        // best first, at most `top`
+};
+
+ServeSearchReport search_serving(const ServeConfig& base, const ServeSearchOptions& options);
+// The layout and engine flags of `tahoma serve` that reproduce one candidate ("--tp 8 --pp 1 ...").
+std::string serve_layout_flags(const ServeConfig& config);
+nlohmann::json serve_search_json(const ServeSearchOptions& options, const ServeSearchReport& report,
+                                 const std::string& reproduce);
+std::string serve_search_table(const ServeSearchOptions& options, const ServeSearchReport& report,
+                               const std::string& reproduce);
 
 }  // namespace tahoma

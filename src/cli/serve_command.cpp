@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <map>
 #include <optional>
 #include <stdexcept>
 
@@ -168,6 +169,18 @@ ServeCommand::ServeCommand(CLI::App& app) : o_(std::make_shared<Options>()) {
   c->add_option("--pp", o.layout.pp, "pipeline stages per replica");
   c->add_option("--ep", o.layout.ep, "expert-parallel ranks inside the TP group (MoE)");
   c->add_option("--replicas", o.layout.replicas, "data-parallel replicas (default: as many as the chips hold)");
+  // --- Disaggregated prefill/decode and attention data parallelism (docs/serving.md 9-10) ---
+  c->add_flag("--attention-dp", o.layout.attention_dp,
+              "MoE: attention data-parallel over the tp ranks (own requests and KV per rank), experts over ep = tp "
+              "(SGLang --enable-dp-attention)");
+  c->add_option("--prefill-chips", o.layout.prefill_chips,
+                "disaggregate: this many chips run prefill-only instances, the rest decode (default 0: colocated)");
+  c->add_option("--prefill-tp", o.layout.prefill_tp, "tensor-parallel ranks per prefill instance (default: --tp)");
+  c->add_option("--kv-network", o.layout.kv_network,
+                "how the prompt's KV transfer between the pools is timed: analytical (default) or flow")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, NetworkMode>{{"analytical", NetworkMode::kAnalytical}, {"flow", NetworkMode::kFlow}}));
+  // --- end of the disaggregation block ---
   c->add_option("--stack", o.stack,
                 "serving stack preset or YAML path, kind: serving (tahoma list stacks): the engine's defaults; "
                 "default by the system's family: NVIDIA vllm (vllm-a100 on A100 and < 70 GiB GPUs), Google TPU "

@@ -365,4 +365,98 @@ IterationTime IterationCost::time(const BatchShape& b) const {
   return it;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Attention data parallelism (docs/serving.md 10; DeepSeek-AI 2024, DeepSeek-V3 Sec. 3.4; SGLang
+// --enable-dp-attention; TensorRT-LLM enable_attention_dp): each of the tp ranks runs the attention
+// block for its own requests with all heads and its own KV, so attention needs no all-reduce and
+// the MLA latent is not replicated; the routed experts are split over ep = tp ranks, which
+// exchange tokens by all-to-all (dispatch and combine). Dense MLPs, shared experts and the LM head
+// run data-parallel too, replicated on every rank (SGLang --moe-dense-tp-size 1 and
+// --enable-dp-lm-head). The ranks are symmetric, so the experts of one rank see tp x its tokens.
+// ---------------------------------------------------------------------------------------------
+
+struct AttentionDpCost::Impl {
+  explicit Impl(const ServeConfig& c)
+      : config(c),
+        local(rank_config(c)),
+        chip(per_rank(c.system.chip)),
+        comm(c.system),
+        pass(config.model, local, comm, chip),
+        graph(chip, c.precision, c.engine.graph_kernel_overhead),
+        eager(chip, c.precision, c.engine.eager_kernel_overhead),
+        graph_decode(pass.decode_chip(), c.precision, c.engine.graph_kernel_overhead),
+        eager_decode(pass.decode_chip(), c.precision, c.engine.eager_kernel_overhead) {}
+
+  // One rank alone: tp 1, ep 1 (its attention, dense MLP, shared experts and LM head).
+  static ServeConfig rank_config(ServeConfig c) {
+    c.layout.tp = c.layout.ep = 1;
+    c.layout.attention_dp = false;
+    return c;
+  }
+
+  // The MLP of one MoE layer on this rank: the router and the permutation of its own t tokens, the
+  // experts it holds fed by every rank's tokens (T = dp x t), its replicated shared experts.
+  [[nodiscard]] double moe_mlp(const ComputeModel& cm, double t, double all_tokens) const {
+    const MoeConfig& e = *config.model.moe;
+    const double experts = e.experts;
+    // E: uniform routing, as ModelPass::moe_part: T tokens touch E (1 - (1 - k/E)^T) experts.
+    const double active = experts * (1.0 - std::pow(1.0 - e.topk / experts, all_tokens));
+    const double rows = all_tokens * e.topk / active;
+    const double active_local = active / config.layout.ep;
+    double s = pass.gemm(cm, t, experts, config.model.hidden);                              // router
+    s += pass.memory(cm, 2.0 * t * e.topk * config.model.hidden * serve_internal::kActBytes, 0);  // permute
+    s += pass.mlp(cm, rows, e.ffn_hidden, std::max(1.0, active_local));
+    if (e.shared_experts > 0) s += pass.mlp(cm, t, static_cast<double>(e.ffn_hidden) * e.shared_experts, 1);
+    return s;
+  }
+
+  // Dispatch and combine of one MoE layer: each rank sends its t tokens' top-k copies (16-bit).
+  [[nodiscard]] double moe_comm(double t) const {
+    const auto key = static_cast<std::uint64_t>(std::llround(t * 4));
+    const auto it = a2a_memo.find(key);
+    if (it != a2a_memo.end()) return it->second;
+    const double bytes = t * config.model.moe->topk * config.model.hidden * serve_internal::kActBytes;
+    const GroupShape ep{{{config.layout.ep, 1}}};
+    const double s = 2 * comm.cost(CollectiveKind::kAllToAll, Bytes(bytes), ep).time.value();
+    a2a_memo.emplace(key, s);
+    return s;
+  }
+
+  ServeConfig config, local;
+  Chip chip;
+  CollectiveModel comm;
+  ModelPass pass;  // one rank, tp 1
+  ComputeModel graph, eager, graph_decode, eager_decode;
+  mutable std::unordered_map<std::uint64_t, double> a2a_memo;
+};
+
+AttentionDpCost::AttentionDpCost(const ServeConfig& config) : impl_(new Impl(config)) {}
+AttentionDpCost::~AttentionDpCost() { delete impl_; }
+
+IterationTime AttentionDpCost::time(const BatchShape& b) const {
+  const Impl& im = *impl_;
+  const ServeConfig& c = im.config;
+  const Model& m = c.model;
+  IterationTime it;
+  const double t = static_cast<double>(b.tokens());
+  if (t <= 0) return it;
+  const bool graphs = c.engine.cuda_graphs && b.tokens() <= c.engine.cuda_graph_max_tokens;
+  const ModelPass::Models md{graphs ? im.graph : im.eager, graphs ? im.graph_decode : im.eager_decode};
+  const auto lc = serve_internal::layer_counts(m);
+  const double dense_mlp = im.pass.mlp(md.cm, t, m.ffn_hidden, 1);
+  // Norms and attention projections: one rank's dense layer without its MLP.
+  const double projections = im.pass.linear_part(md.cm, t, false) - dense_mlp;
+  const double full = lc.full > 0 ? im.pass.attention(md, b, false) : 0;
+  const double window = lc.window > 0 ? im.pass.attention(md, b, true) : 0;
+  const double moe = lc.moe > 0 ? im.moe_mlp(md.cm, t, t * c.layout.tp) : 0;
+  double compute = lc.total() * projections + lc.full * full + lc.window * window + lc.dense * dense_mlp + lc.moe * moe;
+  const double rows = static_cast<double>(b.decode_seqs) * b.query_per_seq + b.prompts_done;
+  compute += im.pass.ends(md.cm, t, rows);
+  it.compute = Seconds(compute);
+  it.comm = Seconds(lc.moe * im.moe_comm(t));
+  it.host = c.engine.iteration_overhead;
+  it.total = it.compute + it.comm + it.draft + it.host;
+  return it;
+}
+
 }  // namespace tahoma

@@ -22,9 +22,27 @@ std::string gb(Bytes b) {
   return fmt::format("{:.2f} GB", b.value() / 1e9);
 }
 
+// Weights one attention-DP rank holds (docs/serving.md 10): attention, dense MLPs, shared experts,
+// routers and the 16-bit embedding and LM head whole on every rank (SGLang --enable-dp-attention
+// with --moe-dense-tp-size 1 and --enable-dp-lm-head); the routed experts split over ep.
+Bytes attention_dp_weights_per_rank(const ServeConfig& c) {
+  const Model& m = c.model;
+  const ParamCount pc = count_params(m);
+  const auto lc = serve_internal::layer_counts(m);
+  const double bpe = bytes_per_element(c.precision);
+  const MoeConfig& e = *m.moe;
+  // count_params: moe_mlp_per_layer = one expert x (experts + shared) + the router (h x experts).
+  const double router = static_cast<double>(m.hidden) * e.experts;
+  const double one_expert = (pc.moe_mlp_per_layer - router) / (e.experts + e.shared_experts);
+  const double moe = one_expert * (static_cast<double>(e.experts) / c.layout.ep + e.shared_experts) + router;
+  const double layers = pc.attention_per_layer * m.layers + pc.dense_mlp_per_layer * lc.dense + moe * lc.moe;
+  return Bytes(layers * bpe + pc.embedding * kActBytes);
+}
+
 // Weights one rank of the heaviest pipeline stage holds, in the weight precision; embedding and LM
 // head stay 16-bit (vLLM's fp8 / NVFP4 checkpoints leave embed_tokens and lm_head unquantized).
 Bytes weights_per_rank(const ServeConfig& c) {
+  if (c.layout.attention_dp) return attention_dp_weights_per_rank(c);
   const Model& m = c.model;
   const ParamCount pc = count_params(m);
   const auto lc = serve_internal::layer_counts(m);
@@ -74,7 +92,11 @@ ServeMemory size_memory(const ServeConfig& c, long long longest_tokens, std::str
   const Chip rank = per_rank(c.system.chip);
   mem.hbm = rank.hbm_capacity;
   mem.weights = weights_per_rank(c);
-  mem.workspace = workspace_per_rank(c);
+  // An attention-DP rank holds whole heads and whole sequences: its workspace and KV are those of
+  // tp 1 (docs/serving.md 10).
+  ServeConfig attention = c;
+  if (c.layout.attention_dp) attention.layout.tp = attention.layout.ep = 1;
+  mem.workspace = workspace_per_rank(attention);
   // vLLM: KV = fraction x HBM - weights - workspace; TensorRT-LLM: KV = fraction x (HBM - weights -
   // workspace).
   const Bytes usable = c.engine.fraction_of_free ? mem.hbm : mem.hbm * c.engine.mem_fraction;
@@ -88,7 +110,7 @@ ServeMemory size_memory(const ServeConfig& c, long long longest_tokens, std::str
   // Speculative heads keep a KV cache of their own layer(s), on the last stage.
   if (c.spec.method == SpecMethod::kEagle) mem.full_layers += 1;
   if (c.spec.method == SpecMethod::kMtp) mem.full_layers += c.model.mtp_depth;
-  const double per_layer = serve_internal::kv_bytes_per_token_layer(c.model, c.layout.tp, c.kv_dtype);
+  const double per_layer = serve_internal::kv_bytes_per_token_layer(c.model, attention.layout.tp, c.kv_dtype);
   const int stage_layers = mem.full_layers + mem.window_layers;
   mem.kv_bytes_per_token = Bytes(per_layer * stage_layers);
   if (c.spec.method == SpecMethod::kDraft) {

@@ -8,6 +8,9 @@
 // generated so far again. With guaranteed admission (TensorRT-LLM's GUARANTEED_NO_EVICT) a request
 // is admitted only when the blocks of its whole input and output are free, and they are reserved at
 // once, so no request is ever preempted. Time is integer nanoseconds; ties follow request index order.
+// A disaggregated decode instance receives requests with their prompt's KV and first token (SGLang
+// PD, NVIDIA Dynamo; docs/serving.md 9): admitted when blocks are free, they decode at once;
+// an attention-DP rank schedules its own requests under its share of the limits (docs/serving.md 10).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,6 +18,7 @@
 #include <deque>
 
 #include "internal.h"
+#include "layouts.h"
 #include "tahoma/error.h"
 #include "tahoma/serve.h"
 
@@ -43,15 +47,16 @@ struct Scheduled {
 
 class Scheduler {
  public:
-  Scheduler(const ServeConfig& c, const ServeMemory& mem, const IterationCost& cost, const std::vector<Request>& reqs,
-            int concurrency)
-      : c_(c), mem_(mem), cost_(cost), reqs_(reqs), concurrency_(concurrency), live_(reqs.size()) {
+  Scheduler(const ServeConfig& c, const ServeMemory& mem, const IterationPricer& price,
+            const std::vector<Request>& reqs, int concurrency)
+      : c_(c), mem_(mem), price_(price), reqs_(reqs), concurrency_(concurrency), live_(reqs.size()) {
     const int pp = serve_internal::virtual_engines(c);
     // One pipeline virtual engine: 1/pp of the KV blocks and of the sequence limit (vLLM V1 keeps
     // pp batches in flight under one scheduler's limits).
     pool_ = mem.layer_blocks / pp;
     free_ = pool_;
-    max_seqs_ = std::max(1, c.engine.max_num_seqs / pp);
+    max_seqs_ = serve_internal::seq_limit(c);
+    budget_ = serve_internal::token_budget(c);
     query_ = 1 + (c.spec.method == SpecMethod::kNone ? 0 : c.spec.k);
     accept_ = c.spec.method == SpecMethod::kNone ? 1.0 : c.spec.accept;
   }
@@ -61,10 +66,12 @@ class Scheduler {
     while (finished_ < static_cast<long long>(reqs_.size())) {
       admit_arrivals();
       if (running_.empty() && waiting_.empty()) {
-        now_ = std::max(now_, reqs_[next_].arrival_ns);  // idle until the next arrival
+        now_ = std::max(now_, entry(next_));  // idle until the next arrival
         continue;
       }
+      const long long finished_before = finished_;
       schedule();
+      if (sched_.empty() && finished_ > finished_before) continue;  // hand-offs done on arrival
       if (sched_.empty()) throw Error("serve: the scheduler could not make progress (a request needs more KV than the pool)");
       advance_clock();
       apply();
@@ -76,19 +83,30 @@ class Scheduler {
  private:
   // Offline and open loop: requests in arrival order. Closed loop: `concurrency` clients start at 0.
   void issue_initial() {
+    out_.first_token_ns.assign(reqs_.size(), -1);
     for (std::size_t i = 0; i < reqs_.size(); ++i) {
       live_[i].prompt = reqs_[i].input;
+      live_[i].computed = reqs_[i].cached;
+      if (reqs_[i].cached >= reqs_[i].input) live_[i].generated = 1;  // a hand-off brings its first token
       live_[i].arrival = concurrency_ > 0 ? 0 : reqs_[i].arrival_ns;
     }
-    first_arrival_ = reqs_.empty() ? 0 : live_[0].arrival;
+    first_arrival_ = 0;
+    for (std::size_t i = 0; i < reqs_.size(); ++i)
+      first_arrival_ = i == 0 ? live_[i].arrival : std::min(first_arrival_, live_[i].arrival);
     if (concurrency_ > 0) {
       for (; next_ < reqs_.size() && next_ < static_cast<std::size_t>(concurrency_); ++next_) waiting_.push_back(static_cast<int>(next_));
     }
   }
 
+  // When request i joins the queue: its arrival, or when its KV reaches a disaggregated decode
+  // instance (requests are given in this order).
+  [[nodiscard]] std::int64_t entry(std::size_t i) const {
+    return reqs_[i].ready_ns >= 0 ? reqs_[i].ready_ns : live_[i].arrival;
+  }
+
   void admit_arrivals() {
     if (concurrency_ > 0) return;
-    while (next_ < reqs_.size() && live_[next_].arrival <= now_) waiting_.push_back(static_cast<int>(next_++));
+    while (next_ < reqs_.size() && entry(next_) <= now_) waiting_.push_back(static_cast<int>(next_++));
   }
 
   [[nodiscard]] long long blocks_for(long long tokens) const {
@@ -132,7 +150,7 @@ class Scheduler {
   void schedule() {
     sched_.clear();
     preempted_ = false;
-    long long budget = c_.engine.max_num_batched_tokens;
+    long long budget = budget_;
     for (std::size_t i = 0; i < running_.size() && budget > 0; ++i) {
       const int idx = running_[i];
       const Live& r = live_[static_cast<std::size_t>(idx)];
@@ -147,23 +165,37 @@ class Scheduler {
     // vLLM V1 admits nothing new in an iteration that had to preempt.
     while (!preempted_ && !waiting_.empty() && budget > 0 && static_cast<int>(running_.size()) < max_seqs_) {
       const int idx = waiting_.front();
-      const Live& r = live_[static_cast<std::size_t>(idx)];
-      long long n = r.prompt - r.computed;
-      if (c_.engine.chunked_prefill) {
+      Live& r = live_[static_cast<std::size_t>(idx)];
+      const int output = reqs_[static_cast<std::size_t>(idx)].output;
+      // A disaggregated hand-off arrives with its prompt's KV and first token: it decodes at once.
+      const bool handed_off = r.computed >= r.prompt;
+      if (handed_off && r.generated >= output) {  // one output token: done on arrival
+        waiting_.pop_front();
+        r.first_token = now_;
+        finish(idx);
+        continue;
+      }
+      long long n = handed_off ? query_ : r.prompt - r.computed;
+      if (handed_off) {
+        if (n > budget) break;
+      } else if (c_.engine.chunked_prefill) {
         n = std::min(n, budget);
       } else if (n > budget && !sched_.empty()) {
         break;
       }
       // Guaranteed admission reserves the blocks of the whole request (prompt and every output
       // token) up front; greedy admission only those of this iteration's tokens.
-      const long long need =
-          c_.engine.guaranteed_admission ? blocks_for(r.prompt + reqs_[static_cast<std::size_t>(idx)].output) : blocks_for(n);
+      const long long need = c_.engine.guaranteed_admission
+                                 ? blocks_for(r.prompt + reqs_[static_cast<std::size_t>(idx)].output)
+                                 : blocks_for(r.computed + n);
       if (need > free_) break;
       waiting_.pop_front();
       running_.push_back(idx);
       free_ -= need;
-      live_[static_cast<std::size_t>(idx)].blocks = need;
-      sched_.push_back({idx, n, true});
+      r.blocks = need;
+      // The client has the first token once the decode instance takes the request in.
+      if (handed_off && r.first_token < 0) r.first_token = now_;
+      sched_.push_back({idx, n, !handed_off});
       budget -= n;
     }
   }
@@ -192,7 +224,7 @@ class Scheduler {
         b.decode_kv_window += std::min(cached, window);
       }
     }
-    const IterationTime t = cost_.time(b);
+    const IterationTime t = price_(b);
     const double s = t.total.value();
     if (!(s > 0 && s < 1e6)) throw Error(fmt::format("serve: iteration time {} s is out of range", s));
     const auto dt = std::max<std::int64_t>(1, std::llround(std::ceil(s * 1e9)));
@@ -247,6 +279,7 @@ class Scheduler {
     const Request& q = reqs_[static_cast<std::size_t>(idx)];
     r.done = true;
     release(r);
+    out_.first_token_ns[static_cast<std::size_t>(idx)] = r.first_token;
     ++finished_;
     const double ttft = static_cast<double>(r.first_token - r.arrival) * 1e-9;
     const double e2e = static_cast<double>(now_ - r.arrival) * 1e-9;
@@ -264,7 +297,7 @@ class Scheduler {
 
   const ServeConfig& c_;
   const ServeMemory& mem_;
-  const IterationCost& cost_;
+  const IterationPricer& price_;
   const std::vector<Request>& reqs_;
   int concurrency_;
   std::vector<Live> live_;
@@ -273,6 +306,7 @@ class Scheduler {
   std::vector<Scheduled> sched_;
   long long pool_ = 0, free_ = 0;
   int max_seqs_ = 1, query_ = 1;
+  long long budget_ = 1;
   double accept_ = 1;
   bool preempted_ = false;
   std::size_t next_ = 0;
@@ -283,9 +317,16 @@ class Scheduler {
 
 }  // namespace
 
+GroupRun simulate_group(const ServeConfig& config, const ServeMemory& memory, const IterationPricer& price,
+                        const std::vector<Request>& requests, int concurrency) {
+  return Scheduler(config, memory, price, requests, concurrency).run();
+}
+
 GroupRun simulate_group(const ServeConfig& config, const ServeMemory& memory, const IterationCost& cost,
                         const std::vector<Request>& requests, int concurrency) {
-  return Scheduler(config, memory, cost, requests, concurrency).run();
+  if (config.layout.attention_dp) throw Error("serve: an attention-DP layout is priced by AttentionDpCost");
+  const IterationPricer price = [&cost](const BatchShape& b) { return cost.time(b); };
+  return simulate_group(config, memory, price, requests, concurrency);
 }
 
 }  // namespace tahoma

@@ -1,6 +1,7 @@
 // The serving driver (docs/serving.md 1): checks the configuration, builds the requests, sizes
 // memory, splits the load over the symmetric groups, simulates each distinct group once and turns
-// the runs into metrics; the SLO search wraps it.
+// the runs into metrics; the SLO search wraps it. A disaggregated layout runs its two pools
+// (disagg.cpp) in place of the groups.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <utility>
 
 #include "internal.h"
+#include "layouts.h"
 #include "tahoma/error.h"
 #include "tahoma/serve.h"
 
@@ -112,11 +114,13 @@ std::vector<GroupPlan> plan_groups(const std::vector<Request>& all, const Reques
   return plans;
 }
 
+using serve_internal::WeightedRun;
+
 struct Layout {
   int replicas = 0, chips_per_replica = 0, chips_used = 0, groups = 0;
 };
 
-Layout derive_layout(const ServeConfig& c) {
+Layout derive_colocated(const ServeConfig& c) {
   const long long ranks = static_cast<long long>(c.system.total_chips()) * c.system.chip.ranks_per_chip;
   const long long per_replica = static_cast<long long>(c.layout.tp) * c.layout.pp;
   if (per_replica > ranks) {
@@ -136,7 +140,15 @@ Layout derive_layout(const ServeConfig& c) {
   const int rpc = c.system.chip.ranks_per_chip;
   l.chips_per_replica = static_cast<int>((per_replica + rpc - 1) / rpc);
   l.chips_used = static_cast<int>((static_cast<long long>(l.replicas) * per_replica + rpc - 1) / rpc);
-  l.groups = l.replicas * serve_internal::virtual_engines(c);
+  l.groups = serve_internal::groups_of(c, l.replicas);
+  return l;
+}
+
+// A disaggregated layout reports its decode pool's instances; chips_used counts both pools.
+Layout derive_layout(const ServeConfig& c, const std::optional<serve_internal::Pools>& pools) {
+  if (!pools) return derive_colocated(c);
+  Layout l = derive_colocated(pools->decode);
+  l.chips_used = pools->prefill_chips_used + pools->decode_chips_used;
   return l;
 }
 
@@ -146,9 +158,36 @@ long long longest(const std::vector<Request>& reqs) {
   return m;
 }
 
-// Runs every distinct group and fills the result's metrics.
-void run_groups(const ServeConfig& c, const ServeMemory& mem, const IterationCost& cost,
-                const std::vector<GroupPlan>& plans, const SloSpec& slo, ServeResult& r) {
+// Runs the scenario's groups on a request list: each distinct group of a colocated layout once
+// (with how many groups run like it), or the two pools of a disaggregated one.
+class Runner {
+ public:
+  Runner(const ServeConfig& c, const ServeMemory& mem, const std::optional<serve_internal::Pools>& pools,
+         const ServeMemory& prefill_mem, int groups)
+      : c_(c), mem_(mem), pools_(pools), prefill_mem_(prefill_mem), groups_(groups),
+        pricer_(pools ? pools->decode : c) {}
+
+  [[nodiscard]] std::vector<WeightedRun> runs(const std::vector<Request>& all, const RequestSpec& spec,
+                                              DisaggResult* disagg = nullptr) const {
+    if (pools_) return serve_internal::run_disaggregated(*pools_, prefill_mem_, mem_, all, disagg);
+    std::vector<WeightedRun> out;
+    for (const auto& p : plan_groups(all, spec, groups_))
+      out.push_back({simulate_group(c_, mem_, pricer_.price, p.requests, p.concurrency), p.multiplicity});
+    return out;
+  }
+  [[nodiscard]] const IterationPricer& price() const { return pricer_.price; }
+
+ private:
+  const ServeConfig& c_;
+  const ServeMemory& mem_;
+  const std::optional<serve_internal::Pools>& pools_;
+  const ServeMemory& prefill_mem_;
+  int groups_;
+  serve_internal::GroupPricer pricer_;  // the colocated groups' (or the decode pool's, for batch1_decode_s)
+};
+
+// Fills the result's metrics from the runs.
+void run_groups(const std::vector<WeightedRun>& runs, const SloSpec& slo, ServeResult& r) {
   Weighted ttft, tpot, lat;
   double within = 0, weight = 0;
   double out_tps = 0, total_tps = 0, rps = 0;
@@ -156,9 +195,8 @@ void run_groups(const ServeConfig& c, const ServeMemory& mem, const IterationCos
   double busy = 0, batch_tokens = 0, decode_seqs = 0;
   r.duration_s = 0;
   r.peak_kv_fraction = 0;
-  for (const auto& p : plans) {
-    const GroupRun g = simulate_group(c, mem, cost, p.requests, p.concurrency);
-    const double w = p.multiplicity;
+  for (const auto& [g, multiplicity] : runs) {
+    const double w = multiplicity;
     ttft.add(g.ttft, w);
     tpot.add(g.tpot, w);
     lat.add(g.latency, w);
@@ -203,17 +241,54 @@ void run_groups(const ServeConfig& c, const ServeMemory& mem, const IterationCos
   r.mean_decode_seqs = decode_seqs / iters;
 }
 
-// Whether a run meets the SLO at its percentile.
-bool meets(const ServeConfig& c, const ServeMemory& mem, const IterationCost& cost, const std::vector<GroupPlan>& plans,
-           const SloSpec& slo) {
+// Whether runs meet the SLO at its percentile.
+bool meets(const std::vector<WeightedRun>& runs, const SloSpec& slo) {
   Weighted ttft, tpot;
-  for (const auto& p : plans) {
-    const GroupRun g = simulate_group(c, mem, cost, p.requests, p.concurrency);
-    ttft.add(g.ttft, p.multiplicity);
-    tpot.add(g.tpot, p.multiplicity);
+  for (const auto& [g, multiplicity] : runs) {
+    ttft.add(g.ttft, multiplicity);
+    tpot.add(g.tpot, multiplicity);
   }
   return (!slo.ttft_s || ttft.percentile(slo.percentile) <= *slo.ttft_s) &&
          (!slo.tpot_s || tpot.percentile(slo.percentile) <= *slo.tpot_s);
+}
+
+}  // namespace
+
+namespace {
+
+// Attention data parallelism and the disaggregated pools (docs/serving.md 9-10).
+void validate_parallel_layouts(const ServeConfig& c) {
+  const ServeLayout& l = c.layout;
+  if (l.attention_dp) {
+    if (!c.model.is_moe()) {
+      throw InputError("--attention-dp", "", "needs an MoE model (for a dense model it is --replicas)");
+    }
+    if (l.tp < 2) throw InputError("--attention-dp", "", "needs --tp of 2 or more (the data-parallel attention ranks)");
+    if (l.ep != l.tp) {
+      throw InputError("--attention-dp", "", fmt::format("needs --ep equal to --tp (experts over the {} attention ranks; "
+                                                         "ep is {})",
+                                                         l.tp, l.ep));
+    }
+    if (l.pp != 1) throw InputError("--attention-dp", "", "is modelled with --pp 1 only");
+    if (c.spec.method != SpecMethod::kNone) {
+      throw InputError("--attention-dp", "", "is modelled without --speculative only");
+    }
+  }
+  if (l.prefill_chips != 0 || l.prefill_tp != 0) {
+    if (l.prefill_chips == 0) throw InputError("--prefill-tp", "", "needs --prefill-chips");
+    check_range(l.prefill_chips, 1, static_cast<long long>(c.system.total_chips()) - 1, "--prefill-chips");
+    check_range(l.prefill_tp, 0, kMaxChips, "--prefill-tp");
+    if (l.prefill_tp > 0) {
+      ServeConfig prefill = c;
+      prefill.layout.tp = l.prefill_tp;
+      prefill.layout.prefill_chips = prefill.layout.prefill_tp = 0;
+      try {
+        validate_serve_config(prefill);
+      } catch (const InputError& e) {
+        throw InputError("--prefill-tp", "", e.problem());
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -255,6 +330,7 @@ void validate_serve_config(const ServeConfig& c) {
   if (m.is_moe() && m.moe->experts % l.ep != 0) {
     throw InputError("--ep", "", fmt::format("ep {} does not divide the model's {} experts", l.ep, m.moe->experts));
   }
+  validate_parallel_layouts(c);
   const ServeEngine& e = c.engine;
   check_range(e.max_num_seqs, 1, 1'000'000, "--max-batch");
   check_range(e.max_num_batched_tokens, 1, 10'000'000, "--max-tokens");
@@ -293,8 +369,17 @@ ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, cons
   if (slo.ttft_s && !(std::isfinite(*slo.ttft_s) && *slo.ttft_s > 0)) throw InputError("--slo-ttft", "", "must be > 0");
   if (slo.tpot_s && !(std::isfinite(*slo.tpot_s) && *slo.tpot_s > 0)) throw InputError("--slo-tpot", "", "must be > 0");
   if (!(slo.percentile > 0 && slo.percentile <= 100)) throw InputError("--percentile", "", "must be in (0, 100]");
+  std::optional<serve_internal::Pools> pools;
+  if (c.layout.prefill_chips > 0) {
+    if (spec.kind == ArrivalKind::kConcurrency) {
+      throw InputError("--prefill-chips", "",
+                       "a closed loop (--concurrency) couples the two pools and is not modelled; use --offline, "
+                       "--rate, --trace or an SLO search");
+    }
+    pools = serve_internal::split_pools(c);
+  }
   ServeResult r;
-  const Layout layout = derive_layout(c);
+  const Layout layout = derive_layout(c, pools);
   r.replicas = layout.replicas;
   r.chips_per_replica = layout.chips_per_replica;
   r.chips_used = layout.chips_used;
@@ -309,29 +394,42 @@ ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, cons
     throw InputError("--requests", "", fmt::format("{} tokens in all exceed the cap of {}", tokens, kMaxTotalTokens));
   }
   if (!c.engine.chunked_prefill) {
+    const long long budget = serve_internal::token_budget(c);
     for (const auto& q : all) {
-      if (q.input > c.engine.max_num_batched_tokens) {
+      if (q.input > budget) {
         throw InputError("--max-tokens", "",
-                         fmt::format("{} is below a {}-token prompt; raise it or enable chunked prefill",
-                                     c.engine.max_num_batched_tokens, q.input));
+                         fmt::format("{} is below a {}-token prompt{}; raise it or enable chunked prefill", budget,
+                                     q.input, c.layout.attention_dp ? " (per attention-DP rank: --max-tokens / tp)" : ""));
       }
     }
   }
-  r.memory = size_memory(c, longest(all), &r.reason);
+  const ServeConfig& decode = pools ? pools->decode : c;
+  r.memory = size_memory(decode, longest(all), &r.reason);
+  r.instance_kv_tokens = r.memory.kv_tokens * serve_internal::attention_ranks(decode);
+  ServeMemory prefill_memory;
+  if (pools) {
+    r.disagg.emplace();
+    long long prompt = 0;
+    for (const auto& q : all) prompt = std::max<long long>(prompt, q.input + 1LL);
+    std::string why;
+    prefill_memory = size_memory(pools->prefill, prompt, &why);
+    if (r.reason.empty() && !why.empty()) r.reason = "prefill pool: " + why;
+  }
   if (!r.reason.empty()) {
     r.servable = false;
     return r;
   }
-  const IterationCost cost(c);
+  const Runner runner(c, r.memory, pools, prefill_memory, layout.groups);
   {
     BatchShape one;
     one.decode_seqs = 1;
     one.decode_kv_full = all.front().input;
     one.decode_kv_window = std::min<double>(all.front().input, c.model.sliding_window);
-    r.batch1_decode_s = cost.time(one).total.value();
+    r.batch1_decode_s = runner.price()(one).total.value();
   }
+  DisaggResult* disagg = r.disagg ? &*r.disagg : nullptr;
   if (!search_rate) {
-    run_groups(c, r.memory, cost, plan_groups(all, spec, layout.groups), slo, r);
+    run_groups(runner.runs(all, spec, disagg), slo, r);
     return r;
   }
 
@@ -342,34 +440,29 @@ ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, cons
   RequestSpec offline = spec;
   offline.kind = ArrivalKind::kOffline;
   ServeResult peak = r;
-  run_groups(c, r.memory, cost, plan_groups(make_requests(offline, c.model.max_seq), offline, layout.groups), slo, peak);
-  auto plans_at = [&](double rate) {
+  run_groups(runner.runs(make_requests(offline, c.model.max_seq), offline), slo, peak);
+  auto runs_at = [&](double rate, DisaggResult* d = nullptr) {
     RequestSpec s = spec;
     s.kind = ArrivalKind::kPoisson;
     s.rate = rate;
-    return plan_groups(make_requests(s, c.model.max_seq), s, layout.groups);
+    return runner.runs(make_requests(s, c.model.max_seq), s, d);
   };
   // Per-group rate = rate / groups; the search runs on the whole system's rate.
   // The offline rate of a finite run includes its drain tail, so it understates the sustainable
   // rate; the bracket's top is twice it (well past saturation, where the queue and TTFT grow).
   double hi = kRateCeilingFactor * peak.requests_per_s, lo = peak.requests_per_s * kLowestRateFraction;
   std::optional<double> best;
-  if (meets(c, r.memory, cost, plans_at(hi), slo)) {
+  if (meets(runs_at(hi), slo)) {
     best = hi;
-  } else if (meets(c, r.memory, cost, plans_at(lo), slo)) {
+  } else if (meets(runs_at(lo), slo)) {
     while (hi / lo > kRateTolerance) {
       const double mid = std::sqrt(hi * lo);
-      (meets(c, r.memory, cost, plans_at(mid), slo) ? lo : hi) = mid;
+      (meets(runs_at(mid), slo) ? lo : hi) = mid;
     }
     best = lo;
   }
-  if (best) {
-    r.slo_rate = *best;
-    run_groups(c, r.memory, cost, plans_at(*best), slo, r);
-  } else {
-    r.slo_rate = 0.0;
-    run_groups(c, r.memory, cost, plans_at(lo), slo, r);
-  }
+  r.slo_rate = best.value_or(0.0);
+  run_groups(runs_at(best.value_or(lo), disagg), slo, r);
   return r;
 }
 

@@ -47,6 +47,9 @@ nlohmann::json serve_json(const ServeConfig& c, const RequestSpec& spec, const S
                  {"ep", c.layout.ep},
                  {"replicas", r.replicas},
                  {"simulated_groups", r.groups}};
+  j["layout"]["attention_dp"] = c.layout.attention_dp;  // docs/serving.md 9-10
+  j["layout"]["instance_kv_tokens"] = r.instance_kv_tokens;
+  if (r.disagg) j["disaggregation"] = disagg_json(*r.disagg);
   j["engine"] = {{"stack", c.stack.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.stack)},
                  {"admission", c.engine.guaranteed_admission ? "guaranteed" : "greedy"},
                  {"max_num_seqs", c.engine.max_num_seqs},
@@ -177,6 +180,7 @@ std::string serve_table(const ServeConfig& c, const RequestSpec& spec, const Slo
       }
     }
   }
+  if (r.disagg && r.servable) out += fmt::format("\n{}", disagg_table(*r.disagg));  // docs/serving.md 9
   out += fmt::format("\n{} symmetric group(s) (replicas x pipeline virtual engines), simulated by one representative "
                      "per distinct load.\n",
                      r.groups);
