@@ -21,6 +21,7 @@
 #include "field_options.h"
 #include "output.h"
 #include "serve_command.h"
+#include "serve_search_command.h"
 #include "tahoma/serve_validate.h"
 #include "tahoma/error.h"
 #include "tahoma/report.h"
@@ -270,6 +271,7 @@ int main(int argc, char** argv) {
   SearchOptions search_opts;
   std::string search_objective = "tokens-per-s";
   add_search_options(search_cmd, search_opts, search_objective);
+  cli::ServeSearchCommand serve_search(search_cmd);  // search --serve (serve_search_command.cpp)
 
   auto* compare_cmd = app.add_subcommand(
       "compare", "search several systems for the same work, side by side: tahoma compare --systems a,b,c ...");
@@ -396,6 +398,8 @@ int main(int argc, char** argv) {
       for (double b = lo; b <= hi * (1 + 1e-12); b *= coll_factor) coll.sizes.emplace_back(b);
       const auto rows = run_collective(s, coll);
       text = format == "json" ? collective_json(s, coll, rows).dump(2) + "\n" : collective_table(s, coll, rows);
+    } else if (*search_cmd && serve_search.enabled()) {
+      text = serve_search.run(search_in, search_opts, format);
     } else if (*search_cmd) {
       if (search_opts.threads > 0) threads.emplace(tbb::global_control::max_allowed_parallelism, search_opts.threads);
       search_opts.space = space_from(search_in);

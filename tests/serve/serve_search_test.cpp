@@ -226,5 +226,99 @@ TEST(serve_attention_dp, LayoutLimitsAreInputErrors) {
   EXPECT_CONTAINS(input_error([&] { (void)simulate_serving(moe, offline(4, 10, 10), {}); }), "--attention-dp");
 }
 
+// --- tahoma search --serve ------------------------------------------------------------------------
+
+ServeSearchOptions small_search() {
+  ServeSearchOptions o;
+  o.requests = offline(200, 800, 200);
+  o.max_batch = {32, 256};
+  return o;
+}
+
+// The ranking is a total order on the objective: the winner is at least as good as every listed
+// layout, the list is non-increasing, and the answer does not depend on the thread count.
+TEST(serve_search, WinnerIsAtLeastAsGoodAsEveryListedLayout) {
+  const ServeConfig base = config("dgx-h100", 8, "llama3-8b");
+  ServeSearchOptions o = small_search();
+  o.top = 50;
+  o.threads = 1;
+  const ServeSearchReport one = search_serving(base, o);
+  ASSERT_GT(one.results.size(), 3u);
+  for (std::size_t i = 1; i < one.results.size(); ++i) {
+    EXPECT_GE(one.results[0].objective, one.results[i].objective);
+    EXPECT_GE(one.results[i - 1].objective, one.results[i].objective);
+    EXPECT_DOUBLE_EQ(one.results[i].objective, one.results[i].result.output_tokens_per_s_per_chip);
+  }
+  EXPECT_LE(one.simulated + one.skipped, one.considered);
+  EXPECT_LE(static_cast<long long>(one.results.size()), one.simulated);
+  o.threads = 2;
+  const ServeSearchReport two = search_serving(base, o);
+  ASSERT_EQ(two.results.size(), one.results.size());
+  for (std::size_t i = 0; i < one.results.size(); ++i) {
+    EXPECT_EQ(serve_layout_flags(two.results[i].config), serve_layout_flags(one.results[i].config));
+    EXPECT_DOUBLE_EQ(two.results[i].objective, one.results[i].objective);
+  }
+}
+
+// The cap bounds the simulations; what is over it is counted, not silently dropped.
+TEST(serve_search, CandidatesOverTheCapAreCounted) {
+  const ServeConfig base = config("dgx-h100", 8, "llama3-8b");
+  ServeSearchOptions o = small_search();
+  o.max_candidates = 3;
+  const ServeSearchReport r = search_serving(base, o);
+  EXPECT_EQ(r.simulated, 3);
+  EXPECT_GT(r.skipped, 0);
+  EXPECT_LE(r.results.size(), 3u);
+}
+
+int run_cli(const std::string& args, std::string* out) {
+  testing::TempDir dir;
+  const auto path = dir.path() / "out.txt";
+  const std::string cmd = std::string("'") + TAHOMA_BINARY + "' " + args + " >'" + path.string() + "' 2>&1";
+  const int status = std::system(cmd.c_str());
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return WEXITSTATUS(status);
+}
+
+// The winner's reproduce command, run through `tahoma serve`, prints the numbers the search ranked
+// it by (at the SLO, with a disaggregated split among the candidates).
+TEST(serve_search, ReproduceCommandGivesTheSameNumbers) {
+  std::string out;
+  ASSERT_EQ(run_cli("search --serve --system dgx-h100 --chips 16 --model llama3-8b --input-len 2000 --output-len 100 "
+                    "--requests 150 --slo-ttft 1s --slo-tpot 30ms --disagg --max-batch 64,256 --top 5 --format json",
+                    &out),
+            0)
+      << out;
+  const auto j = nlohmann::json::parse(out);
+  ASSERT_TRUE(j.contains("results") && j.contains("best"));
+  ASSERT_FALSE(j["best"].is_null());
+  EXPECT_LE(j["results"].size(), 5u);
+  for (const auto& r : j["results"])
+    EXPECT_GE(j["best"]["output_tokens_per_s_per_chip"].get<double>(), r["output_tokens_per_s_per_chip"].get<double>());
+  std::string cmd = j["best"]["reproduce"].get<std::string>();
+  ASSERT_EQ(cmd.rfind("tahoma serve ", 0), 0u) << cmd;
+  std::string served;
+  ASSERT_EQ(run_cli(cmd.substr(7) + " --format json", &served), 0) << served;
+  const auto s = nlohmann::json::parse(served);
+  EXPECT_DOUBLE_EQ(s["throughput"]["output_tokens_per_s_per_chip"].get<double>(),
+                   j["best"]["output_tokens_per_s_per_chip"].get<double>());
+  EXPECT_DOUBLE_EQ(s["ttft_s"]["p99"].get<double>(), j["best"]["ttft_s"]["p99"].get<double>());
+  EXPECT_DOUBLE_EQ(s["tpot_s"]["p99"].get<double>(), j["best"]["tpot_s"]["p99"].get<double>());
+  EXPECT_DOUBLE_EQ(s["slo"]["max_rate_per_s"].get<double>(), j["best"]["slo_rate"].get<double>());
+}
+
+TEST(serve_search, BadInputExitsTwo) {
+  std::string out;
+  EXPECT_EQ(run_cli("search --serve --system dgx-h100 --chips 8 --input-len 100", &out), 2) << out;
+  EXPECT_CONTAINS(out, "--model");
+  EXPECT_EQ(run_cli("search --serve --system dgx-h100 --chips 8 --model llama3-8b --max-batch 0", &out), 2) << out;
+  EXPECT_CONTAINS(out, "--max-batch");
+  EXPECT_EQ(run_cli("search --serve --system dgx-h100 --chips 8 --model llama3-8b --slo-tpot fast", &out), 2) << out;
+  EXPECT_CONTAINS(out, "--slo-tpot");
+}
+
 }  // namespace
 }  // namespace tahoma
