@@ -107,6 +107,7 @@ std::string run_demo(const std::string& format) {
                   to_string(sc.training.precision));
   out += comparison_table(rows);
   out += "\nLayouts come from data/scenarios/demo-*.yaml; `tahoma simulate FILE` shows the full breakdown of one.\n";
+  out += "\n" + cli::serving_demo_table();  // serve_command.cpp
   return out;
 }
 

@@ -281,4 +281,63 @@ std::string ServeCommand::run(const std::string& format) const {
   return format == "json" ? serve_json(c, rs, slo, r).dump(2) + "\n" : serve_table(c, rs, slo, r);
 }
 
+// The serving half of `tahoma demo`: one model at one SLO on a rack-scale system of each vendor,
+// the highest Poisson rate meeting the limits (MLPerf server), each on its family's serving stack.
+// Sizes: one Trn3 UltraServer (144 chips), one GB300 NVL72 rack (72), an Ironwood 4x4x4 cube (64).
+namespace {
+struct DemoSystem {
+  const char* system;
+  int chips;
+};
+constexpr DemoSystem kServingDemoSystems[] = {{"trn3-ultraserver", 144}, {"gb300-nvl72", 72}, {"tpu-v7", 64}};
+constexpr const char* kServingDemoModel = "llama3.1-405b";
+constexpr int kServingDemoTp = 8;                 // fp8 weights: 51 GB per rank, room for KV on each chip
+constexpr int kServingDemoLength = 1000;          // input and output tokens per request
+constexpr long long kServingDemoRequests = 10000;  // enough for the queue's steady state at every rate
+constexpr double kServingDemoTtft = 2.0, kServingDemoTpot = 0.1, kServingDemoPercentile = 99;
+
+std::string money(const std::optional<double>& v) { return v ? fmt::format("{:.2f}", *v) : "-"; }
+}  // namespace
+
+std::string serving_demo_table() {
+  SloSpec slo;
+  slo.ttft_s = kServingDemoTtft;
+  slo.tpot_s = kServingDemoTpot;
+  slo.percentile = kServingDemoPercentile;
+  RequestSpec rs;
+  rs.count = kServingDemoRequests;
+  rs.count_given = true;
+  rs.input = rs.output = {LengthDistKind::kFixed, kServingDemoLength, 0};
+  std::string out = fmt::format(
+      "Llama 3.1 405B serving, fp8 weights, input {} / output {} tokens, {} requests: the highest Poisson rate with "
+      "p{:g} TTFT <= {:g} s and TPOT <= {:g} ms\n\n",
+      kServingDemoLength, kServingDemoLength, kServingDemoRequests, kServingDemoPercentile, kServingDemoTtft,
+      kServingDemoTpot * 1e3);
+  out += fmt::format("{:<18}{:>6} {:<15}{:>8}{:>11}{:>10}{:>10}{:>10}{:>10}{:>8}\n", "system", "chips", "stack", "req/s",
+                     "tok/s/chip", "TTFT p99", "TPOT p99", "J/token", "kWh/Mtok", "$/Mtok");
+  for (const auto& d : kServingDemoSystems) {
+    ServeConfig c;
+    c.system = load_system(d.system);
+    c.system.chips = d.chips;
+    c.model = load_model(kServingDemoModel);
+    c.layout.tp = kServingDemoTp;
+    c.precision = Precision::kFp8;
+    const Stack stack = serving_stack(std::nullopt, c.system);
+    c.stack = stack.name;
+    c.engine = serve_engine_from(stack.serving);
+    c.kv_dtype = default_kv_dtype(stack.serving, c.precision);
+    const ServeResult r = simulate_serving(c, rs, slo, true);
+    const ServeEnergy e = serve_energy(c, r);
+    out += fmt::format("{:<18}{:>6} {:<15}{:>8.1f}{:>11.0f}{:>8.0f}ms{:>8.1f}ms{:>10.2f}{:>10.3f}{:>8}\n", d.system,
+                       d.chips, c.stack, r.slo_rate.value_or(0.0), r.output_tokens_per_s_per_chip, r.ttft.p99 * 1e3,
+                       r.tpot.p99 * 1e3, e.joules_per_output_token, e.kwh_per_million_output_tokens,
+                       money(e.usd_per_million_output_tokens));
+  }
+  out += fmt::format("\nReplicas of TP {} fill the chips, each system on its family's serving stack. $ needs the "
+                     "preset's\nprice_usd_per_chip_hour (- when absent). One row in full: tahoma serve --system tpu-v7 "
+                     "--chips 64\n  --model {} --tp {} --precision fp8 --requests {} --slo-ttft 2s --slo-tpot 100ms\n",
+                     kServingDemoTp, kServingDemoModel, kServingDemoTp, kServingDemoRequests);
+  return out;
+}
+
 }  // namespace tahoma::cli

@@ -24,4 +24,9 @@ class ServeCommand {
   std::shared_ptr<Options> o_;
 };
 
+// The serving comparison `tahoma demo` prints after the training one: Llama 3.1 405B at one SLO on
+// a Trn3 UltraServer, a GB300 NVL72 and an Ironwood slice (tokens/s per chip, TTFT and TPOT p99,
+// energy and $ per million output tokens).
+std::string serving_demo_table();
+
 }  // namespace tahoma::cli
