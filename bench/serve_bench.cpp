@@ -66,6 +66,24 @@ BENCHMARK(BM_Serve10kConcurrency72ChipsDeepSeekV3)->Unit(benchmark::kMillisecond
 BENCHMARK(BM_Serve10kOneReplica)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SloSearch72Chips)->Unit(benchmark::kMillisecond);
 
+// search --serve: Llama 3.1 70B fp8 on 72 GB200s, SLO p99 TTFT <= 2 s and TPOT <= 50 ms, 500
+// requests per layout, every TP x PP x max-batch layout that fits, each an SLO search.
+void BM_ServeSearch72ChipsSlo(benchmark::State& state) {
+  const ServeConfig c = nvl72("llama3.1-70b", 1, 1, Precision::kFp8);
+  ServeSearchOptions o;
+  o.requests = requests(ArrivalKind::kOffline, 500);
+  o.slo.ttft_s = 2.0;
+  o.slo.tpot_s = 0.05;
+  long long simulated = 0;
+  for (auto _ : state) {
+    const ServeSearchReport r = search_serving(c, o);
+    simulated = r.simulated;
+    benchmark::DoNotOptimize(r.results.size());
+  }
+  state.SetItemsProcessed(state.iterations() * simulated);  // layouts simulated per second
+}
+BENCHMARK(BM_ServeSearch72ChipsSlo)->Unit(benchmark::kMillisecond)->UseRealTime();  // oneTBB workers
+
 }  // namespace
 
 BENCHMARK_MAIN();
