@@ -428,4 +428,50 @@ nlohmann::json serve_search_json(const ServeSearchOptions& options, const ServeS
 std::string serve_search_table(const ServeSearchOptions& options, const ServeSearchReport& report,
                                const std::string& reproduce);
 
+// ---------------------------------------------------------------------------------------------
+// Timeline and trace (scheduler.cpp records, serve_trace.cpp writes)
+// ---------------------------------------------------------------------------------------------
+
+// One iteration of a group: its span on the group's clock and its batch.
+struct IterationSpan {
+  std::int64_t start_ns = 0, end_ns = 0;
+  long long prefill_tokens = 0;
+  int decode_seqs = 0;
+  int prompts_done = 0;
+  long long tokens = 0;  // prefill tokens + decode sequences x tokens verified each
+};
+// One request of a group: queued from arrival to its first admission, prefilling until its first
+// token, decoding until its last (-1: not reached).
+struct RequestSpan {
+  int index = 0;  // in the group's request list
+  int input = 0, output = 0;
+  std::int64_t arrival_ns = -1, admitted_ns = -1, first_token_ns = -1, end_ns = -1;
+  int preemptions = 0;
+};
+// Requests and iterations a trace records at most, all simulated groups together.
+inline constexpr long long kTraceRequests = 2000;
+inline constexpr long long kTraceIterations = 1'000'000;
+// What one simulated group did, iteration by iteration and request by request (the first
+// request_cap requests by index, the first iteration_cap iterations).
+struct GroupTimeline {
+  long long request_cap = kTraceRequests;
+  long long iteration_cap = kTraceIterations;
+  int multiplicity = 1;  // groups that run like this one
+  std::vector<IterationSpan> iterations;
+  std::vector<RequestSpan> requests;
+  long long requests_total = 0;  // requests the group served
+};
+// As simulate_group, recording the group's timeline into `timeline`.
+GroupRun simulate_group(const ServeConfig& config, const ServeMemory& memory, const IterationPricer& price,
+                        const std::vector<Request>& requests, int concurrency, GroupTimeline* timeline);
+// As simulate_serving, also recording the timelines of the reported run's representative groups, one
+// per distinct group, the caps split between them (a colocated layout's; a disaggregated layout
+// records none).
+ServeResult simulate_serving(const ServeConfig& config, const RequestSpec& spec, const SloSpec& slo, bool search_rate,
+                             std::vector<GroupTimeline>* timelines);
+// A Chrome trace-event JSON of the timelines (opens in ui.perfetto.dev): one track per simulated
+// group with its iterations, one per recorded request with its queued, prefill and decode spans.
+std::string serve_trace_json(const ServeConfig& config, const ServeResult& result,
+                             const std::vector<GroupTimeline>& timelines);
+
 }  // namespace tahoma

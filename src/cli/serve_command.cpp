@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "output.h"
 #include "tahoma/error.h"
 #include "tahoma/serve.h"
 #include "tahoma/stack.h"
@@ -36,6 +37,7 @@ struct ServeCommand::Options {
   double spec_accept = 2.0;
   long long seed = 0;
   std::optional<std::string> slo_ttft, slo_tpot;
+  std::optional<std::string> trace_out;
   double percentile = 99;
 };
 
@@ -208,6 +210,9 @@ ServeCommand::ServeCommand(CLI::App& app) : o_(std::make_shared<Options>()) {
   c->add_option("--spec-accept", o.spec_accept, "mean tokens emitted per verification step, in [1, k + 1]");
   c->add_option("--draft-model", o.draft_model, "draft model for --speculative draft");
   c->add_option("--seed", o.seed, "seed of the length and arrival draws");
+  c->add_option("--trace-out", o.trace_out,
+                "write a Chrome/Perfetto trace (JSON) of the simulated groups' iterations and the lifetimes of up to "
+                "2000 requests to FILE (opens in ui.perfetto.dev)");
   c->add_option("--slo-ttft", o.slo_ttft, "TTFT limit, e.g. 2s");
   c->add_option("--slo-tpot", o.slo_tpot, "TPOT limit, e.g. 200ms");
   c->add_option("--percentile", o.percentile,
@@ -277,7 +282,12 @@ std::string ServeCommand::run(const std::string& format) const {
                      "choose one of --offline, --concurrency N, --rate R or --trace FILE (or --slo-ttft/--slo-tpot to "
                      "search the highest rate)");
   }
-  const ServeResult r = simulate_serving(c, rs, slo, search);
+  if (o.trace_out && c.layout.prefill_chips > 0) {
+    throw InputError("--trace-out", "", "the trace covers colocated layouts; drop --prefill-chips or --trace-out");
+  }
+  std::vector<GroupTimeline> timelines;
+  const ServeResult r = simulate_serving(c, rs, slo, search, o.trace_out ? &timelines : nullptr);
+  if (o.trace_out) write_output(serve_trace_json(c, r, timelines), *o.trace_out, "--trace-out");
   return format == "json" ? serve_json(c, rs, slo, r).dump(2) + "\n" : serve_table(c, rs, slo, r);
 }
 

@@ -48,8 +48,8 @@ struct Scheduled {
 class Scheduler {
  public:
   Scheduler(const ServeConfig& c, const ServeMemory& mem, const IterationPricer& price,
-            const std::vector<Request>& reqs, int concurrency)
-      : c_(c), mem_(mem), price_(price), reqs_(reqs), concurrency_(concurrency), live_(reqs.size()) {
+            const std::vector<Request>& reqs, int concurrency, GroupTimeline* timeline = nullptr)
+      : c_(c), mem_(mem), price_(price), reqs_(reqs), concurrency_(concurrency), live_(reqs.size()), tl_(timeline) {
     const int pp = serve_internal::virtual_engines(c);
     // One pipeline virtual engine: 1/pp of the KV blocks and of the sequence limit (vLLM V1 keeps
     // pp batches in flight under one scheduler's limits).
@@ -96,6 +96,16 @@ class Scheduler {
     if (concurrency_ > 0) {
       for (; next_ < reqs_.size() && next_ < static_cast<std::size_t>(concurrency_); ++next_) waiting_.push_back(static_cast<int>(next_));
     }
+    if (tl_) {
+      tl_->requests_total = static_cast<long long>(reqs_.size());
+      tl_->requests.resize(static_cast<std::size_t>(std::min<long long>(tl_->request_cap, tl_->requests_total)));
+      for (std::size_t i = 0; i < tl_->requests.size(); ++i) tl_->requests[i] = {static_cast<int>(i), reqs_[i].input, reqs_[i].output};
+    }
+  }
+
+  // The timeline's record of request idx, when it is among those recorded.
+  [[nodiscard]] RequestSpan* span(int idx) const {
+    return tl_ && static_cast<std::size_t>(idx) < tl_->requests.size() ? &tl_->requests[static_cast<std::size_t>(idx)] : nullptr;
   }
 
   // When request i joins the queue: its arrival, or when its KV reaches a disaggregated decode
@@ -129,6 +139,7 @@ class Scheduler {
     r.prompt = reqs_[static_cast<std::size_t>(v)].input + r.generated;
     waiting_.push_front(v);
     ++out_.preemptions;
+    if (RequestSpan* sp = span(v)) ++sp->preemptions;
     preempted_ = true;
   }
 
@@ -191,6 +202,7 @@ class Scheduler {
       if (need > free_) break;
       waiting_.pop_front();
       running_.push_back(idx);
+      if (RequestSpan* sp = span(idx); sp && sp->admitted_ns < 0) sp->admitted_ns = now_;
       free_ -= need;
       r.blocks = need;
       // The client has the first token once the decode instance takes the request in.
@@ -228,6 +240,9 @@ class Scheduler {
     const double s = t.total.value();
     if (!(s > 0 && s < 1e6)) throw Error(fmt::format("serve: iteration time {} s is out of range", s));
     const auto dt = std::max<std::int64_t>(1, std::llround(std::ceil(s * 1e9)));
+    if (tl_ && static_cast<long long>(tl_->iterations.size()) < tl_->iteration_cap) {
+      tl_->iterations.push_back({now_, now_ + dt, b.prefill_tokens, b.decode_seqs, b.prompts_done, b.tokens()});
+    }
     now_ += dt;
     if (now_ > kMaxSimulatedNs) {
       throw InputError("--requests", "", "the simulated time exceeds 1e18 ns (31 years); lower --requests or the lengths");
@@ -280,6 +295,11 @@ class Scheduler {
     r.done = true;
     release(r);
     out_.first_token_ns[static_cast<std::size_t>(idx)] = r.first_token;
+    if (RequestSpan* sp = span(idx)) {
+      sp->arrival_ns = r.arrival;
+      sp->first_token_ns = r.first_token;
+      sp->end_ns = now_;
+    }
     ++finished_;
     const double ttft = static_cast<double>(r.first_token - r.arrival) * 1e-9;
     const double e2e = static_cast<double>(now_ - r.arrival) * 1e-9;
@@ -307,6 +327,7 @@ class Scheduler {
   long long pool_ = 0, free_ = 0;
   int max_seqs_ = 1, query_ = 1;
   long long budget_ = 1;
+  GroupTimeline* tl_;  // nullptr: nothing recorded
   double accept_ = 1;
   bool preempted_ = false;
   std::size_t next_ = 0;
@@ -320,6 +341,11 @@ class Scheduler {
 GroupRun simulate_group(const ServeConfig& config, const ServeMemory& memory, const IterationPricer& price,
                         const std::vector<Request>& requests, int concurrency) {
   return Scheduler(config, memory, price, requests, concurrency).run();
+}
+
+GroupRun simulate_group(const ServeConfig& config, const ServeMemory& memory, const IterationPricer& price,
+                        const std::vector<Request>& requests, int concurrency, GroupTimeline* timeline) {
+  return Scheduler(config, memory, price, requests, concurrency, timeline).run();
 }
 
 GroupRun simulate_group(const ServeConfig& config, const ServeMemory& memory, const IterationCost& cost,

@@ -167,12 +167,25 @@ class Runner {
       : c_(c), mem_(mem), pools_(pools), prefill_mem_(prefill_mem), groups_(groups),
         pricer_(pools ? pools->decode : c) {}
 
+  // `timelines`: one per distinct colocated group, for the trace (the caps split between them).
   [[nodiscard]] std::vector<WeightedRun> runs(const std::vector<Request>& all, const RequestSpec& spec,
-                                              DisaggResult* disagg = nullptr) const {
+                                              DisaggResult* disagg = nullptr,
+                                              std::vector<GroupTimeline>* timelines = nullptr) const {
     if (pools_) return serve_internal::run_disaggregated(*pools_, prefill_mem_, mem_, all, disagg);
+    const std::vector<GroupPlan> plans = plan_groups(all, spec, groups_);
+    if (timelines) timelines->assign(plans.size(), GroupTimeline{});
     std::vector<WeightedRun> out;
-    for (const auto& p : plan_groups(all, spec, groups_))
-      out.push_back({simulate_group(c_, mem_, pricer_.price, p.requests, p.concurrency), p.multiplicity});
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      const GroupPlan& p = plans[i];
+      GroupTimeline* record = timelines ? &(*timelines)[i] : nullptr;
+      if (record) {
+        const auto n = static_cast<long long>(plans.size());
+        record->request_cap = kTraceRequests / n;
+        record->iteration_cap = kTraceIterations / n;
+        record->multiplicity = p.multiplicity;
+      }
+      out.push_back({simulate_group(c_, mem_, pricer_.price, p.requests, p.concurrency, record), p.multiplicity});
+    }
     return out;
   }
   [[nodiscard]] const IterationPricer& price() const { return pricer_.price; }
@@ -365,6 +378,11 @@ void validate_serve_config(const ServeConfig& c) {
 }
 
 ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, const SloSpec& slo, bool search_rate) {
+  return simulate_serving(c, spec, slo, search_rate, nullptr);
+}
+
+ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, const SloSpec& slo, bool search_rate,
+                             std::vector<GroupTimeline>* timeline) {
   validate_serve_config(c);
   if (slo.ttft_s && !(std::isfinite(*slo.ttft_s) && *slo.ttft_s > 0)) throw InputError("--slo-ttft", "", "must be > 0");
   if (slo.tpot_s && !(std::isfinite(*slo.tpot_s) && *slo.tpot_s > 0)) throw InputError("--slo-tpot", "", "must be > 0");
@@ -429,7 +447,7 @@ ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, cons
   }
   DisaggResult* disagg = r.disagg ? &*r.disagg : nullptr;
   if (!search_rate) {
-    run_groups(runner.runs(all, spec, disagg), slo, r);
+    run_groups(runner.runs(all, spec, disagg, timeline), slo, r);
     return r;
   }
 
@@ -441,11 +459,11 @@ ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, cons
   offline.kind = ArrivalKind::kOffline;
   ServeResult peak = r;
   run_groups(runner.runs(make_requests(offline, c.model.max_seq), offline), slo, peak);
-  auto runs_at = [&](double rate, DisaggResult* d = nullptr) {
+  auto runs_at = [&](double rate, DisaggResult* d = nullptr, std::vector<GroupTimeline>* t = nullptr) {
     RequestSpec s = spec;
     s.kind = ArrivalKind::kPoisson;
     s.rate = rate;
-    return runner.runs(make_requests(s, c.model.max_seq), s, d);
+    return runner.runs(make_requests(s, c.model.max_seq), s, d, t);
   };
   // Per-group rate = rate / groups; the search runs on the whole system's rate.
   // The offline rate of a finite run includes its drain tail, so it understates the sustainable
@@ -462,7 +480,7 @@ ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, cons
     best = lo;
   }
   r.slo_rate = best.value_or(0.0);
-  run_groups(runs_at(best.value_or(lo), disagg), slo, r);
+  run_groups(runs_at(best.value_or(lo), disagg, timeline), slo, r);
   return r;
 }
 

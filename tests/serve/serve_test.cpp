@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <sstream>
 
@@ -534,6 +535,89 @@ TEST(serve_cli, EnergyAndCostKeys) {
   EXPECT_TRUE(j["cost"]["usd_per_million_output_tokens"].is_null());  // no price in the preset
   ASSERT_EQ(run_cli("serve --system tpu-v7 --chips 8 --model llama3-8b --offline --requests 8 --output-len 20", &out), 0);
   EXPECT_CONTAINS(out, "Cost: - per million");
+}
+
+// --- Timeline and trace (scheduler.cpp records, serve_trace.cpp writes) --------------------------
+
+// Recording changes nothing; the timeline holds every iteration of the group, each request's spans
+// in order, and at most kTraceRequests requests.
+TEST(serve_trace, TimelineMatchesTheRunAndIsCapped) {
+  const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  RequestSpec load = offline(2500, 200, 20);
+  load.kind = ArrivalKind::kPoisson;
+  load.rate = 100;
+  std::vector<GroupTimeline> timelines;
+  const ServeResult with = simulate_serving(c, load, {}, false, &timelines);
+  const ServeResult without = simulate_serving(c, load, {});
+  EXPECT_EQ(with.iterations, without.iterations);
+  EXPECT_EQ(with.ttft.p99, without.ttft.p99);
+  ASSERT_EQ(timelines.size(), 1u);  // one replica: one group
+  const GroupTimeline& t = timelines.front();
+  EXPECT_EQ(static_cast<long long>(t.iterations.size()), with.iterations);
+  EXPECT_EQ(t.requests_total, 2500);
+  EXPECT_EQ(static_cast<long long>(t.requests.size()), kTraceRequests);
+  for (std::size_t i = 1; i < t.iterations.size(); ++i) EXPECT_GE(t.iterations[i].start_ns, t.iterations[i - 1].end_ns);
+  for (const RequestSpan& r : t.requests) {
+    EXPECT_LE(r.arrival_ns, r.admitted_ns) << r.index;
+    EXPECT_LE(r.admitted_ns, r.first_token_ns) << r.index;
+    EXPECT_LT(r.first_token_ns, r.end_ns) << r.index;
+  }
+  // A closed loop over more groups than clients divide evenly: two distinct groups, two tracks.
+  ServeConfig eight = config("dgx-h100", 8, "llama3-8b");
+  std::vector<GroupTimeline> two;
+  (void)simulate_serving(eight, closed_loop(12, 96, 100, 10), {}, false, &two);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].multiplicity + two[1].multiplicity, 8);
+  EXPECT_LE(static_cast<long long>(two[0].requests.size() + two[1].requests.size()), kTraceRequests);
+}
+
+TEST(serve_trace, JsonHasIterationsAndRequestLifetimes) {
+  const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  RequestSpec load = offline(50, 300, 30);
+  load.kind = ArrivalKind::kPoisson;
+  load.rate = 20;
+  std::vector<GroupTimeline> timelines;
+  const ServeResult r = simulate_serving(c, load, {}, false, &timelines);
+  const auto j = nlohmann::json::parse(serve_trace_json(c, r, timelines));
+  long long iterations = 0;
+  std::map<std::string, long long> spans;
+  for (const auto& e : j["traceEvents"]) {
+    if (e.value("cat", "") == "iteration") {
+      ++iterations;
+      for (const char* k : {"tokens", "decode_seqs", "prefill_tokens"}) EXPECT_TRUE(e["args"].contains(k)) << k;
+    }
+    if (e.value("cat", "") == "request") ++spans[e["name"].get<std::string>()];
+  }
+  EXPECT_EQ(iterations, r.iterations);
+  EXPECT_EQ(spans["prefill"], 50);
+  EXPECT_EQ(spans["decode"], 50);
+  EXPECT_GT(spans["queued"], 0);
+  EXPECT_EQ(j["otherData"]["system"], "dgx-h100");
+}
+
+TEST(serve_cli, TraceOut) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "serve.json").string();
+  std::string out;
+  ASSERT_EQ(run_cli("serve --system dgx-h100 --model llama3-8b --rate 50 --requests 40 --input-len 200 --output-len 20 "
+                    "--trace-out " + path,
+                    &out),
+            0)
+      << out;
+  std::ifstream in(path);
+  const auto j = nlohmann::json::parse(in);
+  bool iteration = false, request = false;
+  for (const auto& e : j["traceEvents"]) {
+    iteration = iteration || e.value("cat", "") == "iteration";
+    request = request || e.value("cat", "") == "request";
+  }
+  EXPECT_TRUE(iteration);
+  EXPECT_TRUE(request);
+  EXPECT_EQ(run_cli("serve --system dgx-h100 --model llama3-8b --offline --requests 4 --trace-out " +
+                        (dir.path() / "missing" / "t.json").string(),
+                    &out),
+            2);
+  EXPECT_CONTAINS(out, "--trace-out");
 }
 
 }  // namespace
