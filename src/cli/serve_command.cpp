@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -137,7 +138,29 @@ ServeEngine engine_with_flags(ServeEngine e, const ServeCommand::Options& o) {
 
 }  // namespace
 
+namespace {
+// ", vllm 1024": the vllm preset's value of a serving knob as `show stack` prints it (a switch as
+// on or off), for the help text ("" when the preset cannot be read).
+std::function<std::string(std::string_view)> vllm_hints() {
+  std::optional<Stack> vllm;
+  try {
+    vllm = load_stack("vllm");
+  } catch (const Error&) {
+  }
+  return [vllm](std::string_view key) -> std::string {
+    if (!vllm) return "";
+    for (const StackField& f : stack_fields())
+      if (f.key == key) {
+        if (f.kind == StackFieldKind::kBool) return std::get<bool>(f.get(*vllm)) ? ", vllm on" : ", vllm off";
+        return ", vllm " + stack_value_text(f, *vllm);
+      }
+    return "";
+  };
+}
+}  // namespace
+
 ServeCommand::ServeCommand(CLI::App& app) : o_(std::make_shared<Options>()) {
+  const auto hint = vllm_hints();
   cmd_ = app.add_subcommand(
       "serve",
       "simulate LLM inference serving: tahoma serve --system S --model M --input-len 1000 --output-len 1000 "
@@ -188,23 +211,26 @@ ServeCommand::ServeCommand(CLI::App& app) : o_(std::make_shared<Options>()) {
                 "default by the system's family: NVIDIA vllm (vllm-a100 on A100 and < 70 GiB GPUs), Google TPU "
                 "vllm-tpu, AWS Trainium nxd-inference");
   c->add_option("--max-batch", o.max_batch,
-                "most sequences in one iteration (vLLM max_num_seqs; default: the stack's, vllm 1024)");
+                "most sequences in one iteration (vLLM max_num_seqs; default: the stack's" + hint("max_num_seqs") + ")");
   c->add_option("--max-tokens", o.max_tokens,
-                "token budget of one iteration (vLLM max_num_batched_tokens; default: the stack's, vllm 8192)");
-  c->add_option("--block-size", o.block_size, "tokens per paged KV block (default: the stack's, vllm 16)");
+                "token budget of one iteration (vLLM max_num_batched_tokens; default: the stack's" +
+                    hint("max_num_batched_tokens") + ")");
+  c->add_option("--block-size", o.block_size, "tokens per paged KV block (default: the stack's" + hint("block_size") + ")");
   c->add_option("--mem-fraction", o.mem_fraction,
-                "share of memory the engine may use (gpu_memory_utilization; default: the stack's, vllm 0.9)");
-  c->add_option("--chunked-prefill", o.chunked_prefill, "on or off (default: the stack's, vllm on)");
+                "share of memory the engine may use (gpu_memory_utilization; default: the stack's" +
+                    hint("mem_fraction") + ")");
+  c->add_option("--chunked-prefill", o.chunked_prefill, "on or off (default: the stack's" + hint("chunked_prefill") + ")");
   c->add_option("--admission", o.admission,
                 "greedy (admit while KV blocks are free, preempt by recompute) or guaranteed (reserve the whole "
-                "request's KV first); default: the stack's, vllm greedy");
+                "request's KV first); default: the stack's" + hint("admission"));
   c->add_option("--precision", o.precision, "weights and GEMMs: bf16, fp16, fp8 or fp4");
   c->add_option("--kv-dtype", o.kv_dtype,
                 "KV cache: bf16, fp16, fp8 or fp4 (default: fp8 when --precision is fp8/fp4 and the stack reads "
                 "quantized checkpoints' fp8 KV, as tensorrt-llm; else bf16)");
   c->add_option("--cuda-graphs", o.cuda_graphs,
                 "on or off: replay captured graphs for batches up to the stack's largest capture (default: the "
-                "stack's, vllm on up to 512 tokens)");
+                "stack's" + hint("cuda_graphs") + "; largest capture: the stack's" + hint("cuda_graph_max_tokens") +
+                    " tokens)");
   c->add_option("--speculative", o.speculative, "none, draft, mtp or eagle");
   c->add_option("--spec-len", o.spec_len, "proposed tokens per step (k)");
   c->add_option("--spec-accept", o.spec_accept, "mean tokens emitted per verification step, in [1, k + 1]");
