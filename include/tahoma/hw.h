@@ -135,12 +135,50 @@ struct System {
   Chip chip;
   ScaleUp scale_up;
   ScaleOut scale_out;
-  std::optional<double> price_usd_per_chip_hour;
+  std::optional<double> price_usd_per_chip_hour;            // on-demand list price
+  std::optional<double> price_usd_per_chip_hour_committed;  // committed-use (1-year) price, where published
+  // Power outside the chips, per chip (docs/energy.md): the hosts (CPUs, DRAM, NICs, fans, power
+  // conversion in the server) and the network (scale-up switches, scale-out switches and optics).
+  // Drawn whenever the system runs, whatever the step keeps busy; 0 = not in the preset.
+  Watts host_power_per_chip{0};
+  Watts network_power_per_chip{0};
+  // Facility power usage effectiveness (total facility power / IT power) of the data centres that
+  // run this system: cooling and power-conversion overhead on top of the chips, hosts and network.
+  // 1.0 (none) .. 3.0; a preset without `pue` runs at 1.0 and says so.
+  std::optional<double> pue;
   int chips = 0;  // set by the scenario; 0 = one scale-up domain
 
   [[nodiscard]] int total_chips() const { return chips > 0 ? chips : scale_up.chips; }
   [[nodiscard]] int total_ranks() const { return total_chips() * chip.ranks_per_chip; }
 };
+
+// What a stretch of work keeps busy on one chip, each a share of its time in [0, 1] (docs/energy.md):
+// the matrix units at their sustained rate, HBM at its sustained bandwidth, the chip's links.
+struct ChipActivity {
+  double compute = 0;
+  double memory = 0;
+  double network = 0;
+};
+
+// One chip's mean power (docs/energy.md, docs/model.md 7.8): idle plus the dynamic range (the cap,
+// min(tdp, power_limit), minus idle) times `busy` (the share of time the chip works at all) times
+// min(1, compute + 0.4 memory + link share x network). Never above the cap, never below idle, and
+// never lower when any share grows. 0 for a chip without a tdp.
+Watts chip_power(const Chip& chip, const ScaleUp& scale_up, const ScaleOut& scale_out, const ChipActivity& activity,
+                 double busy = 1.0);
+Watts chip_power(const System& system, const ChipActivity& activity, double busy = 1.0);
+
+// A system's power per chip at a given chip power: IT (chip + host + network) and facility (IT x PUE;
+// a preset without `pue` counts 1.0).
+struct PowerPerChip {
+  double chip_w = 0;
+  double host_w = 0;
+  double network_w = 0;
+  double it_w = 0;
+  double pue = 1.0;
+  double facility_w = 0;
+};
+PowerPerChip power_per_chip(const System& system, Watts chip);
 
 // The most chips a system or scenario may have: 2^24 (16.8 M, 16x the largest cluster Tahoma is
 // benchmarked on), so chips x ranks_per_chip (at most 64) fits an int.

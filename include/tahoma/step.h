@@ -48,8 +48,15 @@ struct StepResult {
   StepBreakdown breakdown;
   MemoryBreakdown memory;
   std::vector<CommSummary> comm;
-  double power_watts_per_chip = 0;
-  double energy_joules_per_step = 0;
+  // Energy (docs/energy.md): the chip's power from what the step keeps busy; IT adds the host and
+  // network power per chip; facility multiplies IT by the system's PUE (1.0 without one).
+  ChipActivity activity;
+  double power_watts_per_chip = 0;            // the chip alone
+  double energy_joules_per_step = 0;          // the chips alone, all of them
+  double it_power_watts_per_chip = 0;         // chip + host + network
+  double facility_power_watts_per_chip = 0;   // IT x PUE
+  double energy_it_joules_per_step = 0;       // all chips' IT power x step time
+  double energy_facility_joules_per_step = 0;  // IT energy x PUE
   std::optional<double> cost_usd_per_million_tokens;
   std::vector<std::string> warnings;  // approximations this result rests on, for the user to judge
   std::string engine;                 // "events" or "closed-form"

@@ -364,7 +364,8 @@ System load_system(const std::string& name_or_path, const std::vector<std::strin
   for (const auto& o : overrides) internal::apply_override(node, o, "--set " + o);
   const std::string where = overrides.empty() ? file : file + " (with --set overrides)";
   YamlMap m(node, where, "");
-  m.declare({"name", "description", "family", "stack", "chip", "scale_up", "scale_out", "price_usd_per_chip_hour"});
+  m.declare({"name", "description", "family", "stack", "chip", "scale_up", "scale_out", "price_usd_per_chip_hour",
+             "price_usd_per_chip_hour_committed", "host_power_per_chip", "network_power_per_chip", "pue"});
   System s;
   s.name = m.string("name");
   s.description = m.string("description", "");
@@ -374,6 +375,12 @@ System load_system(const std::string& name_or_path, const std::vector<std::strin
   s.scale_up = parse_scale_up(m.map("scale_up"));
   s.scale_out = parse_scale_out(m.map("scale_out"));
   if (m.has("price_usd_per_chip_hour")) s.price_usd_per_chip_hour = m.number("price_usd_per_chip_hour", 0.0, 0.0, 1e4);
+  if (m.has("price_usd_per_chip_hour_committed")) {
+    s.price_usd_per_chip_hour_committed = m.number("price_usd_per_chip_hour_committed", 0.0, 0.0, 1e4);
+  }
+  s.host_power_per_chip = Watts(m.quantity("host_power_per_chip", Dimension::kWatts, 0.0, 0.0, kMaxWatts));
+  s.network_power_per_chip = Watts(m.quantity("network_power_per_chip", Dimension::kWatts, 0.0, 0.0, kMaxWatts));
+  if (m.has("pue")) s.pue = m.number("pue", 1.0, 1.0, 3.0);
   m.finish();
   return s;
 }

@@ -44,6 +44,35 @@ std::string gb(Bytes b) {
 
 }  // namespace
 
+namespace {
+
+// The step's energy (docs/energy.md): the chips alone (power_watts_per_chip, joules_per_step,
+// kwh_per_million_tokens: the keys before issue 16), then IT (chips + hosts + network) and facility
+// (IT x PUE) energy, per step and per token.
+json step_energy_json(const Scenario& sc, const StepResult& r) {
+  const double tokens = sc.training.global_batch * static_cast<double>(sc.training.seq);
+  const PowerPerChip p = power_per_chip(sc.system, Watts(r.power_watts_per_chip));
+  return {{"power_watts_per_chip", r.power_watts_per_chip},
+          {"joules_per_step", r.energy_joules_per_step},
+          {"kwh_per_million_tokens", r.energy_joules_per_step / 3.6e6 / tokens * 1e6},
+          {"activity", {{"compute", r.activity.compute}, {"memory", r.activity.memory}, {"network", r.activity.network}}},
+          {"host_power_watts_per_chip", p.host_w},
+          {"network_power_watts_per_chip", p.network_w},
+          {"it_power_watts_per_chip", r.it_power_watts_per_chip},
+          {"pue", p.pue},
+          {"facility_power_watts_per_chip", r.facility_power_watts_per_chip},
+          {"it_joules_per_step", r.energy_it_joules_per_step},
+          {"facility_joules_per_step", r.energy_facility_joules_per_step},
+          {"it_joules_per_token", r.energy_it_joules_per_step / tokens},
+          {"facility_joules_per_token", r.energy_facility_joules_per_step / tokens},
+          {"it_kwh_per_million_tokens", r.energy_it_joules_per_step / 3.6e6 / tokens * 1e6},
+          {"facility_kwh_per_million_tokens", r.energy_facility_joules_per_step / 3.6e6 / tokens * 1e6},
+          {"tokens_per_facility_joule",
+           r.energy_facility_joules_per_step > 0 ? tokens / r.energy_facility_joules_per_step : 0.0}};
+}
+
+}  // namespace
+
 json system_json(const System& s) {
   const Chip& c = s.chip;
   json chip = {{"name", c.name},
@@ -108,6 +137,10 @@ json system_json(const System& s) {
             {"scale_out", out},
             {"totals", tot}};
   if (s.price_usd_per_chip_hour) j["price_usd_per_chip_hour"] = *s.price_usd_per_chip_hour;
+  if (s.price_usd_per_chip_hour_committed) j["price_usd_per_chip_hour_committed"] = *s.price_usd_per_chip_hour_committed;
+  j["host_power_watts_per_chip"] = s.host_power_per_chip.value();
+  j["network_power_watts_per_chip"] = s.network_power_per_chip.value();
+  if (s.pue) j["pue"] = *s.pue;
   return j;
 }
 
@@ -261,11 +294,7 @@ json result_json(const Scenario& sc, const StepResult& r) {
                 {"dp", b.dp_comm.value()},
                 {"ep", b.ep_comm.value()}}}}},
             {"communication", comm},
-            {"energy",
-             {{"power_watts_per_chip", r.power_watts_per_chip},
-              {"joules_per_step", r.energy_joules_per_step},
-              {"kwh_per_million_tokens", r.energy_joules_per_step / 3.6e6 /
-                                             (sc.training.global_batch * static_cast<double>(sc.training.seq)) * 1e6}}},
+            {"energy", step_energy_json(sc, r)},
             {"config", scenario_json(sc)}};
   if (r.cost_usd_per_million_tokens) j["cost_usd_per_million_tokens"] = *r.cost_usd_per_million_tokens;
   j["warnings"] = r.warnings;
@@ -361,6 +390,14 @@ std::string result_table(const Scenario& sc, const StepResult& r) {
   }
   out += fmt::format("  energy           {:.0f} W per chip, {:.2f} kWh per step\n", r.power_watts_per_chip,
                      r.energy_joules_per_step / 3.6e6);
+  if (r.facility_power_watts_per_chip > r.power_watts_per_chip) {
+    out += fmt::format("  facility energy  {:.0f} W per chip with host and network ({:.0f} W IT) x PUE {:.2f}: "
+                       "{:.2f} kWh per step, {:.2f} kWh per million tokens\n",
+                       r.facility_power_watts_per_chip, r.it_power_watts_per_chip, sc.system.pue.value_or(1.0),
+                       r.energy_facility_joules_per_step / 3.6e6,
+                       r.energy_facility_joules_per_step / 3.6e6 /
+                           (sc.training.global_batch * static_cast<double>(sc.training.seq)) * 1e6);
+  }
   if (r.cost_usd_per_million_tokens)
     out += fmt::format("  cost             ${:.2f} per million tokens\n", *r.cost_usd_per_million_tokens);
   for (const auto& w : r.warnings) out += fmt::format("  note: {}\n", w);

@@ -1,6 +1,6 @@
-// Energy and cost of a serving run (docs/serving.md 6): the chips' power from the training power
-// model (docs/model.md 7.8: idle + (tdp - idle) x activity), with a serving iteration's activity
-// taken from its compute-busy and memory-busy shares, then joules and dollars per output token.
+// Energy and cost of a serving run (docs/serving.md 6, docs/energy.md): the chips' power from the
+// model training uses (tahoma::chip_power, src/hw/power.cpp), with a serving iteration's compute-busy
+// and memory-busy shares and the share of time a group iterates, then joules and dollars per output token.
 #include <algorithm>
 #include <cmath>
 
@@ -10,13 +10,6 @@
 namespace tahoma {
 namespace {
 
-// E: the share of a chip's dynamic power range (tdp - idle) that HBM traffic at the sustained
-// bandwidth draws. HBM3 costs about 4 pJ/bit at the stack (O'Connor et al., MICRO 2017, "Fine-Grained
-// DRAM": 3.9 pJ/bit for HBM2), so an H100 streaming 3.35 TB/s spends ~110 W in the DRAM and about
-// as much again moving the data on chip: ~0.4 of its 525 W dynamic range. Decode-heavy serving draws
-// well below TDP (Patel et al., ISCA 2024, "Splitwise": the token phase runs far under the prompt
-// phase's power).
-constexpr double kHbmPowerShare = 0.4;
 constexpr double kJoulesPerKwh = 3.6e6;
 
 // Work of the run's mean iteration on one replica (one pipeline virtual engine), all its ranks.
@@ -101,10 +94,9 @@ ServeEnergy serve_energy(const ServeConfig& c, const ServeResult& r) {
   const double iterations_per_token = static_cast<double>(r.iterations) / static_cast<double>(r.output_tokens);
   e.busy = std::min(1.0, t * iterations_per_token * r.output_tokens_per_s / std::max(1, r.groups));
 
-  const double idle = chip.idle_power.value();
-  const double tdp = chip.power_limit.value() > 0 ? std::min(chip.tdp, chip.power_limit).value() : chip.tdp.value();
-  const double activity = std::min(1.0, e.compute_busy + kHbmPowerShare * e.memory_busy);
-  e.avg_power_w_per_chip = idle + (tdp - idle) * activity * e.busy;
+  // E: the links' share is left out (network 0): TP all-reduces and KV hand-offs are not yet timed
+  // per iteration here; their power is a few percent of the dynamic range (docs/energy.md).
+  e.avg_power_w_per_chip = chip_power(c.system, {e.compute_busy, e.memory_busy, 0.0}, e.busy).value();
   e.joules_per_output_token = e.avg_power_w_per_chip * r.chips_used / r.output_tokens_per_s;
   e.kwh_per_million_output_tokens = e.joules_per_output_token * 1e6 / kJoulesPerKwh;
   return e;

@@ -96,6 +96,18 @@ nlohmann::json serve_json(const ServeConfig& c, const RequestSpec& spec, const S
                  {"compute_busy", e.compute_busy},
                  {"memory_busy", e.memory_busy},
                  {"busy", e.busy}};
+  // IT (chips + hosts + network) and facility (IT x PUE) energy per output token (docs/energy.md).
+  const PowerPerChip p = power_per_chip(c.system, Watts(e.avg_power_w_per_chip));
+  const double per_token = e.avg_power_w_per_chip > 0 ? e.joules_per_output_token / e.avg_power_w_per_chip : 0.0;
+  j["energy"]["host_power_w_per_chip"] = p.host_w;
+  j["energy"]["network_power_w_per_chip"] = p.network_w;
+  j["energy"]["it_power_w_per_chip"] = or_null(powered, p.it_w);
+  j["energy"]["pue"] = p.pue;
+  j["energy"]["facility_power_w_per_chip"] = or_null(powered, p.facility_w);
+  j["energy"]["facility_joules_per_output_token"] = or_null(powered, p.facility_w * per_token);
+  j["energy"]["facility_kwh_per_million_output_tokens"] = or_null(powered, p.facility_w * per_token / 3.6);
+  j["energy"]["output_tokens_per_facility_joule"] =
+      or_null(powered && p.facility_w * per_token > 0, powered && p.facility_w * per_token > 0 ? 1.0 / (p.facility_w * per_token) : 0.0);
   j["cost"] = {{"usd_per_million_output_tokens", e.usd_per_million_output_tokens
                                                      ? nlohmann::json(*e.usd_per_million_output_tokens)
                                                      : nlohmann::json(nullptr)},
@@ -153,6 +165,13 @@ std::string serve_table(const ServeConfig& c, const RequestSpec& spec, const Slo
                        "{:.0f}%, memory busy {:.0f}%, iterating {:.0f}% of the time)\n",
                        e.joules_per_output_token, e.kwh_per_million_output_tokens, e.avg_power_w_per_chip,
                        100 * e.compute_busy, 100 * e.memory_busy, 100 * e.busy);
+    const PowerPerChip p = power_per_chip(c.system, Watts(e.avg_power_w_per_chip));
+    if (p.facility_w > p.chip_w && e.avg_power_w_per_chip > 0) {
+      const double j_per_token = e.joules_per_output_token * p.facility_w / p.chip_w;
+      out += fmt::format("Facility: {:.3f} J per output token, {:.2f} kWh per million ({:.0f} W per chip with host "
+                         "and network, x PUE {:.2f})\n",
+                         j_per_token, j_per_token / 3.6, p.facility_w, p.pue);
+    }
   } else {
     out += "\nEnergy: - (the chip preset has no tdp)\n";
   }

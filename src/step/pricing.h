@@ -271,6 +271,8 @@ StepResult compose_closed_form(const Scenario& sc, const LayerPrices& lp, Pricer
 // The metrics that follow from a step time: throughput, MFU, HFU, power, energy and cost.
 // Precondition: r.hardware_flops_per_step is set.
 void set_step_time(StepResult& r, const Scenario& sc, Seconds step_time);
+// Power and energy of the step from its utilisation, breakdown and collectives (docs/energy.md).
+void set_energy(StepResult& r, const Scenario& sc);
 
 // The event-driven step (events.cpp): the same layer prices, composed by the engine. `closed_form`
 // is the closed-form result for the same scenario; memory, traffic and FLOPs are taken from it.

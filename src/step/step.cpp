@@ -71,6 +71,7 @@ StepResult simulate_step_closed_form(const Scenario& sc) {
   const std::pair<const StageProgram*, const StageProgram*> programs{&prog, &prog_sel};
   StepResult r = compose_closed_form(sc, lp, pricer, &programs);
   for (auto& [name, s] : summary) r.comm.push_back(s);
+  step_internal::set_energy(r, sc);  // again, now that the collectives' time is known
   return r;
 }
 
@@ -284,12 +285,7 @@ void step_internal::set_step_time(StepResult& r, const Scenario& sc, Seconds ste
   r.model_flops_per_token = model_flops_per_token(sc.model, sc.training.seq);
   r.mfu = r.model_flops_per_token * r.tokens_per_s / peak_total;
   r.hfu = r.hardware_flops_per_step.value() / r.step_time.value() / peak_total;
-  // Power: idle plus the dynamic part in proportion to matrix-unit activity (HFU as the proxy).
-  const double idle = sys.chip.idle_power.value();
-  const double tdp =
-      sys.chip.power_limit.value() > 0 ? std::min(sys.chip.tdp, sys.chip.power_limit).value() : sys.chip.tdp.value();
-  r.power_watts_per_chip = idle + (tdp - idle) * std::min(1.0, r.hfu / std::max(1e-9, sys.chip.matmul_efficiency));
-  r.energy_joules_per_step = r.power_watts_per_chip * sys.total_chips() * r.step_time.value();
+  set_energy(r, sc);
   if (!std::isfinite(r.mfu) || !std::isfinite(r.hfu) || !std::isfinite(r.tokens_per_s)) {
     throw InputError("step", "",
                      fmt::format("the step of {} s gives a utilisation that is not finite (MFU {}, HFU {}); check "
@@ -300,6 +296,29 @@ void step_internal::set_step_time(StepResult& r, const Scenario& sc, Seconds ste
   if (sys.price_usd_per_chip_hour) {
     r.cost_usd_per_million_tokens = *sys.price_usd_per_chip_hour * sys.total_chips() / 3600.0 / r.tokens_per_s * 1e6;
   }
+}
+
+void step_internal::set_energy(StepResult& r, const Scenario& sc) {
+  const System& sys = sc.system;
+  const double t = r.step_time.value();
+  // What the step keeps busy on a chip (docs/energy.md), each a share of the step time:
+  //   compute: the matrix units at their sustained rate, HFU / matmul_efficiency (the model before
+  //            issue 16 used this alone);
+  //   memory:  E: the rest of the critical rank's compute time (norms, activations, attention
+  //            softmax, optimizer: kernels bound by HBM), (compute + optimizer) / step - compute share;
+  //   network: the step's collectives' time if nothing overlapped them (the summaries' sum) / step.
+  double comm_s = 0;
+  for (const auto& c : r.comm) comm_s += c.time_per_step.value();
+  const double compute = r.hfu / std::max(1e-9, sys.chip.matmul_efficiency);
+  const double kernels = (r.breakdown.compute + r.breakdown.optimizer).value() / t;
+  r.activity = {std::min(1.0, compute), std::clamp(kernels - compute, 0.0, 1.0), std::min(1.0, comm_s / t)};
+  r.power_watts_per_chip = chip_power(sys, r.activity).value();
+  r.energy_joules_per_step = r.power_watts_per_chip * sys.total_chips() * t;
+  const PowerPerChip p = power_per_chip(sys, Watts(r.power_watts_per_chip));
+  r.it_power_watts_per_chip = p.it_w;
+  r.facility_power_watts_per_chip = p.facility_w;
+  r.energy_it_joules_per_step = p.it_w * sys.total_chips() * t;
+  r.energy_facility_joules_per_step = p.facility_w * sys.total_chips() * t;
 }
 
 StepResult simulate_step(const Scenario& sc, const StepOptions& options) {
