@@ -65,6 +65,16 @@ void check_invariants(const Scenario& sc, const StepResult& r) {
   EXPECT_TRUE(std::isfinite(r.memory.total.value()));
   EXPECT_GT(r.power_watts_per_chip, 0.0);
   EXPECT_LE(r.power_watts_per_chip, sc.system.chip.tdp.value() + 1e-9);
+  // Energy (docs/energy.md): IT adds the host and network power, facility multiplies IT by PUE.
+  const double chips_s = sc.system.total_chips() * r.step_time.value();
+  expect_rel(r.energy_joules_per_step, r.power_watts_per_chip * chips_s, 1e-12);
+  expect_rel(r.it_power_watts_per_chip,
+             r.power_watts_per_chip + (sc.system.host_power_per_chip + sc.system.network_power_per_chip).value(), 1e-12);
+  expect_rel(r.energy_facility_joules_per_step, r.energy_it_joules_per_step * sc.system.pue.value_or(1.0), 1e-12);
+  for (double share : {r.activity.compute, r.activity.memory, r.activity.network}) {
+    EXPECT_GE(share, 0.0);
+    EXPECT_LE(share, 1.0);
+  }
   // The model FLOPs of a step over the step time and peak give the MFU.
   const double peak = sc.system.chip.peak(sc.training.precision)->value() * sc.system.total_chips();
   expect_rel(r.mfu, r.model_flops_per_token * r.tokens_per_s / peak, 1e-12);
@@ -1117,6 +1127,26 @@ TEST(StepEvents, BreakdownAgreesWithTheClosedForm) {
     EXPECT_NEAR(a.dp_comm.value(), b.dp_comm.value(), slack) << "dp";
     EXPECT_NEAR(a.optimizer.value(), b.optimizer.value(), slack) << "optimizer";
   }
+}
+
+// PUE scales the facility energy exactly and changes neither the step time nor the chips' power; a
+// preset without pue behaves as 1.0 (docs/energy.md).
+TEST(Energy, PueScalesFacilityEnergyOnly) {
+  ScenarioInput in = input("trn2-ultraserver", 64, "llama3-8b", 4096, 64);
+  in.overrides = {"pue=1.0"};
+  const StepResult one = simulate_step(resolve_scenario(in));
+  in.overrides = {"pue=2.5"};
+  const StepResult more = simulate_step(resolve_scenario(in));
+  EXPECT_DOUBLE_EQ(one.step_time.value(), more.step_time.value());
+  EXPECT_DOUBLE_EQ(one.power_watts_per_chip, more.power_watts_per_chip);
+  EXPECT_DOUBLE_EQ(one.energy_it_joules_per_step, more.energy_it_joules_per_step);
+  expect_rel(more.energy_facility_joules_per_step, 2.5 * one.energy_facility_joules_per_step, 1e-12);
+  EXPECT_DOUBLE_EQ(one.energy_facility_joules_per_step, one.energy_it_joules_per_step);
+  // Host and network power add to IT energy and nothing else.
+  in.overrides = {"pue=1.0", "host_power_per_chip=0W", "network_power_per_chip=0W"};
+  const StepResult bare = simulate_step(resolve_scenario(in));
+  EXPECT_DOUBLE_EQ(bare.energy_it_joules_per_step, bare.energy_joules_per_step);
+  EXPECT_DOUBLE_EQ(bare.step_time.value(), one.step_time.value());
 }
 
 }  // namespace
