@@ -2,7 +2,8 @@
 # The numbers the README and docs/validation.md print come from the code: each block that follows a
 # line `<!-- tahoma: COMMAND -->` is the output of COMMAND (a shell pipeline in which `tahoma` is
 # the built binary, run from the repository root), fenced as code; docs/validation.md is the whole
-# output of `tahoma validate ... --cv source --format markdown`.
+# output of `tahoma validate ... --cv source --format markdown`, docs/validation-serving.md that of
+# `tahoma validate validation/published_serving.csv --format markdown`.
 #   scripts/generated-docs.sh [--check] [TAHOMA_BINARY]
 # Without --check it rewrites the files; with --check it fails (and shows the diff) when one is
 # stale, which the test suite runs (ctest Docs.GeneratedNumbersAreCurrent).
@@ -51,8 +52,9 @@ render() {
 
 render README.md "$tmp/README.md"
 tahoma validate validation/published_runs.csv --cv source --format markdown >"$tmp/validation.md"
+tahoma validate validation/published_serving.csv --format markdown >"$tmp/validation-serving.md"
 status=0
-for pair in README.md:README.md docs/validation.md:validation.md; do
+for pair in README.md:README.md docs/validation.md:validation.md docs/validation-serving.md:validation-serving.md; do
   file=${pair%%:*}
   new=$tmp/${pair#*:}
   if cmp -s "$file" "$new"; then continue; fi

@@ -40,6 +40,7 @@ struct ServeEngine {
   // kv_cache_free_gpu_mem_fraction).
   bool fraction_of_free = false;
   bool chunked_prefill = true;         // split prompts across iterations under the token budget
+  ServingBatching batching = ServingBatching::kContinuous;  // how batches form (stack.h)
   // Admission: vLLM admits while blocks are free and preempts by recompute when they run out;
   // TensorRT-LLM's GUARANTEED_NO_EVICT (and static-slot engines) admit a request only when the KV of
   // its whole input and output can be reserved, so nothing is ever preempted.

@@ -48,6 +48,20 @@ enum class MicroBatching : std::uint8_t {
 };
 const char* to_string(MicroBatching m);
 
+// How a serving engine forms its batches (docs/serving.md 5):
+//   continuous   iteration-level batching: decodes and prefill work share every iteration and a
+//                request joins or leaves at any iteration (Orca; vLLM, SGLang, TensorRT-LLM
+//                in-flight batching, NxD Inference continuous batching);
+//   static       a batch is admitted only into an empty engine, its prompts context-encoded
+//                together in one pass, then decoded in lock-step until every sequence is done
+//                (transformers-neuronx `sample()` on a model compiled for batch b);
+//   alternating  prefill and decode are separate compiled programs: an iteration is either the
+//                prefill of one waiting prompt or one decode step of the running slots, alternating
+//                while prompts wait (JetStream's orchestrator: prefill one request, insert its KV
+//                into a decode slot, generate).
+enum class ServingBatching : std::uint8_t { kContinuous, kStatic, kAlternating };
+const char* to_string(ServingBatching b);  // continuous | static | alternating
+
 // A serving stack's scheduler and runtime defaults (docs/serving.md): what vLLM, TensorRT-LLM,
 // SGLang, NxD Inference or JetStream do when the command line does not say. Names follow vLLM's
 // EngineArgs; `tahoma serve` copies them into its ServeEngine (include/tahoma/serve.h).
@@ -61,6 +75,7 @@ struct ServingStack {
   // (TensorRT-LLM kv_cache_free_gpu_mem_fraction).
   bool fraction_of_free = false;
   bool chunked_prefill = true;         // prompts split across iterations under the token budget
+  ServingBatching batching = ServingBatching::kContinuous;  // how batches form (see ServingBatching)
   // Admission: greedy while blocks are free, preempting by recompute when they run out (vLLM), or
   // only with the whole request's KV reserved (TensorRT-LLM GUARANTEED_NO_EVICT, static slots).
   bool guaranteed_admission = false;

@@ -31,7 +31,7 @@ struct ServeCommand::Options {
   std::optional<std::string> stack;
   std::optional<int> max_batch, max_tokens, block_size;
   std::optional<double> mem_fraction;
-  std::optional<std::string> kv_dtype, cuda_graphs, chunked_prefill, admission;
+  std::optional<std::string> kv_dtype, cuda_graphs, chunked_prefill, admission, batching;
   std::string precision = "bf16";
   std::string speculative = "none";
   int spec_len = 3;
@@ -133,6 +133,18 @@ ServeEngine engine_with_flags(ServeEngine e, const ServeCommand::Options& o) {
     }
     e.guaranteed_admission = *o.admission == "guaranteed";
   }
+  if (o.batching) {
+    bool known = false;
+    for (auto b : {ServingBatching::kContinuous, ServingBatching::kStatic, ServingBatching::kAlternating}) {
+      if (*o.batching == to_string(b)) {
+        e.batching = b;
+        known = true;
+      }
+    }
+    if (!known) {
+      throw InputError("--batching", "", fmt::format("'{}' is not continuous, static or alternating", *o.batching));
+    }
+  }
   return e;
 }
 
@@ -223,6 +235,9 @@ ServeCommand::ServeCommand(CLI::App& app) : o_(std::make_shared<Options>()) {
   c->add_option("--admission", o.admission,
                 "greedy (admit while KV blocks are free, preempt by recompute) or guaranteed (reserve the whole "
                 "request's KV first); default: the stack's" + hint("admission"));
+  c->add_option("--batching", o.batching,
+                "continuous (iteration-level), static (whole batches) or alternating (prefill and decode as "
+                "separate iterations); default: the stack's" + hint("batching"));
   c->add_option("--precision", o.precision, "weights and GEMMs: bf16, fp16, fp8 or fp4");
   c->add_option("--kv-dtype", o.kv_dtype,
                 "KV cache: bf16, fp16, fp8 or fp4 (default: fp8 when --precision is fp8/fp4 and the stack reads "

@@ -158,14 +158,42 @@ class Scheduler {
     return true;
   }
 
+  // One iteration's work. Continuous batching (Orca, vLLM): the running requests' decodes and
+  // prefill chunks first, in admission order, then new requests while the budget, the sequence
+  // limit and the KV blocks allow. Static batching admits only into an empty engine, every waiting
+  // prompt up to the batch size in one context-encoding pass. Alternating engines run a prefill
+  // iteration or a decode iteration, never both: prefill when prompts wait and the last iteration
+  // decoded (or nothing decodes), else decode, one prompt per prefill (JetStream's prefill takes one
+  // request); a prefill turn that can admit nothing decodes.
   void schedule() {
+    const ServingBatching mode = c_.engine.batching;
+    if (mode != ServingBatching::kAlternating) {
+      fill(true, true);
+      return;
+    }
+    bool decodes = false, prefills = false;
+    for (int idx : running_) {
+      const Live& r = live_[static_cast<std::size_t>(idx)];
+      (r.computed < r.prompt ? prefills : decodes) = true;
+    }
+    const bool room = !waiting_.empty() && static_cast<int>(running_.size()) < max_seqs_;
+    const bool prefill_turn = (prefills || room) && (!last_prefill_ || !decodes);
+    fill(prefill_turn, !prefill_turn);
+    if (sched_.empty() && prefill_turn && decodes) fill(false, true);
+    last_prefill_ = std::any_of(sched_.begin(), sched_.end(), [](const Scheduled& x) { return x.prefill; });
+  }
+
+  void fill(bool prefill_work, bool decode_work) {
     sched_.clear();
     preempted_ = false;
+    const bool whole_batches = c_.engine.batching == ServingBatching::kStatic;
+    const bool admit = prefill_work && (!whole_batches || running_.empty());
     long long budget = budget_;
     for (std::size_t i = 0; i < running_.size() && budget > 0; ++i) {
       const int idx = running_[i];
       const Live& r = live_[static_cast<std::size_t>(idx)];
       const bool prefill = r.computed < r.prompt;
+      if (prefill ? !prefill_work : !decode_work) continue;
       long long n = prefill ? r.prompt - r.computed : query_;
       if (prefill && c_.engine.chunked_prefill) n = std::min(n, budget);
       if (n > budget) continue;
@@ -173,8 +201,10 @@ class Scheduler {
       sched_.push_back({idx, n, prefill});
       budget -= n;
     }
-    // vLLM V1 admits nothing new in an iteration that had to preempt.
-    while (!preempted_ && !waiting_.empty() && budget > 0 && static_cast<int>(running_.size()) < max_seqs_) {
+    // vLLM V1 admits nothing new in an iteration that had to preempt. A static batch's prompts are
+    // encoded together whatever the token budget (the compiled context-encoding batch).
+    while (admit && !preempted_ && !waiting_.empty() && (budget > 0 || whole_batches) &&
+           static_cast<int>(running_.size()) < max_seqs_) {
       const int idx = waiting_.front();
       Live& r = live_[static_cast<std::size_t>(idx)];
       const int output = reqs_[static_cast<std::size_t>(idx)].output;
@@ -187,7 +217,9 @@ class Scheduler {
         continue;
       }
       long long n = handed_off ? query_ : r.prompt - r.computed;
-      if (handed_off) {
+      if (whole_batches) {
+        // the whole prompt, in this pass
+      } else if (handed_off) {
         if (n > budget) break;
       } else if (c_.engine.chunked_prefill) {
         n = std::min(n, budget);
@@ -209,6 +241,7 @@ class Scheduler {
       if (handed_off && r.first_token < 0) r.first_token = now_;
       sched_.push_back({idx, n, !handed_off});
       budget -= n;
+      if (c_.engine.batching == ServingBatching::kAlternating && !handed_off) break;  // one prompt per prefill call
     }
   }
 
@@ -330,6 +363,7 @@ class Scheduler {
   GroupTimeline* tl_;  // nullptr: nothing recorded
   double accept_ = 1;
   bool preempted_ = false;
+  bool last_prefill_ = false;  // alternating batching: the last iteration was a prefill
   std::size_t next_ = 0;
   long long finished_ = 0;
   std::int64_t now_ = 0, first_arrival_ = 0;

@@ -52,6 +52,7 @@ nlohmann::json serve_json(const ServeConfig& c, const RequestSpec& spec, const S
   if (r.disagg) j["disaggregation"] = disagg_json(*r.disagg);
   j["engine"] = {{"stack", c.stack.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.stack)},
                  {"admission", c.engine.guaranteed_admission ? "guaranteed" : "greedy"},
+                 {"batching", to_string(c.engine.batching)},
                  {"max_num_seqs", c.engine.max_num_seqs},
                  {"max_num_batched_tokens", c.engine.max_num_batched_tokens},
                  {"block_size", c.engine.block_size},
@@ -137,9 +138,10 @@ std::string serve_table(const ServeConfig& c, const RequestSpec& spec, const Slo
   out += fmt::format("Serving {} on {} x {} (tp {}, pp {}, ep {}; {} replicas of {} chips)\n", c.model.name,
                      c.system.total_chips(), c.system.name, c.layout.tp, c.layout.pp, c.layout.ep, r.replicas,
                      r.chips_per_replica);
-  out += fmt::format("Engine: {}; {} sequences, {} tokens per iteration, {} admission, KV {} in blocks of {}{}\n",
-                     c.stack.empty() ? "no stack named" : "stack " + c.stack, c.engine.max_num_seqs,
-                     c.engine.max_num_batched_tokens, c.engine.guaranteed_admission ? "guaranteed" : "greedy",
+  out += fmt::format("Engine: {}; {} batching, {} sequences, {} tokens per iteration, {} admission, KV {} in blocks of {}{}\n",
+                     c.stack.empty() ? "no stack named" : "stack " + c.stack, to_string(c.engine.batching),
+                     c.engine.max_num_seqs, c.engine.max_num_batched_tokens,
+                     c.engine.guaranteed_admission ? "guaranteed" : "greedy",
                      to_string(c.kv_dtype), c.engine.block_size, c.engine.chunked_prefill ? ", chunked prefill" : "");
   out += fmt::format("Requests: {}; input {} tokens, output {} tokens\n", requests_text(spec), length_text(spec.input),
                      length_text(spec.output));

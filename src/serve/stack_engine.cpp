@@ -44,6 +44,7 @@ ServeEngine serve_engine_from(const ServingStack& s) {
   e.fraction_of_free = s.fraction_of_free;
   e.chunked_prefill = s.chunked_prefill;
   e.guaranteed_admission = s.guaranteed_admission;
+  e.batching = s.batching;
   e.cuda_graphs = s.cuda_graphs;
   e.cuda_graph_max_tokens = s.cuda_graph_max_tokens;
   e.graph_kernel_overhead = s.graph_kernel_overhead;

@@ -29,6 +29,15 @@ const char* to_string(CpCommType c) {
   return c == CpCommType::kRing ? "ring" : "all-gather";
 }
 
+const char* to_string(ServingBatching b) {
+  switch (b) {
+    case ServingBatching::kContinuous: return "continuous";
+    case ServingBatching::kStatic: return "static";
+    case ServingBatching::kAlternating: return "alternating";
+  }
+  return "continuous";
+}
+
 namespace {
 
 // Accessors of one member for the field table: the value as a StackValue and back.
@@ -190,6 +199,17 @@ const std::vector<StackField>& field_table() {
                    {"total", "free"}),
       knob("chunked_prefill", "chunked_prefill", "prompts split across iterations under the token budget", K::kBool, S,
            &get_serving<&ServingStack::chunked_prefill>, &set_serving<&ServingStack::chunked_prefill>),
+      with_choices(knob("batching", "batching",
+                        "continuous (decodes and prefills share iterations), static (a batch admitted into an empty "
+                        "engine, encoded together, decoded until all finish) or alternating (prefill and decode as "
+                        "separate iterations)",
+                        K::kChoice, S, [](const Stack& s) -> StackValue { return std::string(to_string(s.serving.batching)); },
+                        [](Stack& s, const StackValue& v) {
+                          for (auto b : {ServingBatching::kContinuous, ServingBatching::kStatic, ServingBatching::kAlternating}) {
+                            if (std::get<std::string>(v) == to_string(b)) s.serving.batching = b;
+                          }
+                        }),
+                   {"continuous", "static", "alternating"}),
       with_choices(knob("admission", "admission",
                         "greedy (admit while blocks are free, preempt by recompute) or guaranteed (reserve the whole "
                         "request's KV first)",

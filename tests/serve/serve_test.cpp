@@ -260,6 +260,66 @@ TEST(serve_sim, SpeculativeDecodingLowersBatchOneTpot) {
   EXPECT_GT(simulate_serving(c, closed_loop(1, 4, 1000, 200), {}).tpot.mean, plain.tpot.mean);
 }
 
+// Static batching (transformers-neuronx sample()): a batch is admitted only into an empty engine and
+// its prompts are encoded together, so every member's TTFT is the one pass that encodes them all
+// (b x one prompt's work), each batch of a closed loop starts after the last one ends, and the
+// iteration count is exactly batches x (1 prefill + output - 1 decodes).
+TEST(serve_sim, StaticBatchesEncodeTogetherAndRunToCompletion) {
+  ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  c.engine.chunked_prefill = false;
+  c.engine.max_num_seqs = 4;
+  c.engine.max_num_batched_tokens = 1100;  // one prompt per iteration if batches were continuous
+  c.engine.batching = ServingBatching::kStatic;
+  std::vector<GroupTimeline> tl;
+  const ServeResult r = simulate_serving(c, closed_loop(4, 12, 1000, 50), {}, false, &tl);
+  ASSERT_TRUE(r.servable) << r.reason;
+  EXPECT_EQ(r.iterations, 3 * 50);  // 3 batches: one prefill pass, 49 decode steps each
+  ASSERT_EQ(tl.size(), 1u);
+  for (const IterationSpan& it : tl.front().iterations) {
+    EXPECT_TRUE((it.prefill_tokens == 4000 && it.decode_seqs == 0) || (it.prefill_tokens == 0 && it.decode_seqs == 4))
+        << it.prefill_tokens << " " << it.decode_seqs;
+  }
+  // Every request of a batch has its first token at the end of the batch's single encoding pass.
+  EXPECT_DOUBLE_EQ(r.ttft.p50, r.ttft.p99);
+  // That pass holds four prompts: at least three times one prompt's encoding alone.
+  const ServeResult alone = simulate_serving(c, closed_loop(1, 1, 1000, 10), {});
+  EXPECT_GT(r.ttft.p50, 3.0 * alone.ttft.p50);
+  EXPECT_LT(r.ttft.p50, 4.5 * alone.ttft.p50);
+  // Continuous batching under the same budget encodes one prompt per iteration: the first request
+  // of each wave has its token after one prompt, so the median is lower.
+  c.engine.batching = ServingBatching::kContinuous;
+  const ServeResult cont = simulate_serving(c, closed_loop(4, 12, 1000, 50), {});
+  EXPECT_LT(cont.ttft.p50, r.ttft.p50);
+}
+
+// Alternating batching (JetStream): no iteration both prefills and decodes, a prefill iteration
+// encodes one prompt, and with prompts waiting the kinds alternate.
+TEST(serve_sim, AlternatingBatchingSeparatesPrefillAndDecode) {
+  ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  c.engine.batching = ServingBatching::kAlternating;
+  std::vector<GroupTimeline> tl;
+  const ServeResult r = simulate_serving(c, offline(40, 300, 30), {}, false, &tl);
+  ASSERT_TRUE(r.servable) << r.reason;
+  EXPECT_EQ(r.output_tokens, 40 * 30);
+  ASSERT_EQ(tl.size(), 1u);
+  int prefills = 0;
+  bool previous_prefill = false;
+  for (const IterationSpan& it : tl.front().iterations) {
+    const bool prefill = it.prefill_tokens > 0;
+    EXPECT_FALSE(prefill && it.decode_seqs > 0);
+    if (prefill) {
+      EXPECT_EQ(it.prefill_tokens, 300);
+      EXPECT_FALSE(previous_prefill && prefills > 0 && prefills < 40) << "two prefills in a row while decodes run";
+      ++prefills;
+    }
+    previous_prefill = prefill;
+  }
+  EXPECT_EQ(prefills, 40);
+  // Fusing prefill into the decode iterations (continuous) is never slower for the same work.
+  c.engine.batching = ServingBatching::kContinuous;
+  EXPECT_GE(simulate_serving(c, offline(40, 300, 30), {}).output_tokens_per_s, r.output_tokens_per_s);
+}
+
 TEST(serve_sim, SloSearchFindsARateThatMeetsTheLimits) {
   const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
   SloSpec slo;
@@ -392,6 +452,7 @@ TEST(serve_stack, EngineCarriesEveryStackKnob) {
   EXPECT_EQ(e.fraction_of_free, s.fraction_of_free);
   EXPECT_EQ(e.chunked_prefill, s.chunked_prefill);
   EXPECT_EQ(e.guaranteed_admission, s.guaranteed_admission);
+  EXPECT_EQ(e.batching, s.batching);
   EXPECT_EQ(e.cuda_graphs, s.cuda_graphs);
   EXPECT_EQ(e.cuda_graph_max_tokens, s.cuda_graph_max_tokens);
   EXPECT_EQ(e.graph_kernel_overhead.value(), s.graph_kernel_overhead.value());

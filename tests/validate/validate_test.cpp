@@ -7,7 +7,10 @@
 
 #include "tahoma/calibrate.h"
 #include "tahoma/report.h"
+#include "tahoma/serve.h"
 #include "tahoma/serve_validate.h"
+#include "tahoma/stack.h"
+#include "../../src/validate/validate_rows.h"
 
 #include <gtest/gtest.h>
 
@@ -478,6 +481,65 @@ TEST(ValidateServing, BadCellsNameTheColumnAndOddLayoutsAreSkipped) {
   ASSERT_EQ(r.rows.size(), 1u);
   EXPECT_FALSE(r.rows[0].simulated);
   EXPECT_CONTAINS(r.rows[0].skip_reason, "tp x pp");
+}
+
+// An MoE row whose instance could run attention data-parallel (ep = tp, pp 1) does not publish
+// whether it did: both are simulated, the faster kept and said (issue 14 item 3's rule). A dense
+// row, or an MoE row with ep != tp, has no such assumption.
+TEST(ValidateServing, AttentionDataParallelismIsSearched) {
+  TempDir dir;
+  const std::string moe_row =
+      "m,dgx-h100,,8,1,Qwen3 30B-A3B,moe,48,2048,32,4,128,6144,151936,128,8,768,0,8,1,8,fp8,offline_max_throughput,,"
+      "1000,1000,10000,10000,,,d,yes,s,n,gated,,,,,random,,,,tensorrt-llm,none\n";
+  const std::string path = dir.write("m.csv", std::string(kServingHeader) + moe_row + serving_row("d", "offline_max_throughput", "", "n"));
+  const auto rep = validate_serving_file(path);
+  ASSERT_EQ(rep.rows.size(), 2u);
+  const auto& m = rep.rows[0];
+  ASSERT_TRUE(m.simulated) << m.skip_reason;
+  const auto it = std::find_if(m.assumptions.begin(), m.assumptions.end(),
+                               [](const auto& a) { return a.field == "attention_dp"; });
+  ASSERT_NE(it, m.assumptions.end());
+  EXPECT_EQ(m.layout["attention_dp"].get<bool>(), it->used == "on");
+  for (const auto& a : rep.rows[1].assumptions) EXPECT_NE(a.field, "attention_dp");
+  // The kept layout is the faster: the same run with the other setting is not faster.
+  ServeConfig c;
+  c.system = load_system("dgx-h100");
+  c.system.chips = 8;
+  const Stack trt = load_stack("tensorrt-llm");
+  c.engine = serve_engine_from(trt.serving);
+  c.model = validate_rows::row_model(read_csv(path).rows[0], path);
+  c.layout.tp = c.layout.ep = 8;
+  c.precision = Precision::kFp8;
+  c.kv_dtype = Precision::kFp8;
+  c.engine.max_num_batched_tokens = 8 * 1000 + c.engine.max_num_seqs;  // the per-rank prompt rule
+  c.layout.attention_dp = it->used != "on";
+  RequestSpec s;
+  s.kind = ArrivalKind::kOffline;
+  s.count = 3000;
+  s.input = {LengthDistKind::kFixed, 1000, 0};
+  s.output = {LengthDistKind::kFixed, 1000, 0};
+  s.seed = 1;
+  c.model.max_seq = std::max(c.model.max_seq, 2001);
+  const ServeResult other = simulate_serving(c, s, {});
+  if (other.servable) {
+    EXPECT_LE(other.output_tokens_per_s_per_chip, m.predicted_tokens_per_s_per_chip * (1 + 1e-9));
+  }
+}
+
+// Issue 15's serving targets (throughput MAPE <= 10%, TTFT and TPOT <= 15%) are not met yet
+// (docs/validation-serving.md: gpt-oss and Qwen3 MoE rows over-predicted, Trainium TTFTs under).
+// Until they are, this guards the shipped serving set's errors and coverage from regressing past
+// their values on 2026-12-03 (throughput 19.7%, TTFT 19.7%, TPOT 16.7%, 72 rows) with a little room.
+TEST(ShippedServingSet, AccuracyDoesNotRegress) {
+#ifdef TAHOMA_SANITIZED
+  GTEST_SKIP() << "re-simulates 72 serving rows; Release builds only";
+#endif
+  const auto rep = validate_serving_file(testing::data_path("../validation/published_serving.csv"));
+  EXPECT_GE(rep.summary.simulated, 72);
+  EXPECT_LE(rep.summary.throughput_mape_pct, 21.0) << "serving throughput error regressed; see docs/validation-serving.md";
+  EXPECT_LE(rep.summary.ttft_mape_pct, 21.0) << "serving TTFT error regressed";
+  EXPECT_LE(rep.summary.tpot_mape_pct, 18.0) << "serving TPOT error regressed";
+  EXPECT_GT(rep.summary.throughput_mape_pct, 0.0);
 }
 
 }  // namespace
