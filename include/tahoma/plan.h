@@ -75,6 +75,10 @@ struct Plan {
   // backward pass (MaxText's remat_policy custom with decoder_layer_input: offload and XLA host
   // offloading; Megatron-Core's activation offloading), so HBM holds about two layers' checkpoints.
   bool offload_activations = false;
+  // What `recompute: selective` recomputes (the stack's selective_recompute): Megatron's core
+  // attention, torchtitan's op-level policy, or MaxText's offloaded layer inputs (made full
+  // recompute with offload_activations by apply_selective_recompute).
+  SelectiveRecompute selective_recompute = SelectiveRecompute::kCoreAttention;
   // Pipeline schedule (tahoma/schedule.h; `tahoma list schedules`). 1f1b with vpp > 1 plays
   // interleaved 1F1B (effective_schedule); zero-bubble and dualpipe run one chunk per stage.
   PipelineSchedule pp_schedule = PipelineSchedule::k1F1B;
@@ -106,10 +110,11 @@ inline constexpr double kMaxMoeImbalance = 64.0;
 // (its fp4 variant when `precision` is fp4), EP overlap, gradient-reduction dtype, grouped-GEMM
 // launch and CP exchange. Explicit flags and scenario plan keys are applied after it and win.
 void apply_stack_defaults(const Stack& stack, Precision precision, Plan& plan);
-// What "selective" recompute means under the stack: Megatron's core-attention recompute (no
-// change) or, for stacks whose selective policy offloads the layer inputs (MaxText's Trillium
-// recipes), full recompute with offloaded layer-input checkpoints.
-void apply_selective_recompute(const Stack& stack, Plan& plan);
+// What "selective" recompute means (plan.selective_recompute, the stack's unless set): Megatron's
+// core-attention recompute and torchtitan's op-level policy are priced by the lowering (no change
+// here); a policy that offloads the layer inputs (MaxText's Trillium recipes) becomes full
+// recompute with offloaded layer-input checkpoints.
+void apply_selective_recompute(Plan& plan);
 
 // Checks divisibility and degrees. Throws InputError with `where` (e.g. "--tp" or a scenario
 // file) naming the offending key (the plan's or training's field name: tp, pp, vpp, dp, cp, ep,

@@ -45,6 +45,7 @@ struct ScenarioInput {
   std::optional<std::string> cp_comm;
   std::optional<std::string> grouped_gemm;  // per-gemm | single-launch
   std::optional<bool> offload_activations;
+  std::optional<std::string> selective_recompute;  // core-attention | offload-layer-inputs | op-level
   std::optional<std::string> pp_schedule;  // a name of tahoma/schedule.h
 };
 

@@ -34,6 +34,12 @@ enum class SelectiveRecompute : std::uint8_t {
   // layer and keep its input in host DRAM; Tahoma prices it as full recompute with offloaded layer
   // inputs (Plan::offload_activations).
   kOffloadLayerInputs,
+  // torchtitan's op-level selective activation checkpointing (activation_checkpoint.mode selective,
+  // selective_ac_option "op"; torchtitan/distributed/activation_checkpoint.py _get_custom_policy):
+  // save the outputs of the matmuls and of the attention kernel but recompute every second matmul
+  // of a layer (counted in execution order: wq, wk, wv, wo, w1, w3, w2 -> wk, wo and w3) and every
+  // cheap op (norms, RoPE, SwiGLU, residual adds).
+  kOpLevel,
 };
 const char* to_string(SelectiveRecompute s);
 

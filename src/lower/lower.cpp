@@ -33,10 +33,19 @@ class Builder {
         low_precision_(precision == Precision::kFp8 || precision == Precision::kFp4),
         cast_bytes_(precision == Precision::kFp4 ? kNvfp4CastBytes : kFp8CastBytes) {}
 
+  // torchtitan's op-level selective checkpointing (SelectiveRecompute::kOpLevel;
+  // torchtitan/distributed/activation_checkpoint.py, _get_custom_policy): within a layer, the outputs
+  // of aten.mm and of the attention kernel are saved except every second mm, counted in execution
+  // order; every other op (norms, RoPE, SwiGLU, residual adds, and the MoE experts' grouped_mm,
+  // which is not in the save list) is recomputed in backward.
+  void set_op_level(bool on) { op_level_ = on; }
+
   // A linear layer y[m,n] = x[m,k] w[k,n] in the forward pass, its input-gradient and
-  // weight-gradient GEMMs in the backward pass, and a recompute copy when `recompute`.
+  // weight-gradient GEMMs in the backward pass, and a recompute copy when `recompute` (or when the
+  // op-level policy recomputes it).
   void linear(const std::string& name, double m, double n, double k, bool recompute, double count = 1) {
     const OpKind kind = count > 1 ? OpKind::kGroupedGemm : OpKind::kGemm;
+    if (op_level_) recompute = recompute || count > 1 || ++mm_count_ % 2 == 0;
     add(name, kind, Phase::kForward, m, n, k, count);
     if (recompute) add(name, kind, Phase::kRecompute, m, n, k, count);
     add(name + ".dgrad", kind, Phase::kBackward, m, k, n, count);
@@ -95,6 +104,7 @@ class Builder {
   // A bandwidth-bound op moving `bytes` in the forward pass; its backward moves `bwd` times as much
   // (twice for elementwise ops, which read the saved input and the output gradient).
   void memory(const std::string& name, double bytes, double flops, bool recompute, double bwd = 2.0) {
+    recompute = recompute || op_level_;
     out_.compute.push_back({name, OpKind::kMemory, Phase::kForward, 0, 0, 0, 1, Flops(flops), Bytes(bytes)});
     if (recompute)
       out_.compute.push_back({name, OpKind::kMemory, Phase::kRecompute, 0, 0, 0, 1, Flops(flops), Bytes(bytes)});
@@ -117,6 +127,8 @@ class Builder {
 
   LayerProgram& out_;
   double bpe_;
+  bool op_level_ = false;
+  int mm_count_ = 0;  // the layer's matmuls so far (op-level policy)
   bool low_precision_;
   double cast_bytes_;  // HBM bytes per quantized element (kFp8CastBytes, kNvfp4CastBytes)
 };
@@ -145,6 +157,7 @@ namespace {
 struct Dims {
   double b, s, sq, tokens, tokens_sp, h, t;
   bool full, sp;
+  bool op_level;       // recompute selective under torchtitan's op-level policy (Builder::set_op_level)
   double expert_load;  // MoE: pairs on the busiest expert rank over the balanced count (expert_load)
 };
 
@@ -180,7 +193,14 @@ void lower_attention(Builder& bld, const Model& model, const Plan& plan, const D
   // layers).
   const double causal = (1.0 - model.window_fraction) * 0.5 +
                         model.window_fraction * windowed_attention_fraction(model.sliding_window, d.s);
-  bld.linear("qkv", d.tokens, (heads + 2.0 * kv) * hd, d.h, d.full);
+  if (d.op_level) {
+    // torchtitan's Llama issues wq, wk and wv as three matmuls, which the op-level policy counts.
+    bld.linear("q", d.tokens, heads * hd, d.h, d.full);
+    bld.linear("k", d.tokens, kv * hd, d.h, d.full);
+    bld.linear("v", d.tokens, kv * hd, d.h, d.full);
+  } else {
+    bld.linear("qkv", d.tokens, (heads + 2.0 * kv) * hd, d.h, d.full);
+  }
   bld.memory("rope", 2.0 * (heads + kv) * hd * d.tokens * kActBytes, 6.0 * (heads + kv) * hd * d.tokens, d.full);
   if (plan.flash_attention) {
     // Causal kernels skip the masked half (docs/design.md 4); CP with load balancing keeps each rank at half.
@@ -192,7 +212,12 @@ void lower_attention(Builder& bld, const Model& model, const Plan& plan, const D
 }
 
 void lower_mlp(Builder& bld, const Model& model, const Dims& d, double ffn, double count, const std::string& name) {
-  if (model.mlp == MlpType::kGated) {
+  if (model.mlp == MlpType::kGated && d.op_level && count == 1) {
+    // w1 and w3 as two matmuls (torchtitan's FeedForward), which the op-level policy counts.
+    bld.linear(name + ".w1", d.tokens, ffn / d.t, d.h, d.full);
+    bld.linear(name + ".w3", d.tokens, ffn / d.t, d.h, d.full);
+    bld.memory(name + ".swiglu", 3.0 * ffn / d.t * d.tokens * kActBytes, 4.0 * ffn / d.t * d.tokens, d.full);
+  } else if (model.mlp == MlpType::kGated) {
     bld.linear(name + ".up_gate", d.tokens / count, 2.0 * ffn / d.t, d.h, d.full, count);
     bld.memory(name + ".swiglu", 3.0 * ffn / d.t * d.tokens * kActBytes, 4.0 * ffn / d.t * d.tokens, d.full);
   } else {
@@ -205,6 +230,7 @@ void lower_mlp(Builder& bld, const Model& model, const Dims& d, double ffn, doub
 void lower_layer(LayerProgram& out, const Model& model, const Plan& plan, const Training& training, const Dims& d,
                  bool moe) {
   Builder bld(out, training.precision);
+  bld.set_op_level(d.op_level);
   // Norms read and write h per token; residual adds read 2h and write h (SP shards both by t). A
   // parallel block (PaLM Sec. 2) has one norm whose output feeds attention and MLP, and one add of
   // three inputs, x + attn + mlp (read 3h, write h).
@@ -335,6 +361,7 @@ StageProgram lower(const Model& model, const Plan& plan, const Training& trainin
   d.tokens_sp = d.sp ? d.tokens / d.t : d.tokens;
   d.h = model.hidden;
   d.full = plan.recompute == Recompute::kFull;
+  d.op_level = plan.recompute == Recompute::kSelective && plan.selective_recompute == SelectiveRecompute::kOpLevel;
   d.expert_load = expert_load(model, training);
   lower_layer(prog.dense_layer, model, plan, training, d, false);
   if (model.is_moe()) lower_layer(prog.moe_layer, model, plan, training, d, true);

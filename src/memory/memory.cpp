@@ -80,6 +80,20 @@ Bytes activation_bytes_per_layer(const Model& model, const Plan& plan, const Tra
   if (plan.recompute == Recompute::kFull) return Bytes(kAct * sbh / sp_div);  // layer input only
 
   const double heads = model.heads / t;
+  if (plan.recompute == Recompute::kSelective && plan.selective_recompute == SelectiveRecompute::kOpLevel &&
+      !model.mla && !model.is_moe() && !model.parallel_block && plan.flash_attention) {
+    // torchtitan's op-level policy (Builder::set_op_level in lower.cpp) keeps the layer's input (the
+    // checkpointed region's argument), the outputs of the odd matmuls (wq, wv, w1 of a gated MLP,
+    // w2; the up-projection of a plain MLP) and of the attention kernel with its fp32 log-sum-exp;
+    // everything else is recomputed from them. MoE, MLA and parallel blocks keep the
+    // core-attention count below (an over-estimate for them).
+    const double kv = std::max(1.0, model.kv_heads / t);
+    const double hd = model.head_dim;
+    const double ffn = model.ffn_hidden / t;
+    double kept = sbh / sp_div + s * b * heads * hd + s * b * kv * hd + s * b * heads * hd;
+    kept += model.mlp == MlpType::kGated ? s * b * ffn + sbh : s * b * ffn;
+    return Bytes(kAct * kept + 4.0 * s * b * heads);
+  }
   // Transformer Engine saves the inputs of fp8 GEMMs for backward in fp8 (1 byte); everything
   // else stays 16-bit.
   const double gemm_in = std::min(kAct, std::max(1.0, bytes_per_element(training.precision)));

@@ -27,10 +27,11 @@ void apply_stack_defaults(const Stack& stack, Precision precision, Plan& plan) {
   plan.grad_reduce_fp32 = stack.grad_reduce_fp32;
   plan.grouped_gemm = stack.grouped_gemm;
   plan.cp_comm = stack.cp_comm;
+  plan.selective_recompute = stack.selective_recompute;
 }
 
-void apply_selective_recompute(const Stack& stack, Plan& plan) {
-  if (stack.selective_recompute != SelectiveRecompute::kOffloadLayerInputs || plan.recompute != Recompute::kSelective)
+void apply_selective_recompute(Plan& plan) {
+  if (plan.selective_recompute != SelectiveRecompute::kOffloadLayerInputs || plan.recompute != Recompute::kSelective)
     return;
   plan.recompute = Recompute::kFull;
   plan.recompute_num_layers = 0;

@@ -69,6 +69,7 @@ using R = Recompute;
 using P = Precision;
 using C = Plan::CpComm;
 using G = Plan::GroupedGemm;
+using SR = SelectiveRecompute;
 using PS = PipelineSchedule;
 
 // Special cases kept visible here rather than forced into a generic rule:
@@ -141,6 +142,13 @@ const std::vector<PlanField>& table() {
        "(true/false)",
        kPlan, kBool, kStack, kIfChanged, 0, 0, {}, &S::offload_activations, get_plain<&Plan::offload_activations>,
        set_plain<&Plan::offload_activations>},
+      {"selective_recompute", "--selective-recompute",
+       "what --recompute selective recomputes: core-attention (Megatron), op-level (torchtitan: every 2nd matmul of "
+       "a layer and the cheap ops) or offload-layer-inputs (MaxText: the layer, its input kept in host memory)",
+       kPlan, kChoice, kStack, kIfChanged, 0, 0, names<SR::kCoreAttention, SR::kOffloadLayerInputs, SR::kOpLevel>(),
+       &S::selective_recompute,
+       get_enum<&Plan::selective_recompute, SR::kCoreAttention, SR::kOffloadLayerInputs, SR::kOpLevel>,
+       set_enum<&Plan::selective_recompute, SR::kCoreAttention, SR::kOffloadLayerInputs, SR::kOpLevel>},
       {"pp_schedule", "--pp-schedule",
        "pipeline schedule: 1f1b (interleaved with --vpp > 1), interleaved-1f1b, zero-bubble, dualpipe, gpipe (see "
        "`tahoma list schedules`)",

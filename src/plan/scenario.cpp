@@ -225,7 +225,7 @@ Scenario resolve_scenario(const ScenarioInput& in, bool check_plan) {
   apply_stack_defaults(sc.stack, t.precision, p);  // the plan's fields below override it
   apply(FieldSection::kPlan);
   // An explicit --offload-activations false keeps the stack from turning selective into offload.
-  if (!v.offload_activations || *v.offload_activations) apply_selective_recompute(sc.stack, p);
+  if (!v.offload_activations || *v.offload_activations) apply_selective_recompute(p);
   if (check_plan) {
     try {
       validate_plan(p, t, sc.model, sc.system, where);

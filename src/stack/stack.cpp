@@ -14,7 +14,12 @@ namespace tahoma {
 using internal::YamlMap;
 
 const char* to_string(SelectiveRecompute s) {
-  return s == SelectiveRecompute::kCoreAttention ? "core-attention" : "offload-layer-inputs";
+  switch (s) {
+    case SelectiveRecompute::kCoreAttention: return "core-attention";
+    case SelectiveRecompute::kOffloadLayerInputs: return "offload-layer-inputs";
+    case SelectiveRecompute::kOpLevel: return "op-level";
+  }
+  return "core-attention";
 }
 
 const char* to_string(MicroBatching m) {
@@ -151,8 +156,8 @@ const std::vector<StackField>& field_table() {
                    {"fp32", "bf16"}),
       with_choices(knob("selective_recompute", "selective_recompute", "what recompute: selective means in this stack",
                         K::kChoice, T, &get_choice<&Stack::selective_recompute>,
-                        &set_choice<&Stack::selective_recompute, 2>),
-                   {"core-attention", "offload-layer-inputs"}),
+                        &set_choice<&Stack::selective_recompute, 3>),
+                   {"core-attention", "offload-layer-inputs", "op-level"}),
       with_choices(knob("micro_batching", "micro_batching",
                         "how a data-parallel rank runs its batch when the micro-batch is not given", K::kChoice, T,
                         &get_choice<&Stack::micro_batching>, &set_choice<&Stack::micro_batching, 2>),

@@ -418,7 +418,7 @@ void choose_settings(Scenario& sc, StepResult& result, std::vector<Assumption>& 
       trial.plan.recompute_num_layers = r.layers;
       trial.plan.zero = z;
       trial.plan.micro_batch = mb;
-      apply_selective_recompute(trial.stack, trial.plan);
+      apply_selective_recompute(trial.plan);
       check_layout(trial.plan, trial);
       StepResult res = simulate(trial, ranking);
       const bool fits = res.memory.fits;

@@ -658,6 +658,44 @@ TEST(StepPrecision, Nvfp4CastsMoveMoreBytesThanFp8) {
   EXPECT_NEAR(cast_bytes(s4) / cast_bytes(s8), 9.125 / 4.0, 1e-12);
 }
 
+// torchtitan's op-level selective recompute (stack torchtitan; --selective-recompute op-level)
+// recomputes every second matmul of a layer in execution order (wq, wk, wv, wo, w1, w3, w2 -> wk,
+// wo, w3) and the cheap ops, never the attention kernel: on Llama 3 8B the recomputed GEMM FLOPs
+// are exactly (kv_dim + h + ffn) / (2 h + 2 kv_dim + 3 ffn) of the forward GEMM FLOPs, Megatron's
+// core-attention policy recomputes nothing with flash attention, and op-level keeps fewer bytes.
+TEST(StepRecompute, OpLevelRecomputesEverySecondMatmul) {
+  ScenarioInput in = input("dgx-h100", 8, "llama3-8b", 8192, 8);
+  in.recompute = "selective";
+  in.selective_recompute = "op-level";
+  const Scenario op = resolve_scenario(in);
+  in.selective_recompute = "core-attention";
+  const Scenario core = resolve_scenario(in);
+  auto gemm_flops = [](const Scenario& sc, Phase phase) {
+    double f = 0;
+    for (const auto& c : lower(sc.model, sc.plan, sc.training).dense_layer.compute) {
+      if (c.kind == OpKind::kGemm && c.phase == phase) f += c.flops.value();
+    }
+    return f;
+  };
+  const double h = 4096, kv = 8 * 128, ffn = 14336;
+  EXPECT_NEAR(gemm_flops(op, Phase::kRecompute) / gemm_flops(op, Phase::kForward),
+              (kv + h + ffn) / (2 * h + 2 * kv + 3 * ffn), 1e-9);
+  EXPECT_EQ(gemm_flops(core, Phase::kRecompute), 0.0);
+  EXPECT_DOUBLE_EQ(gemm_flops(op, Phase::kForward), gemm_flops(core, Phase::kForward));
+  for (const auto& c : lower(op.model, op.plan, op.training).dense_layer.compute) {
+    EXPECT_FALSE(c.kind == OpKind::kAttention && c.phase == Phase::kRecompute);
+  }
+  const StepResult a = simulate_step(op), b = simulate_step(core);
+  EXPECT_GT(a.step_time, b.step_time);
+  EXPECT_LT(a.memory.activations.value(), b.memory.activations.value());
+  // The torchtitan stack means op-level; the plan JSON names it.
+  ScenarioInput titan = input("dgx-h100", 8, "llama3-8b", 8192, 8);
+  titan.stack = "torchtitan";
+  titan.recompute = "selective";
+  EXPECT_EQ(resolve_scenario(titan).plan.selective_recompute, SelectiveRecompute::kOpLevel);
+  EXPECT_EQ(plan_json(resolve_scenario(titan).plan)["selective_recompute"], "op-level");
+}
+
 // Transformer Engine runs a grouped GEMM as one GEMM per local expert, each costing the stack's
 // dispatch time (added on top, docs/model.md 3.5): Qwen3-30B-A3B at ep 8 has 16 local experts, so
 // each MoE layer of a micro-batch launches 16 x (2 forward + 4 backward) GEMMs. One grouped kernel

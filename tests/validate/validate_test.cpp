@@ -38,9 +38,9 @@ constexpr double kMinSimulatedFraction = 0.95;
 // Issue 14's targets over every row, MoE included, are 8% in-sample and 10% leave-one-source-out;
 // they are not met yet (the Megatron-Bridge 26.02 MoE rows are over-predicted by 48-80%,
 // docs/validation.md). Until they are, these guard the errors from regressing past their current
-// values (10.9% in-sample, 12.6% cross-validated on 2026-12-03) with a little room.
-constexpr double kAllRowsMapeGuardPct = 11.5;
-constexpr double kCrossValidatedMapeGuardPct = 13.5;
+// values (10.6% in-sample, 12.3% cross-validated on 2026-12-04) with a little room.
+constexpr double kAllRowsMapeGuardPct = 11.2;
+constexpr double kCrossValidatedMapeGuardPct = 13.0;
 
 TEST(Csv, QuotedFieldsAndEscapes) {
   TempDir dir;
