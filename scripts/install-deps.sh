@@ -3,7 +3,8 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libtbb-dev
           libgtest-dev libgmock-dev googletest libbenchmark-dev libopenmpi-dev openmpi-bin
-          clang libclang-rt-14-dev)  # clang + its runtime: the libFuzzer targets (make fuzz)
+          clang libclang-rt-14-dev  # clang + its runtime: the libFuzzer targets (make fuzz)
+          jq)  # scripts/energy-study.sh (ctest Docs.EnergyStudyIsCurrent)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
