@@ -320,6 +320,42 @@ TEST(serve_sim, AlternatingBatchingSeparatesPrefillAndDecode) {
   EXPECT_GE(simulate_serving(c, offline(40, 300, 30), {}).output_tokens_per_s, r.output_tokens_per_s);
 }
 
+// Issue 15's "done when": every scenario kind (offline, closed loop, Poisson, trace replay and the
+// SLO search) runs on a Trainium, a TPU and an NVIDIA preset with the family's serving stack, every
+// request finishes and the throughput and latencies are finite and positive.
+TEST(serve_sim, EveryScenarioKindOnEveryFamily) {
+  testing::TempDir dir;
+  const auto trace = dir.write("trace.csv", "arrival_time,input_tokens,output_tokens\n0,300,40\n0.01,500,20\n"
+                                            "0.05,200,60\n0.2,800,30\n0.25,100,10\n");
+  for (const char* sys : {"trn2", "tpu-v7", "dgx-h100"}) {
+    ServeConfig c = config(sys, 4, "llama3-8b", 4);
+    c.engine = serve_engine_from(load_stack(*default_serving_stack(c.system)).serving);
+    RequestSpec poisson = offline(60, 300, 40);
+    poisson.kind = ArrivalKind::kPoisson;
+    poisson.rate = 5;
+    RequestSpec replay = offline(5, 1, 1);
+    replay.kind = ArrivalKind::kTrace;
+    replay.trace_file = trace;
+    for (const RequestSpec& spec : {offline(60, 300, 40), closed_loop(8, 60, 300, 40), poisson, replay}) {
+      const ServeResult r = simulate_serving(c, spec, {});
+      ASSERT_TRUE(r.servable) << sys << " " << to_string(spec.kind) << ": " << r.reason;
+      // The symmetric groups share the requests; the simulated representative serves its share.
+      const long long all = spec.kind == ArrivalKind::kTrace ? 5 : 60;
+      EXPECT_LE(r.requests, all) << sys;
+      EXPECT_GE(r.requests * r.groups, all) << sys;
+      for (double v : {r.output_tokens_per_s, r.ttft.p99, r.tpot.p50, r.latency.p90}) {
+        EXPECT_TRUE(std::isfinite(v) && v > 0) << sys << " " << to_string(spec.kind);
+      }
+    }
+    SloSpec slo;
+    slo.ttft_s = 5.0;
+    slo.tpot_s = 0.2;
+    const ServeResult best = simulate_serving(c, offline(200, 300, 40), slo, true);
+    ASSERT_TRUE(best.servable) << sys;
+    EXPECT_GT(best.output_tokens_per_s, 0) << sys;
+  }
+}
+
 TEST(serve_sim, SloSearchFindsARateThatMeetsTheLimits) {
   const ServeConfig c = config("dgx-h100", 1, "llama3-8b");
   SloSpec slo;
