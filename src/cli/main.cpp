@@ -20,6 +20,7 @@
 #include "internal/yaml_reader.h"
 #include "field_options.h"
 #include "output.h"
+#include "run_command.h"
 #include "serve_command.h"
 #include "serve_search_command.h"
 #include "tahoma/serve_validate.h"
@@ -108,6 +109,7 @@ std::string run_demo(const std::string& format) {
   out += comparison_table(rows);
   out += "\nLayouts come from data/scenarios/demo-*.yaml; `tahoma simulate FILE` shows the full breakdown of one.\n";
   out += "\n" + cli::serving_demo_table();  // serve_command.cpp
+  out += "\n" + cli::run_demo_table();      // run_command.cpp
   return out;
 }
 
@@ -294,6 +296,9 @@ int main(int argc, char** argv) {
 
   cli::ServeCommand serve_cmd(app);  // tahoma serve (serve_command.cpp)
   add_format(serve_cmd.app());
+  cli::RunCommand run_cmd(app);  // tahoma run (run_command.cpp)
+  add_scenario_options(run_cmd.app(), run_cmd.scenario());
+  add_format(run_cmd.app());
 
   try {
     app.parse(argc, argv);
@@ -427,6 +432,8 @@ int main(int argc, char** argv) {
                               : compare_table(bases, compare_opts, rows);
     } else if (*serve_cmd.app()) {
       text = serve_cmd.run(format);
+    } else if (*run_cmd.app()) {
+      text = run_cmd.run(format);
     } else if (*validate) {
       filter.engine = validate_engine == "closed-form" ? StepEngine::kClosedForm : StepEngine::kEvents;
       filter.network = *parse_network_mode(validate_network);

@@ -1,0 +1,41 @@
+// `tahoma run`: a whole training run with failures (include/tahoma/run.h, docs/run.md).
+// Private to the cli folder; main.cpp registers it, adds the scenario flags to it (the same as
+// simulate's) and calls run() when it was chosen.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+#include "tahoma/scenario.h"
+
+namespace tahoma::cli {
+
+class RunCommand {
+ public:
+  // Adds the `run` subcommand and its run-level flags to `app` (not the scenario flags, which main
+  // adds into scenario(), nor --format / -o).
+  explicit RunCommand(CLI::App& app);
+  [[nodiscard]] CLI::App* app() const { return cmd_; }
+  [[nodiscard]] ScenarioInput& scenario();
+  // Resolves the scenario, simulates one step (closed form unless --engine events), runs the run
+  // model and renders in `format` (table or json). Throws InputError.
+  [[nodiscard]] std::string run(const std::string& format) const;
+
+  struct Options;
+
+ private:
+  CLI::App* cmd_;
+  std::shared_ptr<Options> o_;
+};
+
+// "15T", "300B", "1.5e12", "20M", "4K": a token count in [kMinTokens, kMaxTokens]; InputError naming
+// `flag` otherwise.
+double parse_token_count(const std::string& text, const char* flag);
+
+// The run-level comparison `tahoma demo` prints last: Llama 3.1 405B for 15T tokens on the Trn3,
+// Ironwood (tpu-v7) and GB300 demo scenarios, with failures (days, ETTR, cost, energy).
+std::string run_demo_table();
+
+}  // namespace tahoma::cli
