@@ -122,7 +122,9 @@ struct Recovery {
   [[nodiscard]] double var() const { return g * y.var() + g * (g + 1) * y.mean() * y.mean(); }
   double draw(Rng& rng) const {
     if (r <= 0) return 0;
-    if (g > kExactRestartAttempts) return std::max(r, mean() + std::sqrt(var()) * rng.normal());
+    // Many attempts: a geometric sum of i.i.d. lifetimes is exponential in the limit (Renyi 1956),
+    // with the exact mean g E[Y].
+    if (g > kExactRestartAttempts) return r - std::log(rng.uniform()) * g * y.mean();
     double total = 0;
     for (;;) {
       const double t = -std::log(rng.uniform()) / lambda;
