@@ -20,6 +20,7 @@
 #include "internal/yaml_reader.h"
 #include "field_options.h"
 #include "output.h"
+#include "report_command.h"
 #include "run_command.h"
 #include "serve_command.h"
 #include "serve_search_command.h"
@@ -299,6 +300,7 @@ int main(int argc, char** argv) {
   cli::RunCommand run_cmd(app);  // tahoma run (run_command.cpp)
   add_scenario_options(run_cmd.app(), run_cmd.scenario());
   add_format(run_cmd.app());
+  cli::ReportCommand report_cmd(app);  // tahoma report (report_command.cpp)
 
   try {
     app.parse(argc, argv);
@@ -434,6 +436,8 @@ int main(int argc, char** argv) {
       text = serve_cmd.run(format);
     } else if (*run_cmd.app()) {
       text = run_cmd.run(format);
+    } else if (*report_cmd.app()) {
+      return report_cmd.run();  // writes its own output (the HTML) or returns the failed command's status
     } else if (*validate) {
       filter.engine = validate_engine == "closed-form" ? StepEngine::kClosedForm : StepEngine::kEvents;
       filter.network = *parse_network_mode(validate_network);
