@@ -3,7 +3,8 @@
 # line `<!-- tahoma: COMMAND -->` is the output of COMMAND (a shell pipeline in which `tahoma` is
 # the built binary, run from the repository root), fenced as code; docs/validation.md is the whole
 # output of `tahoma validate ... --cv source --format markdown`, docs/validation-serving.md that of
-# `tahoma validate validation/published_serving.csv --format markdown`.
+# `tahoma validate validation/published_serving.csv --format markdown`. docs/run.md's blocks are
+# rendered like the README's.
 #   scripts/generated-docs.sh [--check] [TAHOMA_BINARY]
 # Without --check it rewrites the files; with --check it fails (and shows the diff) when one is
 # stale, which the test suite runs (ctest Docs.GeneratedNumbersAreCurrent).
@@ -51,10 +52,11 @@ render() {
 }
 
 render README.md "$tmp/README.md"
+render docs/run.md "$tmp/run.md"
 tahoma validate validation/published_runs.csv --cv source --format markdown >"$tmp/validation.md"
 tahoma validate validation/published_serving.csv --format markdown >"$tmp/validation-serving.md"
 status=0
-for pair in README.md:README.md docs/validation.md:validation.md docs/validation-serving.md:validation-serving.md; do
+for pair in README.md:README.md docs/run.md:run.md docs/validation.md:validation.md docs/validation-serving.md:validation-serving.md; do
   file=${pair%%:*}
   new=$tmp/${pair#*:}
   if cmp -s "$file" "$new"; then continue; fi

@@ -4,7 +4,8 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libtbb-dev
           libgtest-dev libgmock-dev googletest libbenchmark-dev libopenmpi-dev openmpi-bin
           clang libclang-rt-14-dev  # clang + its runtime: the libFuzzer targets (make fuzz)
-          jq)  # scripts/energy-study.sh (ctest Docs.EnergyStudyIsCurrent)
+          jq  # scripts/energy-study.sh (ctest Docs.EnergyStudyIsCurrent), scripts/run-study.sh
+          python3-matplotlib)  # scripts/plot_run_study.py (docs/run-study.png)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -294,6 +294,9 @@ int main(int argc, char** argv) {
   SearchOptions compare_opts;
   std::string compare_objective = "tokens-per-s";
   add_search_options(compare_cmd, compare_opts, compare_objective);
+  std::string compare_tokens, compare_rank_by = "time";  // run level (run_command.cpp)
+  compare_cmd->add_option("--tokens", compare_tokens, "also run each best layout for this many tokens with failures, e.g. 15T");
+  compare_cmd->add_option("--rank-by", compare_rank_by, "with --tokens: rank by time or cost to train");
 
   cli::ServeCommand serve_cmd(app);  // tahoma serve (serve_command.cpp)
   add_format(serve_cmd.app());
@@ -432,6 +435,7 @@ int main(int argc, char** argv) {
       if (mpi_rank() != 0) return 0;
       text = format == "json" ? compare_json(bases, compare_opts, rows).dump(2) + "\n"
                               : compare_table(bases, compare_opts, rows);
+      if (!compare_tokens.empty()) text = cli::with_run_ranking(text, bases, rows, compare_tokens, compare_rank_by, format);
     } else if (*serve_cmd.app()) {
       text = serve_cmd.run(format);
     } else if (*run_cmd.app()) {

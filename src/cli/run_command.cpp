@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstdlib>
 
 #include "internal/yaml_reader.h"
@@ -143,6 +144,69 @@ std::string RunCommand::run(const std::string& format) const {
   return format == "json" ? run_json(sc, r).dump(2) + "\n" : run_table(sc, r);
 }
 
+std::string with_run_ranking(const std::string& text, const std::vector<Scenario>& bases,
+                             const std::vector<Comparison>& rows, const std::string& tokens, const std::string& rank_by,
+                             const std::string& format) {
+  if (rank_by != "time" && rank_by != "cost") {
+    throw InputError("--rank-by", "", fmt::format("'{}' is not time or cost", rank_by));
+  }
+  RunOptions opts;
+  opts.tokens = parse_token_count(tokens, "--tokens");
+  struct Ranked {
+    std::string system;
+    RunResult run;
+  };
+  std::vector<Ranked> ranked;
+  for (size_t i = 0; i < rows.size() && i < bases.size(); ++i) {
+    if (rows[i].report.results.empty()) continue;  // no layout fits: the comparison says why
+    Scenario sc = bases[i];
+    sc.plan = rows[i].report.results.front().plan;
+    ranked.push_back({rows[i].system, run_training(sc, rows[i].report.results.front().result,
+                                                   reliability_for(sc.system), opts)});
+  }
+  // Ascending days or cost; a system without a price ranks after every priced one (stable).
+  std::stable_sort(ranked.begin(), ranked.end(), [&](const Ranked& a, const Ranked& b) {
+    if (rank_by == "time") return a.run.best().days_to_train < b.run.best().days_to_train;
+    const auto& ca = a.run.best().cost_usd;
+    const auto& cb = b.run.best().cost_usd;
+    if (ca.has_value() != cb.has_value()) return ca.has_value();
+    return ca && *ca < *cb;
+  });
+  if (format == "json") {
+    nlohmann::json j = nlohmann::json::parse(text);
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& r : ranked) {
+      const auto& s = r.run.best();
+      list.push_back({{"system", r.system},
+                      {"strategy", to_string(s.strategy)},
+                      {"mtti_s", s.mtti_s},
+                      {"ettr", s.ettr},
+                      {"goodput", s.goodput},
+                      {"days_to_train", s.days_to_train},
+                      {"chip_hours", s.chip_hours},
+                      {"cost_usd", s.cost_usd ? nlohmann::json(*s.cost_usd) : nlohmann::json(nullptr)},
+                      {"energy_mwh", s.energy_mwh},
+                      {"reliability_estimate", r.run.reliability_estimate}});
+    }
+    j["run_ranking"] = {{"tokens", opts.tokens}, {"rank_by", rank_by}, {"systems", list}};
+    return j.dump(2) + "\n";
+  }
+  std::string out = text + fmt::format("\nRanked by {} to train {:.3g} tokens with failures (tahoma run; the fastest "
+                                       "recovery strategy each):\n\n",
+                                       rank_by == "time" ? "time" : "cost", opts.tokens);
+  out += fmt::format("{:<4} {:<22} {:>9} {:>10} {:>7} {:>8} {:>12} {:>10} {:>9}\n", "rank", "system", "MTTI", "strategy",
+                     "ETTR", "days", "chip-hours", "cost", "MWh");
+  int rank = 1;
+  for (const auto& r : ranked) {
+    const auto& s = r.run.best();
+    out += fmt::format("{:<4} {:<22} {:>7.2f} h {:>10} {:>6.1f}% {:>8.1f} {:>12.3g} {:>10} {:>9.0f}{}\n", rank++, r.system,
+                       s.mtti_s / 3600, to_string(s.strategy), 100 * s.ettr, s.days_to_train, s.chip_hours,
+                       s.cost_usd ? fmt::format("${:.1f}M", *s.cost_usd / 1e6) : "-", s.energy_mwh,
+                       r.run.reliability_estimate ? "  (failure rates: estimate)" : "");
+  }
+  return out;
+}
+
 std::string run_demo_table() {
   const std::vector<std::string> names = {"demo-llama3.1-405b-trn3-ultraserver", "demo-llama3.1-405b-tpu-v7",
                                           "demo-llama3.1-405b-gb300-nvl72"};
@@ -167,8 +231,8 @@ std::string run_demo_table() {
                        r.reliability_estimate ? r.reliability_name + " (estimate)" : r.reliability_name);
   }
   out += "\nThe fastest of restart, hot spares, in-memory checkpoints and elastic per system; cost at the preset's\n"
-         "on-demand price, energy at the facility (PUE). Trainium, TPU and Blackwell failure rates are estimates\n"
-         "(Llama 3's H100 rates per component): `tahoma run --help` and data/reliability/ say so.\n";
+         "on-demand price (- where it has none), energy at the facility (PUE). Trainium, TPU and Blackwell\n"
+         "failure rates are estimates (Llama 3's H100 rates per component; data/reliability/).\n";
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "tahoma/scenario.h"
+#include "tahoma/search.h"
 
 namespace tahoma::cli {
 
@@ -33,6 +34,13 @@ class RunCommand {
 // "15T", "300B", "1.5e12", "20M", "4K": a token count in [kMinTokens, kMaxTokens]; InputError naming
 // `flag` otherwise.
 double parse_token_count(const std::string& text, const char* flag);
+
+// `tahoma compare --tokens N [--rank-by time|cost]`: each system's best layout run for N tokens with
+// failures (the fastest recovery strategy), ranked by days or by cost to train (systems without a
+// price last), appended to the comparison `text` (table) or added to it under "run_ranking" (json).
+std::string with_run_ranking(const std::string& text, const std::vector<Scenario>& bases,
+                             const std::vector<Comparison>& rows, const std::string& tokens, const std::string& rank_by,
+                             const std::string& format);
 
 // The run-level comparison `tahoma demo` prints last: Llama 3.1 405B for 15T tokens on the Trn3,
 // Ironwood (tpu-v7) and GB300 demo scenarios, with failures (days, ETTR, cost, energy).

@@ -121,7 +121,19 @@ std::string run_table(const Scenario& scenario, const RunResult& r) {
   if (!r.price_usd_per_chip_hour) {
     out += "cost needs a price: --set price_usd_per_chip_hour=VALUE\n";
   }
-  return out;
+  // No trailing blanks (the headline marker column is empty on most rows).
+  std::string trimmed;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    size_t last = end;
+    while (last > start && out[last - 1] == ' ') --last;
+    trimmed.append(out, start, last - start);
+    if (end < out.size()) trimmed += '\n';
+    start = end + 1;
+  }
+  return trimmed;
 }
 
 }  // namespace tahoma

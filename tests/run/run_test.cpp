@@ -394,3 +394,32 @@ TEST(run_cli, TokenCountsTakeSuffixes) {
 
 }  // namespace
 }  // namespace tahoma
+
+namespace tahoma {
+namespace {
+
+// compare --tokens ranks the systems' best layouts by days (or cost) to train with failures.
+TEST(run_cli, CompareRanksSystemsByTimeAndCostToTrain) {
+  const std::string args =
+      "compare --systems dgx-h100,trn2,tpu-v5p --chips 256 --model llama3-70b --seq 4096 --global-batch 256 "
+      "--tokens 2T --format json --threads 2";
+  for (const std::string by : {"time", "cost"}) {
+    const CliRun r = tahoma(args + " --rank-by " + by);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    const auto& systems = j["run_ranking"]["systems"];
+    ASSERT_EQ(systems.size(), 3u);
+    for (size_t i = 1; i < systems.size(); ++i) {
+      if (by == "time") {
+        EXPECT_LE(systems[i - 1]["days_to_train"].get<double>(), systems[i]["days_to_train"].get<double>());
+      } else if (!systems[i]["cost_usd"].is_null()) {
+        ASSERT_FALSE(systems[i - 1]["cost_usd"].is_null());  // priced systems first
+        EXPECT_LE(systems[i - 1]["cost_usd"].get<double>(), systems[i]["cost_usd"].get<double>());
+      }
+    }
+  }
+  EXPECT_EQ(tahoma(args + " --rank-by beauty").code, 2);
+}
+
+}  // namespace
+}  // namespace tahoma
