@@ -514,10 +514,16 @@ def serving_latency(results: Any, title: str | None = None) -> Figure:
 # ----------------------------------------------------------------------------------------------- output
 def to_svg(fig: Figure, salt: str = "tahoma") -> str:
     """The figure as SVG text for inlining in HTML: text kept as text (no font files), no XML prolog or
-    DOCTYPE, no date, element ids made unique per figure by `salt` (two inline SVGs must not share ids)."""
+    DOCTYPE, no metadata or date, every element id prefixed by `salt` (two inline SVGs in one page must not
+    share ids: matplotlib numbers figure_1, axes_1... the same in every figure)."""
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
-    start = text.find("<svg")
-    return text[start:] if start >= 0 else text
+    text = text[max(0, text.find("<svg")):]
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)  # RDF creator block
+    # Group ids (figure_1, axes_1, ...) repeat in every figure: prefix every id and every reference to one.
+    prefix = re.sub(r"[^A-Za-z0-9_-]", "-", salt)
+    text = re.sub(r'\bid="([^"]+)"', rf'id="{prefix}-\1"', text)
+    text = re.sub(r"url\(#([^)]+)\)", rf"url(#{prefix}-\1)", text)
+    return re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', text)

@@ -196,7 +196,8 @@ def _simulate(page: _Page, r: Mapping[str, Any], trace: Any) -> str:
                     c.get("calls_per_step"), _gb(c.get("bytes_per_step")), _seconds(c.get("time_per_step_s")))
                    for c in r.get("communication", [])], numeric_from=5)
     memory = _table(["kind", "bytes per chip"],
-                    [(k.replace("_bytes", ""), _gb(v)) for k, v in mem.items() if k.endswith("_bytes")])
+                    [(k.replace("_bytes", "").replace("_", " "), _gb(v)) for k, v in mem.items()
+                     if k.endswith("_bytes") and v])
     page.section("Tables", f"<h3>Step breakdown</h3>{breakdown}<h3>Communication</h3>{comm}"
                            f"<h3>Memory per chip (peak stage {_num(mem.get('peak_stage'))})</h3>{memory}")
     _assumptions(page, r.get("warnings", []), [f"MFU convention: {r.get('mfu_convention', '')}"])
