@@ -43,11 +43,11 @@ BENCHMARK(BM_RunModel)
     ->Args({1048576, 2000})
     ->Unit(benchmark::kMillisecond);
 
-// What `tahoma run` does at 1,048,576 Trainium3 chips: resolve, closed-form step, run model.
+// What `tahoma run` does at 1,048,576 Trainium3 chips: resolve, event-engine step, run model.
 void BM_RunCommandPath1M(benchmark::State& state) {
   for (auto _ : state) {
     const Scenario sc = scenario("trn3-ultraserver", 1048576, 16384);
-    const StepResult step = simulate_step_closed_form(sc);
+    const StepResult step = simulate_step(sc);  // the event engine, as tahoma run
     const RunResult r = run_training(sc, step, reliability_for(sc.system), RunOptions{});
     benchmark::DoNotOptimize(r.best().days_to_train);
   }

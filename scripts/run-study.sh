@@ -29,7 +29,8 @@ for c in "${cases[@]}"; do
   read -r sys chips gb vpp <<<"$c"
   # shellcheck disable=SC2086
   "$bin" run --system "$sys" --chips "$chips" --global-batch "$gb" --vpp "$vpp" $common --format json |
-    jq -r --arg sys "$sys" '. as $r | $r.strategies | to_entries[] |
+    jq -r --arg sys "$sys" '. as $r | $r.strategies as $all | ["restart", "spares", "in-memory", "elastic"][] |
+      {key: ., value: $all[.]} |
       [$sys, ($r.chips|tostring), (($r.mfu*1000|round)/10|tostring)+"%",
        (($r.mtti_s/60*10|round)/10|tostring)+" min", .key,
        ((.value.ettr*1000|round)/10|tostring)+"%", ((.value.days_to_train*10|round)/10|tostring),

@@ -20,7 +20,7 @@ class RunCommand {
   explicit RunCommand(CLI::App& app);
   [[nodiscard]] CLI::App* app() const { return cmd_; }
   [[nodiscard]] ScenarioInput& scenario();
-  // Resolves the scenario, simulates one step (closed form unless --engine events), runs the run
+  // Resolves the scenario, simulates one step (event engine unless --engine closed-form), runs the run
   // model and renders in `format` (table or json). Throws InputError.
   [[nodiscard]] std::string run(const std::string& format) const;
 

@@ -113,6 +113,10 @@ ReliabilityModel load_reliability(const std::string& name_or_path) {
     m.components.push_back(std::move(r));
   }
   if (m.components.empty()) throw root.error("components", "expected a list of at least one failure class");
+  // A machine that never fails has no MTTI (an infinite one): the run model needs some rate.
+  if (std::none_of(m.components.begin(), m.components.end(), [](const ComponentRate& c) { return c.rate_per_hour > 0; })) {
+    throw root.error("components", "every rate is 0; at least one failure class needs a positive rate");
+  }
   constexpr double kMinBw = 1e6, kMaxBw = 1e15;  // 1 MB/s .. 1 PB/s per host
   m.storage_write_per_host = BytesPerSecond(root.quantity("storage_write_per_host", Dimension::kBytesPerSecond,
                                                           std::nullopt, kMinBw, kMaxBw));

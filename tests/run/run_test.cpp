@@ -252,7 +252,7 @@ TEST(run_model, MillionChipsRestartCollapsesAndRunsUnderASecond) {
   in.account_for_embedding_and_loss = true;
   const auto start = std::chrono::steady_clock::now();
   const Scenario sc = resolve_scenario(in);
-  const StepResult step = simulate_step_closed_form(sc);
+  const StepResult step = simulate_step(sc);  // the event engine, what `tahoma run` uses
   const RunResult r = run_training(sc, step, reliability_for(sc.system), RunOptions{});
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LT(seconds, 1.0);
@@ -318,6 +318,15 @@ TEST(run_input, BadOptionsAndFilesAreInputErrors) {
                   "exactly one");
   EXPECT_CONTAINS(testing::input_error([&] { (void)load_reliability(replace("1 GB/s   #", "1 GB   #")); }),
                   "storage_write_per_host");
+  {
+    std::string zero = good;
+    for (const char* n : {"196", "72", "63", "35", "46", "47"}) {
+      const std::string from = std::string("failures: ") + n + ",";
+      zero.replace(zero.find(from), from.size(), "failures: 0,");
+    }
+    zero.replace(zero.find("failures: 7,"), std::string("failures: 7,").size(), "failures: 0,");
+    EXPECT_CONTAINS(testing::input_error([&] { (void)load_reliability(dir.write("zero.yaml", zero)); }), "every rate is 0");
+  }
   EXPECT_CONTAINS(testing::input_error([&] { (void)load_reliability(dir.path().string() + "/missing.yaml"); }),
                   "missing.yaml");
 }
