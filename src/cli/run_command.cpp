@@ -23,6 +23,7 @@ struct RunCommand::Options {
   long long seed = 1;
   std::string failure_rates;
   std::string engine = "events";
+  std::string checkpoint_interval;
 };
 
 double parse_token_count(const std::string& text, const char* flag) {
@@ -69,6 +70,8 @@ RunCommand::RunCommand(CLI::App& app) : o_(std::make_shared<Options>()) {
   cmd_->add_option("--seed", o_->seed, "Monte Carlo seed (same seed, same answer)");
   cmd_->add_option("--failure-rates", o_->failure_rates,
                    "failure-rate YAML (default: the data/reliability/ file of the system's family)");
+  cmd_->add_option("--checkpoint-interval", o_->checkpoint_interval,
+                   "useful work between checkpoints, e.g. 600s or 600 (default: Daly's optimum, at least one step)");
   cmd_->add_option("--engine", o_->engine, "step engine: events (default, as simulate) or closed-form");
 }
 
@@ -113,6 +116,24 @@ RunOptions run_options(const RunCommand::Options& o) {
     throw InputError("--trials", "", fmt::format("{} is outside [1, {}]", o.trials, kMaxTrials));
   }
   r.trials = o.trials;
+  if (!o.checkpoint_interval.empty()) {
+    // "600s", "600 s" or a bare number of seconds; 1 s .. 30 days.
+    char* end = nullptr;
+    double v = std::strtod(o.checkpoint_interval.c_str(), &end);
+    if (end == o.checkpoint_interval.c_str() || *end != '\0') {
+      try {
+        v = parse_quantity(o.checkpoint_interval, Dimension::kSeconds);
+      } catch (const std::invalid_argument& e) {
+        throw InputError("--checkpoint-interval", "", e.what());
+      }
+    }
+    constexpr double kMaxInterval = 30 * 86400.0;
+    if (!(v >= 1 && v <= kMaxInterval)) {
+      throw InputError("--checkpoint-interval", "",
+                       fmt::format("{} is outside [1 s, {:g} s] (30 days)", o.checkpoint_interval, kMaxInterval));
+    }
+    r.checkpoint_interval = Seconds(v);
+  }
   if (o.seed < 0) throw InputError("--seed", "", fmt::format("{} is negative (expected 0 or more)", o.seed));
   r.seed = static_cast<std::uint64_t>(o.seed);
   return r;

@@ -432,3 +432,25 @@ TEST(run_cli, CompareRanksSystemsByTimeAndCostToTrain) {
 
 }  // namespace
 }  // namespace tahoma
+
+namespace tahoma {
+namespace {
+
+// --checkpoint-interval overrides Daly's optimum, and any other interval costs time (Daly's is the
+// minimum of the same expected wall time).
+TEST(run_cli, CheckpointIntervalOverridesDalysOptimumAndCostsTime) {
+  const std::string base = "run " + kMeta + " --strategy restart --trials 20 --format json";
+  const CliRun daly = tahoma(base);
+  ASSERT_EQ(daly.code, 0) << daly.err;
+  const auto jd = nlohmann::json::parse(daly.out);
+  for (const std::string interval : {"20s", "3600"}) {
+    const CliRun r = tahoma(base + " --checkpoint-interval " + interval);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_DOUBLE_EQ(j["checkpoint_interval_s"].get<double>(), interval == "20s" ? 20.0 : 3600.0);
+    EXPECT_GT(j["days_to_train"].get<double>(), jd["days_to_train"].get<double>()) << interval;
+  }
+}
+
+}  // namespace
+}  // namespace tahoma
