@@ -20,6 +20,8 @@ function(tahoma_add_library name)
   add_library(tahoma_${name} STATIC ${ARG_SOURCES})
   target_include_directories(tahoma_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include)
   target_link_libraries(tahoma_${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  # The Python module (a shared object) links these static libraries.
+  set_target_properties(tahoma_${name} PROPERTIES POSITION_INDEPENDENT_CODE ${TAHOMA_PYTHON})
   tahoma_target_defaults(tahoma_${name})
 endfunction()
 

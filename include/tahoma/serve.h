@@ -18,6 +18,7 @@
 
 #include "tahoma/comm.h"
 #include "tahoma/hw.h"
+#include "tahoma/progress.h"
 #include "tahoma/stack.h"
 #include "tahoma/units.h"
 #include "tahoma/workload.h"
@@ -214,6 +215,8 @@ struct SloSpec {
   std::optional<double> ttft_s;
   std::optional<double> tpot_s;
   double percentile = 99;
+  // The rate search's (rates tried, rates it will try at most) as it goes (tahoma/progress.h).
+  ProgressFn progress;
 };
 
 // The price of moving one prompt's KV cache from a prefill rank to a decode rank (send-recv).
@@ -405,6 +408,9 @@ struct ServeSearchOptions {
   int top = 10;
   int max_candidates = 512;  // layouts simulated at most (the rest, in enumeration order, skipped)
   int threads = 0;           // oneTBB workers (0: every core); results do not depend on it
+  // (layouts simulated, layouts to simulate), from any worker thread, serialised by the caller's
+  // callback (tahoma/progress.h); slo.progress is not used per layout.
+  ProgressFn progress;
 };
 
 struct ServeCandidate {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tahoma/progress.h"
 #include "tahoma/step.h"
 
 namespace tahoma {
@@ -97,6 +98,9 @@ struct ValidationFilter {
   // Extra `--set` overrides per system preset, after the row's own (calibration re-derives a
   // constant this way).
   std::map<std::string, std::vector<std::string>> system_sets;
+  // (rows done, rows in the file) as the rows are simulated (tahoma/progress.h); cross_validate
+  // reports (folds done, folds) instead.
+  ProgressFn progress;
 };
 
 // Simulates every selected row. Throws InputError when the file or a row is malformed (naming the

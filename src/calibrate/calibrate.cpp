@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include <fmt/format.h>
@@ -221,6 +222,14 @@ void cross_validate(const std::string& csv_path, ValidationReport& report, const
 
   // Per held-out source: the value of every constant without its rows, then its rows predicted.
   std::vector<std::map<std::string, double>> cv_predicted(sources.size());  // row id -> tokens/s
+  // Progress counts folds (held-out sources); the validations inside a fold report nothing.
+  const ProgressFn progress = options.filter.progress;
+  CalibrationOptions fold_options = options;
+  fold_options.filter.progress = {};
+  std::mutex progress_mu;
+  long long folds_done = 0;
+  const auto folds = static_cast<long long>(sources.size());
+  if (progress) progress(0, folds);
   tbb::parallel_for(size_t{0}, sources.size(), [&](size_t s) {
     const std::string& held_out = sources[s];
     auto in_source = [&](const std::map<std::string, std::string>& row) {
@@ -240,7 +249,7 @@ void cross_validate(const std::string& csv_path, ValidationReport& report, const
       const bool holds =
           std::any_of(c.presets.begin(), c.presets.end(), [&](const std::string& p) { return touched.count(p) > 0; });
       if (!holds) continue;
-      const Derivation d = derive(csv_path, c, options, in_source);
+      const Derivation d = derive(csv_path, c, fold_options, in_source);
       if (d.rows == 0) {
         orphan[i] = true;
       } else {
@@ -256,7 +265,7 @@ void cross_validate(const std::string& csv_path, ValidationReport& report, const
       }
       if (!others.empty()) value[i] = round_to(median_of(others), constants[i].decimals);
     }
-    ValidationFilter f = options.filter;
+    ValidationFilter f = fold_options.filter;
     f.only.reset();
     f.family.reset();
     f.skip_row = [&](const std::map<std::string, std::string>& row) { return !in_source(row); };
@@ -267,6 +276,10 @@ void cross_validate(const std::string& csv_path, ValidationReport& report, const
     }
     for (const auto& row : validate_file(csv_path, f).rows) {
       if (row.simulated) cv_predicted[s][row.id] = row.predicted;
+    }
+    if (progress) {
+      const std::lock_guard lock(progress_mu);
+      progress(++folds_done, folds);
     }
   });
   for (auto& row : report.rows) {

@@ -1,5 +1,6 @@
-// The `tahoma` command. Only this file chooses exit codes: 0 success (a layout that does not fit is
-// a result), 2 bad input, 1 internal error.
+// The `tahoma` command line (command_line.h): the binary (tahoma_main.cpp) and the Python module run
+// it. Only this file chooses exit codes: 0 success (a layout that does not fit is a result), 2 bad
+// input, 1 internal error.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -18,12 +19,15 @@
 #include <tbb/global_control.h>
 
 #include "internal/yaml_reader.h"
+#include "command_line.h"
 #include "field_options.h"
 #include "output.h"
+#include "progress.h"
 #include "report_command.h"
 #include "run_command.h"
 #include "serve_command.h"
 #include "serve_search_command.h"
+#include "tahoma/csv.h"
 #include "tahoma/serve_validate.h"
 #include "tahoma/error.h"
 #include "tahoma/report.h"
@@ -31,8 +35,7 @@
 namespace {
 
 using namespace tahoma;
-
-constexpr int kExitInput = 2;
+using cli::kExitInput;
 
 // Largest number of rows a `collective` size sweep prints (nccl-tests' default sweep has about 30).
 constexpr int kMaxSweepRows = 1000;
@@ -114,26 +117,6 @@ std::string run_demo(const std::string& format) {
   return out;
 }
 
-// A progress bar on stderr, only when stderr is a terminal and the search has run for a second.
-std::function<void(long long, long long)> progress_bar() {
-  if (isatty(STDERR_FILENO) == 0) return {};
-  const auto start = std::chrono::steady_clock::now();
-  return [start, shown = false](long long done, long long total) mutable {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (done >= total) {
-      if (shown) std::cerr << "\r" << std::string(72, ' ') << "\r" << std::flush;
-      return;
-    }
-    if (elapsed < 1.0) return;
-    shown = true;
-    const double frac = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
-    const int width = 30, filled = static_cast<int>(frac * width);
-    std::cerr << fmt::format("\rsearching [{}{}] {:3.0f}%  {} of {} layouts  {:.0f} s", std::string(filled, '#'),
-                             std::string(width - filled, '.'), 100.0 * frac, done, total, elapsed)
-              << std::flush;
-  };
-}
-
 // The degrees given on the command line restrict the search to them.
 SearchSpace space_from(const ScenarioInput& in) {
   SearchSpace s;
@@ -163,16 +146,24 @@ void add_search_options(CLI::App* cmd, SearchOptions& opts, std::string& objecti
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int tahoma::cli::run_command_line(int argc, const char* const* argv, const CommandIo& io) {
+  std::ostream& err = io.err != nullptr ? *io.err : std::cerr;
+  std::ostream& out = io.out != nullptr ? *io.out : std::cout;
   CLI::App app{"Tahoma: a simulator of AI supercomputers (training steps of dense and MoE transformers)", "tahoma"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("tahoma ") + TAHOMA_VERSION);
   app.option_defaults()->always_capture_default();
   std::string format = "table";
   std::string output;
+  bool quiet = false;
+  auto add_quiet = [&](CLI::App* cmd) {
+    cmd->add_flag("-q,--quiet", quiet, "no progress line on stderr (it shows only on a terminal, after a second)");
+  };
   auto add_format = [&](CLI::App* cmd) {
-    cmd->add_option("--format", format, "output format: table or json")->check(CLI::IsMember({"table", "json"}));
+    cmd->add_option("--format", format, "output format: table, json or csv (docs/csv.md)")
+        ->check(CLI::IsMember({"table", "json", "csv"}));
     cmd->add_option("-o,--output", output, "write the output to FILE instead of stdout");
+    add_quiet(cmd);
   };
 
   auto* list = app.add_subcommand("list", "list presets and registries: tahoma list systems|models|stacks|...");
@@ -216,9 +207,10 @@ int main(int argc, char** argv) {
       ->check(existing_file_or_stdin());
   validate->add_option("--only", filter.only, "simulate only the row with this id");
   validate->add_option("--family", filter.family, "only rows of this hardware family (e.g. 'NVIDIA Hopper', 'TPU')");
-  validate->add_option("--format", format, "output format: table, json or markdown (docs/validation.md)")
-      ->check(CLI::IsMember({"table", "json", "markdown"}));
+  validate->add_option("--format", format, "output format: table, json, csv or markdown (docs/validation.md)")
+      ->check(CLI::IsMember({"table", "json", "csv", "markdown"}));
   validate->add_option("-o,--output", output, "write the output to FILE instead of stdout");
+  add_quiet(validate);
   std::string validate_engine = "events";
   validate->add_option("--engine", validate_engine, "events (default) or closed-form")
       ->check(CLI::IsMember({"events", "closed-form"}));
@@ -238,8 +230,10 @@ int main(int argc, char** argv) {
       ->required()
       ->check(existing_file_or_stdin());
   calibrate_cmd->add_option("--constants", calibrate_constants, "the constants and their rules (default: data/calibration.yaml)");
-  calibrate_cmd->add_option("--format", format, "output format: table or json")->check(CLI::IsMember({"table", "json"}));
+  calibrate_cmd->add_option("--format", format, "output format: table, json or csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}));
   calibrate_cmd->add_option("-o,--output", output, "write the output to FILE instead of stdout");
+  add_quiet(calibrate_cmd);
 
   auto* collective = app.add_subcommand(
       "collective",
@@ -308,16 +302,22 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return app.exit(e, out, err);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return app.exit(e, out, err);
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return app.exit(e, out, err);
   } catch (const CLI::ParseError& e) {
     const std::string cmd = argc > 1 && argv[1][0] != '-' ? std::string(argv[1]) + " " : "";
-    std::cerr << "error: command line: " << e.what() << " (see tahoma " << cmd << "--help)\n";
+    err << "error: command line: " << e.what() << " (see tahoma " << cmd << "--help)\n";
     return kExitInput;
   }
+  // CSV is rendered from the JSON result (tahoma/csv.h), so its columns are the JSON's keys.
+  const bool csv = format == "csv";
+  if (csv) format = "json";
+  // The command's name, for the CSV shape ("search", "compare", ...).
+  std::string command;
+  for (const auto* sub : app.get_subcommands()) command = sub->get_name();
 
   // --threads N raises oneTBB's worker limit to N (otherwise it caps at the core count and warns).
   std::optional<tbb::global_control> threads;
@@ -410,13 +410,15 @@ int main(int argc, char** argv) {
       const auto rows = run_collective(s, coll);
       text = format == "json" ? collective_json(s, coll, rows).dump(2) + "\n" : collective_table(s, coll, rows);
     } else if (*search_cmd && serve_search.enabled()) {
-      text = serve_search.run(search_in, search_opts, format);
+      cli::ProgressLine progress("searching serving", "layouts", cli::stderr_sink(quiet));
+      text = serve_search.run(search_in, search_opts, format, progress.callback());
     } else if (*search_cmd) {
       if (search_opts.threads > 0) threads.emplace(tbb::global_control::max_allowed_parallelism, search_opts.threads);
       search_opts.space = space_from(search_in);
       search_opts.objective = *parse_objective(search_objective);
       const Scenario base = resolve_scenario(search_in, false);
-      if (mpi_rank() == 0) search_opts.progress = progress_bar();
+      cli::ProgressLine progress("searching", "layouts", cli::stderr_sink(quiet || mpi_rank() != 0));
+      search_opts.progress = progress.callback();
       const SearchReport report = search(base, search_opts);
       if (mpi_rank() != 0) return 0;  // under mpirun, rank 0 answers
       text = format == "json" ? search_json(base, search_opts, report).dump(2) + "\n"
@@ -430,21 +432,30 @@ int main(int argc, char** argv) {
         in.system = name;
         bases.push_back(resolve_scenario(in, false));
       }
-      if (mpi_rank() == 0) compare_opts.progress = progress_bar();
+      cli::ProgressLine progress("comparing: searching", "layouts", cli::stderr_sink(quiet || mpi_rank() != 0));
+      compare_opts.progress = progress.callback();
       const auto rows = compare(bases, compare_opts);
       if (mpi_rank() != 0) return 0;
       text = format == "json" ? compare_json(bases, compare_opts, rows).dump(2) + "\n"
                               : compare_table(bases, compare_opts, rows);
       if (!compare_tokens.empty()) text = cli::with_run_ranking(text, bases, rows, compare_tokens, compare_rank_by, format);
     } else if (*serve_cmd.app()) {
-      text = serve_cmd.run(format);
+      cli::ProgressLine progress("searching the SLO rate:", "rates", cli::stderr_sink(quiet));
+      text = serve_cmd.run(format, progress.callback());
     } else if (*run_cmd.app()) {
       text = run_cmd.run(format);
     } else if (*report_cmd.app()) {
+      if (io.captured != nullptr) {
+        throw InputError("report", "",
+                         "runs the tahoma binary again, so it is not available in process (from Python: "
+                         "tahoma.plots and tahoma.report draw the dicts tahoma.simulate etc. return)");
+      }
       return report_cmd.run();  // writes its own output (the HTML) or returns the failed command's status
     } else if (*validate) {
       filter.engine = validate_engine == "closed-form" ? StepEngine::kClosedForm : StepEngine::kEvents;
       filter.network = *parse_network_mode(validate_network);
+      cli::ProgressLine progress("validating", "rows", cli::stderr_sink(quiet));
+      filter.progress = progress.callback();
       const CsvTable table = read_csv(validate_file_path);
       if (is_serving_csv(table)) {
         // A serving file (validation/README.md, "Inference"): serving runs, not training steps.
@@ -458,7 +469,12 @@ int main(int argc, char** argv) {
         }
       } else {
       ValidationReport report = validate_table(table, validate_file_path, filter);
-      if (!validate_cv.empty()) cross_validate(validate_file_path, report, CalibrationOptions{filter, ""});
+      if (!validate_cv.empty()) {
+        progress.finish();
+        cli::ProgressLine folds("cross-validating", "held-out sources", cli::stderr_sink(quiet));
+        filter.progress = folds.callback();
+        cross_validate(validate_file_path, report, CalibrationOptions{filter, ""});
+      }
       if (format == "json") {
         text = validation_json(report).dump(2) + "\n";
       } else if (format == "markdown") {
@@ -474,16 +490,21 @@ int main(int argc, char** argv) {
       text = format == "json" ? calibration_json(calibrate_file_path, results).dump(2) + "\n"
                               : calibration_table(calibrate_file_path, results);
     }
-    cli::write_output(text, output, "--output");
-    return 0;
+    if (csv) text = csv_from_json(command, nlohmann::json::parse(text));
+    if (io.captured != nullptr && (output.empty() || output == "-")) {
+      *io.captured = std::move(text);
+    } else {
+      cli::write_output(text, output, "--output");
+    }
+    return cli::kExitOk;
   } catch (const InputError& e) {
-    std::cerr << "error: " << for_user(e.what()) << "\n";
+    err << "error: " << for_user(e.what()) << "\n";
     return kExitInput;
   } catch (const Error& e) {
-    std::cerr << "error: " << for_user(e.what()) << "\n";
+    err << "error: " << for_user(e.what()) << "\n";
     return kExitInput;
   } catch (const std::exception& e) {
-    std::cerr << "tahoma: internal error: " << e.what() << "\n";
-    return 1;
+    err << "tahoma: internal error: " << e.what() << "\n";
+    return cli::kExitInternal;
   }
 }

@@ -261,7 +261,7 @@ ServeCommand::ServeCommand(CLI::App& app) : o_(std::make_shared<Options>()) {
                 "searched");
 }
 
-std::string ServeCommand::run(const std::string& format) const {
+std::string ServeCommand::run(const std::string& format, ProgressFn progress) const {
   const Options& o = *o_;
   ServeConfig c;
   c.system = load_system(o.system, o.overrides);
@@ -304,6 +304,7 @@ std::string ServeCommand::run(const std::string& format) const {
   if (o.slo_ttft) slo.ttft_s = parse_time_flag(*o.slo_ttft, "--slo-ttft");
   if (o.slo_tpot) slo.tpot_s = parse_time_flag(*o.slo_tpot, "--slo-tpot");
   slo.percentile = o.percentile;
+  slo.progress = std::move(progress);
   bool search = false;
   if (o.concurrency) {
     rs.kind = ArrivalKind::kConcurrency;

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "tahoma/progress.h"
+
 namespace tahoma::cli {
 
 class ServeCommand {
@@ -14,8 +16,9 @@ class ServeCommand {
   // Adds the `serve` subcommand and its flags to `app` (not --format / -o, which main adds).
   explicit ServeCommand(CLI::App& app);
   [[nodiscard]] CLI::App* app() const { return cmd_; }
-  // Resolves the flags, simulates and renders in `format` (table or json). Throws InputError.
-  [[nodiscard]] std::string run(const std::string& format) const;
+  // Resolves the flags, simulates and renders in `format` (table or json); an SLO rate search
+  // reports to `progress`. Throws InputError.
+  [[nodiscard]] std::string run(const std::string& format, ProgressFn progress = {}) const;
 
   struct Options;
 

@@ -99,8 +99,8 @@ ServeSearchCommand::ServeSearchCommand(CLI::App* search) : search_(search), o_(s
 
 bool ServeSearchCommand::enabled() const { return o_->serve; }
 
-std::string ServeSearchCommand::run(const ScenarioInput& in, const SearchOptions& search,
-                                    const std::string& format) const {
+std::string ServeSearchCommand::run(const ScenarioInput& in, const SearchOptions& search, const std::string& format,
+                                    ProgressFn progress) const {
   const Options& o = *o_;
   if (in.file) throw InputError("--serve", "", "a scenario file describes training; give --system, --chips and --model");
   if (!in.system) throw InputError("--system", "", "search --serve needs --system");
@@ -145,6 +145,7 @@ std::string ServeSearchCommand::run(const ScenarioInput& in, const SearchOptions
   so.ep = in.ep;
   so.top = search_->get_option("--top")->count() > 0 ? search.top : kDefaultServeTop;
   so.threads = search.threads;
+  so.progress = std::move(progress);
 
   const ServeSearchReport report = search_serving(base, so);
 

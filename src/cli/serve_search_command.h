@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "tahoma/progress.h"
 #include "tahoma/scenario.h"
 #include "tahoma/search.h"
 
@@ -19,8 +20,10 @@ class ServeSearchCommand {
   explicit ServeSearchCommand(CLI::App* search);
   // Whether --serve was given.
   [[nodiscard]] bool enabled() const;
-  // Ranks serving layouts and renders them in `format` (table or json). Throws InputError.
-  [[nodiscard]] std::string run(const ScenarioInput& in, const SearchOptions& search, const std::string& format) const;
+  // Ranks serving layouts and renders them in `format` (table or json); reports the layouts
+  // simulated to `progress`. Throws InputError.
+  [[nodiscard]] std::string run(const ScenarioInput& in, const SearchOptions& search, const std::string& format,
+                                ProgressFn progress = {}) const;
 
   struct Options;
 

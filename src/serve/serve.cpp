@@ -469,18 +469,30 @@ ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, cons
   // The offline rate of a finite run includes its drain tail, so it understates the sustainable
   // rate; the bracket's top is twice it (well past saturation, where the queue and TTFT grow).
   double hi = kRateCeilingFactor * peak.requests_per_s, lo = peak.requests_per_s * kLowestRateFraction;
+  // Rates tried at most: the two ends, the bisection steps (each halves the log-width) and the final run.
+  const auto steps =
+      static_cast<long long>(std::ceil(std::log2(std::log(hi / lo) / std::log(kRateTolerance)))) + 3;
+  long long tried = 0;
+  auto tick = [&] {
+    if (slo.progress) slo.progress(std::min(++tried, steps - 1), steps);
+  };
   std::optional<double> best;
-  if (meets(runs_at(hi), slo)) {
+  const bool top_meets = meets(runs_at(hi), slo);
+  tick();
+  if (top_meets) {
     best = hi;
   } else if (meets(runs_at(lo), slo)) {
+    tick();
     while (hi / lo > kRateTolerance) {
       const double mid = std::sqrt(hi * lo);
       (meets(runs_at(mid), slo) ? lo : hi) = mid;
+      tick();
     }
     best = lo;
   }
   r.slo_rate = best.value_or(0.0);
   run_groups(runs_at(best.value_or(lo), disagg, timeline), slo, r);
+  if (slo.progress) slo.progress(steps, steps);
   return r;
 }
 

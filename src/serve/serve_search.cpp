@@ -9,6 +9,7 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <numeric>
 #include <span>
@@ -183,10 +184,17 @@ ServeSearchReport search_serving(const ServeConfig& base, const ServeSearchOptio
     }
   }
   std::vector<Outcome> outcomes(chosen.size());
+  ServeSearchOptions per_layout = o;
+  per_layout.slo.progress = {};
+  std::atomic<long long> done{0};
+  const auto total = static_cast<long long>(chosen.size());
+  if (o.progress) o.progress(0, total);
   tbb::task_arena arena(o.threads > 0 ? o.threads : tbb::task_arena::automatic);
   arena.execute([&] {
-    tbb::parallel_for(std::size_t{0}, chosen.size(), std::size_t{1},
-                      [&](std::size_t i) { outcomes[i] = evaluate(chosen[i], o); });
+    tbb::parallel_for(std::size_t{0}, chosen.size(), std::size_t{1}, [&](std::size_t i) {
+      outcomes[i] = evaluate(chosen[i], per_layout);
+      if (o.progress) o.progress(++done, total);
+    });
   });
   report.simulated = static_cast<long long>(chosen.size());
 

@@ -306,8 +306,10 @@ ServingValidationReport validate_serving_table(const CsvTable& table, const std:
                                                const ValidationFilter& filter) {
   ServingValidationReport report;
   report.file = path;
+  const auto rows = static_cast<long long>(table.rows.size());
   for (size_t idx = 0; idx < table.rows.size(); ++idx) {
     const Row& row = table.rows[idx];
+    if (filter.progress) filter.progress(static_cast<long long>(idx), rows);
     const std::string where = fmt::format("{}:{}", path, table.lines[idx]);
     ServingValidationRow out;
     out.id = cell(row, "id");
@@ -358,6 +360,7 @@ ServingValidationReport validate_serving_table(const CsvTable& table, const std:
     }
     report.rows.push_back(out);
   }
+  if (filter.progress) filter.progress(rows, rows);
   std::vector<const ServingValidationRow*> all;
   for (const auto& r : report.rows) all.push_back(&r);
   report.summary = summarize_rows(all);

@@ -773,8 +773,10 @@ ValidationReport validate_file(const std::string& path, const ValidationFilter& 
 ValidationReport validate_table(const CsvTable& table, const std::string& path, const ValidationFilter& filter) {
   ValidationReport report;
   report.file = path;
+  const auto rows = static_cast<long long>(table.rows.size());
   for (size_t idx = 0; idx < table.rows.size(); ++idx) {
     const auto& row = table.rows[idx];
+    if (filter.progress) filter.progress(static_cast<long long>(idx), rows);
     if (filter.only && cell(row, "id") != *filter.only) continue;
     if (!filter.systems.empty() && !filter.systems.count(cell(row, "system"))) continue;
     if (filter.skip_row && filter.skip_row(row)) continue;
@@ -803,6 +805,7 @@ ValidationReport validate_table(const CsvTable& table, const std::string& path, 
     if (filter.family && !family_matches(vr.family, *filter.family)) continue;
     report.rows.push_back(std::move(vr));
   }
+  if (filter.progress) filter.progress(rows, rows);
   if (filter.only && report.rows.empty())
     throw InputError(path, "--only", fmt::format("no row has id '{}'", *filter.only));
 
