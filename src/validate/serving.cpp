@@ -325,7 +325,7 @@ ServingValidationReport validate_serving_table(const CsvTable& table, const std:
     }
     try {
       RowRun run = row_run(row, where, out);
-      if (filter.family && out.family.rfind(*filter.family, 0) != 0) continue;
+      if (filter.family && !validate_rows::family_matches(out.family, *filter.family)) continue;
       out.measured_tokens_per_s_per_chip = number_cell(row, "measured_output_tokens_per_s_per_chip", where);
       if (!(out.measured_tokens_per_s_per_chip > 0)) {
         throw InputError(where, "measured_output_tokens_per_s_per_chip", "a simulable row needs a measurement > 0");

@@ -18,6 +18,15 @@
 namespace tahoma {
 namespace validate_rows {
 
+bool family_matches(const std::string& family, const std::string& wanted) {
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+  };
+  const std::string f = lower(family), w = lower(wanted);
+  return f == w || f.find(w) != std::string::npos;
+}
+
 // The largest value an integer cell may hold: every count fits an int.
 constexpr double kMaxIntCell = 2147483647.0;
 
@@ -688,15 +697,6 @@ ValidationRow simulate_row(const std::map<std::string, std::string>& row, const 
   return out;
 }
 
-bool family_matches(const std::string& family, const std::string& wanted) {
-  auto lower = [](std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-  };
-  const std::string f = lower(family), w = lower(wanted);
-  return f == w || f.find(w) != std::string::npos;
-}
-
 double mean_of(const std::vector<double>& v) {
   double sum = 0;
   for (double x : v) sum += x;
@@ -802,7 +802,7 @@ ValidationReport validate_table(const CsvTable& table, const std::string& path, 
         vr.family = "unknown";
       }
     }
-    if (filter.family && !family_matches(vr.family, *filter.family)) continue;
+    if (filter.family && !validate_rows::family_matches(vr.family, *filter.family)) continue;
     report.rows.push_back(std::move(vr));
   }
   if (filter.progress) filter.progress(rows, rows);

@@ -31,6 +31,8 @@ double number_cell(const Row& row, const std::string& key, const std::string& wh
 std::vector<std::string> system_overrides(const std::string& text, const std::string& where);
 // The model from the dimension columns.
 Model row_model(const Row& row, const std::string& where);
+// --family: the row's hardware family contains `wanted`, case-insensitively ("hopper", "AWS").
+bool family_matches(const std::string& family, const std::string& wanted);
 // Applies arch_overrides; returns why the row cannot be simulated, or nothing.
 std::optional<std::string> apply_arch_overrides(Model& m, const std::string& text, const std::string& where);
 
