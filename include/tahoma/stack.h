@@ -67,6 +67,7 @@ const char* to_string(MicroBatching m);
 //                into a decode slot, generate).
 enum class ServingBatching : std::uint8_t { kContinuous, kStatic, kAlternating };
 const char* to_string(ServingBatching b);  // continuous | static | alternating
+std::optional<ServingBatching> parse_serving_batching(std::string_view s);
 
 // A serving stack's scheduler and runtime defaults (docs/serving.md): what vLLM, TensorRT-LLM,
 // SGLang, NxD Inference or JetStream do when the command line does not say. Names follow vLLM's

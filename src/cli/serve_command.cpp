@@ -134,16 +134,9 @@ ServeEngine engine_with_flags(ServeEngine e, const ServeCommand::Options& o) {
     e.guaranteed_admission = *o.admission == "guaranteed";
   }
   if (o.batching) {
-    bool known = false;
-    for (auto b : {ServingBatching::kContinuous, ServingBatching::kStatic, ServingBatching::kAlternating}) {
-      if (*o.batching == to_string(b)) {
-        e.batching = b;
-        known = true;
-      }
-    }
-    if (!known) {
-      throw InputError("--batching", "", fmt::format("'{}' is not continuous, static or alternating", *o.batching));
-    }
+    const auto b = parse_serving_batching(*o.batching);
+    if (!b) throw InputError("--batching", "", fmt::format("'{}' is not continuous, static or alternating", *o.batching));
+    e.batching = *b;
   }
   return e;
 }

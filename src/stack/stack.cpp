@@ -43,6 +43,13 @@ const char* to_string(ServingBatching b) {
   return "continuous";
 }
 
+std::optional<ServingBatching> parse_serving_batching(std::string_view s) {
+  for (auto b : {ServingBatching::kContinuous, ServingBatching::kStatic, ServingBatching::kAlternating}) {
+    if (s == to_string(b)) return b;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 // Accessors of one member for the field table: the value as a StackValue and back.
@@ -210,9 +217,8 @@ const std::vector<StackField>& field_table() {
                         "separate iterations)",
                         K::kChoice, S, [](const Stack& s) -> StackValue { return std::string(to_string(s.serving.batching)); },
                         [](Stack& s, const StackValue& v) {
-                          for (auto b : {ServingBatching::kContinuous, ServingBatching::kStatic, ServingBatching::kAlternating}) {
-                            if (std::get<std::string>(v) == to_string(b)) s.serving.batching = b;
-                          }
+                          // The reader checked the name against the choices below.
+                          s.serving.batching = parse_serving_batching(std::get<std::string>(v)).value_or(s.serving.batching);
                         }),
                    {"continuous", "static", "alternating"}),
       with_choices(knob("admission", "admission",

@@ -104,6 +104,18 @@ struct RowRun {
   SloSpec slo;
 };
 
+// An engine that does not chunk prompts is configured so one whole prompt of `input` tokens per
+// scheduler (`prompts` of them: one, or one per attention-DP rank) fits an iteration beside a full
+// batch of decodes (TensorRT-LLM requires max_num_tokens >= the longest input without chunked
+// context; a budget of exactly one prompt would admit it only into an empty batch). Raises the
+// budget (at most 2^24 tokens) and says whether it changed.
+bool fit_whole_prompts(ServeEngine& e, int input, int prompts) {
+  const long long budget = static_cast<long long>(prompts) * input + e.max_num_seqs;
+  if (e.max_num_batched_tokens >= budget) return false;
+  e.max_num_batched_tokens = static_cast<int>(std::min<long long>(budget, 1 << 24));
+  return true;
+}
+
 RowRun row_run(const Row& row, const std::string& where, ServingValidationRow& out) {
   RowRun run;
   ServeConfig& c = run.config;
@@ -169,15 +181,7 @@ RowRun row_run(const Row& row, const std::string& where, ServingValidationRow& o
   s.input = length_cell(row, "input_len", "mean_input_len", where, out);
   s.output = length_cell(row, "output_len", "mean_output_len", where, out);
   c.model.max_seq = std::max(c.model.max_seq, s.input.mean + s.output.mean + 1);
-  if (!c.engine.chunked_prefill &&
-      c.engine.max_num_batched_tokens < static_cast<long long>(s.input.mean) + c.engine.max_num_seqs) {
-    // An engine that does not chunk prompts is configured so one whole prompt fits an iteration
-    // beside a full batch of decodes (TensorRT-LLM requires max_num_tokens >= the longest input
-    // without chunked context; a budget of exactly one prompt would admit it only into an empty
-    // batch).
-    const long long budget = static_cast<long long>(s.input.mean) + c.engine.max_num_seqs;
-    c.engine.max_num_batched_tokens =
-        static_cast<int>(std::min<long long>(std::max<long long>(budget, c.engine.max_num_batched_tokens), 1 << 24));
+  if (!c.engine.chunked_prefill && fit_whole_prompts(c.engine, s.input.mean, 1)) {
     assume(out, "max_num_batched_tokens", "", std::to_string(c.engine.max_num_batched_tokens),
            "no chunked prefill: one whole prompt beside a full batch of decodes");
   }
@@ -226,14 +230,9 @@ ServeResult simulate_row(RowRun& run, ServingValidationRow& out) {
   const int budget_off = run.config.engine.max_num_batched_tokens;
   ServeConfig adp = run.config;
   adp.layout.attention_dp = true;
-  if (!adp.engine.chunked_prefill) {
-    // Each attention-DP rank schedules its own requests under its share of the budget (tp ranks),
-    // so the rule above (one whole prompt beside a full batch) holds per rank.
-    const long long budget =
-        static_cast<long long>(adp.layout.tp) * static_cast<long long>(run.spec.input.mean) + adp.engine.max_num_seqs;
-    adp.engine.max_num_batched_tokens = static_cast<int>(
-        std::min<long long>(std::max<long long>(budget, adp.engine.max_num_batched_tokens), 1 << 24));
-  }
+  // Each attention-DP rank schedules its own requests under its share of the budget (tp ranks),
+  // so the whole-prompt rule holds per rank.
+  if (!adp.engine.chunked_prefill) fit_whole_prompts(adp.engine, run.spec.input.mean, adp.layout.tp);
   ServeResult with_adp = simulate_serving(adp, run.spec, run.slo);
   const bool better = with_adp.servable && (!best.servable || with_adp.output_tokens_per_s > best.output_tokens_per_s);
   if (better) {
