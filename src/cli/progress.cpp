@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace tahoma::cli {
 namespace {
@@ -25,8 +26,17 @@ std::string grouped(long long n) {
 
 }  // namespace
 
+double progress_delay_from(const char* text, double fallback) {
+  if (text == nullptr || *text == '\0') return fallback;
+  char* end = nullptr;
+  const double value = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !std::isfinite(value) || value < 0 || value > 3600) return fallback;
+  return value;
+}
+
 ProgressSink stderr_sink(bool quiet) {
   ProgressSink sink;
+  sink.delay_s = progress_delay_from(std::getenv("TAHOMA_PROGRESS_DELAY"), sink.delay_s);
   sink.terminal = !quiet && ::isatty(STDERR_FILENO) != 0;
   sink.now_s = [] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -77,7 +87,7 @@ void ProgressLine::update(long long done, long long total) {
     erase_locked();
     return;
   }
-  if (elapsed < kDelayS || (last_draw_s_ >= 0 && now - last_draw_s_ < kRedrawS)) return;
+  if (elapsed < sink_.delay_s || (last_draw_s_ >= 0 && now - last_draw_s_ < kRedrawS)) return;
   const std::string text = progress_text(verb_, unit_, done, total, elapsed);
   // '\r', the line, and blanks over what a longer earlier line left behind.
   std::string out(1, '\r');

@@ -18,10 +18,17 @@ struct ProgressSink {
   bool terminal = false;                         // no terminal: nothing is ever written
   std::function<double()> now_s;                 // monotonic seconds
   std::function<void(std::string_view)> write;   // raw text, '\r' included
+  double delay_s = 1.0;                          // work before the line is first drawn
 };
 
 // The sink of this process: standard error when it is a terminal (isatty) and `quiet` is false.
+// TAHOMA_PROGRESS_DELAY (seconds, 0 to 3600, like git's GIT_PROGRESS_DELAY) sets the delay before
+// the line first shows; an unset, malformed or out-of-range value keeps the default of 1 s.
 ProgressSink stderr_sink(bool quiet);
+
+// The delay that TAHOMA_PROGRESS_DELAY's value `text` asks for, or `fallback` when it is null, not a
+// plain decimal number, or outside [0, 3600].
+double progress_delay_from(const char* text, double fallback);
 
 // "searching  1,234 / 24,300 layouts   5%  12 s, about 3 min 40 s left": `verb`, the counts with
 // thousands separators, the share done, the time so far and, once anything is done, the time left
@@ -33,11 +40,10 @@ std::string progress_text(std::string_view verb, std::string_view unit, long lon
 std::string human_duration(double seconds);
 
 // One progress line for one piece of work. update() may be called from any thread; the line is drawn
-// after kDelayS of work, redrawn at most every kRedrawS, and erased by finish() (or the destructor)
+// after the sink's delay_s of work, redrawn at most every kRedrawS, and erased by finish() (or the destructor)
 // once it has been drawn. A sink that is not a terminal makes every call a no-op.
 class ProgressLine {
  public:
-  static constexpr double kDelayS = 1.0;
   static constexpr double kRedrawS = 0.1;
 
   ProgressLine(std::string verb, std::string unit, ProgressSink sink);

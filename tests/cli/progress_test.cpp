@@ -44,13 +44,34 @@ TEST(ProgressLine, SilentForTheFirstSecond) {
   FakeTerminal t;
   ProgressLine line("searching", "layouts", t.sink(true));
   line.update(10, 100);
-  t.now += ProgressLine::kDelayS - 0.01;
+  t.now += ProgressSink{}.delay_s - 0.01;
   line.update(20, 100);
   EXPECT_TRUE(t.writes.empty());
   t.now += 0.01;
   line.update(25, 100);
   ASSERT_EQ(t.writes.size(), 1u);
   EXPECT_EQ(t.writes[0], "\rsearching 25 / 100 layouts   25%  1 s, about 3 s left");
+}
+
+TEST(ProgressLine, ASinkDelayOfZeroDrawsAtOnce) {
+  FakeTerminal t;
+  ProgressSink sink = t.sink(true);
+  sink.delay_s = 0;
+  ProgressLine line("searching", "layouts", sink);
+  line.update(1, 4);
+  ASSERT_EQ(t.writes.size(), 1u);
+  EXPECT_EQ(t.writes[0].front(), '\r');
+}
+
+TEST(ProgressDelay, TheVariableIsReadOnlyWhenItIsAPlainNumberInRange) {
+  EXPECT_EQ(progress_delay_from(nullptr, 1.0), 1.0);
+  EXPECT_EQ(progress_delay_from("", 1.0), 1.0);
+  EXPECT_EQ(progress_delay_from("0", 1.0), 0.0);
+  EXPECT_EQ(progress_delay_from("2.5", 1.0), 2.5);
+  EXPECT_EQ(progress_delay_from("3600", 1.0), 3600.0);
+  for (const char* bad : {"-1", "3601", "nan", "inf", "1e999", "2s", " ", "x"}) {
+    EXPECT_EQ(progress_delay_from(bad, 1.0), 1.0) << bad;
+  }
 }
 
 TEST(ProgressLine, NothingOffATerminal) {
