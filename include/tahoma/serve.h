@@ -42,6 +42,9 @@ struct ServeEngine {
   bool fraction_of_free = false;
   bool chunked_prefill = true;         // split prompts across iterations under the token budget
   ServingBatching batching = ServingBatching::kContinuous;  // how batches form (stack.h)
+  // Attention DP: the two limits above bind each DP rank (true) or the instance, divided over its
+  // ranks (false, SGLang); ServingStack::attention_dp_limits_per_rank.
+  bool attention_dp_limits_per_rank = false;
   // Admission: vLLM admits while blocks are free and preempts by recompute when they run out;
   // TensorRT-LLM's GUARANTEED_NO_EVICT (and static-slot engines) admit a request only when the KV of
   // its whole input and output can be reserved, so nothing is ever preempted.
@@ -333,6 +336,17 @@ ServeEngine serve_engine_from(const ServingStack& stack);
 // The serving stack preset a system serves on when none is named, by hardware family (vllm,
 // vllm-a100, vllm-tpu, nxd-inference); nullopt for a family without one.
 std::optional<std::string> default_serving_stack(const System& system);
+// The batch limits TensorRT-LLM's offline benchmark (trtllm-bench throughput) builds its engine with
+// when none are given (ServingStack::offline_limits = trtllm-bench; docs/serving.md 6): the requests
+// the KV cache holds at the dataset's input + output length, rounded up, and that many requests'
+// worth of prompt and decode tokens per iteration. nullopt when not one request fits (trtllm-bench
+// refuses to run; the engine's own limits are kept and the run reports what does not fit).
+struct BatchLimits {
+  int max_num_seqs = 0;
+  int max_num_batched_tokens = 0;
+};
+std::optional<BatchLimits> trtllm_bench_limits(const ServeConfig& config, int input_len, int output_len);
+
 // The KV cache's dtype when none is named: fp8 when the weights are fp8 or fp4 and the stack reads
 // the quantized checkpoint's fp8 KV scheme (ServingStack::quantized_kv_cache), else bf16.
 Precision default_kv_dtype(const ServingStack& stack, Precision weights);

@@ -69,6 +69,15 @@ enum class ServingBatching : std::uint8_t { kContinuous, kStatic, kAlternating }
 const char* to_string(ServingBatching b);  // continuous | static | alternating
 std::optional<ServingBatching> parse_serving_batching(std::string_view s);
 
+// Where an offline benchmark run's batch limits come from (docs/serving.md 6):
+//   engine        the engine's max_num_seqs and max_num_batched_tokens, as under any load;
+//   trtllm-bench  TensorRT-LLM's offline benchmark (trtllm-bench throughput) sizes both from the KV
+//                 cache's capacity for the dataset's lengths (tensorrt_llm/bench/tuning/heuristics.py;
+//                 trtllm_bench_limits in include/tahoma/serve.h).
+enum class OfflineLimits : std::uint8_t { kEngine, kTrtllmBench };
+const char* to_string(OfflineLimits l);  // engine | trtllm-bench
+std::optional<OfflineLimits> parse_offline_limits(std::string_view s);
+
 // A serving stack's scheduler and runtime defaults (docs/serving.md): what vLLM, TensorRT-LLM,
 // SGLang, NxD Inference or JetStream do when the command line does not say. Names follow vLLM's
 // EngineArgs; `tahoma serve` copies them into its ServeEngine (include/tahoma/serve.h).
@@ -83,6 +92,11 @@ struct ServingStack {
   bool fraction_of_free = false;
   bool chunked_prefill = true;         // prompts split across iterations under the token budget
   ServingBatching batching = ServingBatching::kContinuous;  // how batches form (see ServingBatching)
+  OfflineLimits offline_limits = OfflineLimits::kEngine;    // an offline run's batch limits (see OfflineLimits)
+  // Under attention data parallelism, whether max_num_seqs and max_num_batched_tokens bind each DP
+  // rank's scheduler (TensorRT-LLM: every rank has its own executor; vLLM: one engine core per DP
+  // rank) or are the instance's, divided over its ranks (SGLang, server_args.py enable_dp_attention).
+  bool attention_dp_limits_per_rank = false;
   // Admission: greedy while blocks are free, preempting by recompute when they run out (vLLM), or
   // only with the whole request's KV reserved (TensorRT-LLM GUARANTEED_NO_EVICT, static slots).
   bool guaranteed_admission = false;

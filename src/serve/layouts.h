@@ -15,17 +15,24 @@ namespace tahoma::serve_internal {
 // parallelism (one scheduler per attention-DP rank, as SGLang's DP controller runs them), else 1.
 inline int attention_ranks(const ServeConfig& c) { return c.layout.attention_dp ? c.layout.tp : 1; }
 
+// The DP ranks an instance-wide limit is divided over: attention_ranks, unless the engine applies
+// its limits to each DP rank (ServeEngine::attention_dp_limits_per_rank: TensorRT-LLM, vLLM).
+inline int limit_divisor(const ServeConfig& c) {
+  return c.engine.attention_dp_limits_per_rank ? 1 : attention_ranks(c);
+}
+
 // Sequences one scheduler may run: max_num_seqs over the pp virtual engines and, under attention
-// DP, over the DP ranks. E: SGLang divides its per-instance running-request limit over the DP ranks
-// (server_args.py, enable_dp_attention); vLLM V1 gives its pp virtual engines one shared limit.
+// DP, over the DP ranks where the stack divides it. E: SGLang divides its per-instance
+// running-request limit over the DP ranks (server_args.py, enable_dp_attention); vLLM V1 gives its
+// pp virtual engines one shared limit.
 inline int seq_limit(const ServeConfig& c) {
-  return std::max(1, c.engine.max_num_seqs / (c.layout.pp * attention_ranks(c)));
+  return std::max(1, c.engine.max_num_seqs / (c.layout.pp * limit_divisor(c)));
 }
 
 // Tokens one scheduler may batch per iteration: SGLang divides chunked_prefill_size by the DP size
 // under attention DP (server_args.py, enable_dp_attention); otherwise max_num_batched_tokens.
 inline long long token_budget(const ServeConfig& c) {
-  return std::max(1, c.engine.max_num_batched_tokens / attention_ranks(c));
+  return std::max(1, c.engine.max_num_batched_tokens / limit_divisor(c));
 }
 
 // Groups of one pool simulated as symmetric units: replicas x pp virtual engines x attention-DP ranks.

@@ -417,7 +417,7 @@ ServeResult simulate_serving(const ServeConfig& c, const RequestSpec& spec, cons
       if (q.input > budget) {
         throw InputError("--max-tokens", "",
                          fmt::format("{} is below a {}-token prompt{}; raise it or enable chunked prefill", budget,
-                                     q.input, c.layout.attention_dp ? " (per attention-DP rank: --max-tokens / tp)" : ""));
+                                     q.input, serve_internal::limit_divisor(c) > 1 ? " (per attention-DP rank: --max-tokens / tp)" : ""));
       }
     }
   }

@@ -4,7 +4,9 @@
 // both start from here.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <string_view>
 
 #include "tahoma/error.h"
@@ -45,6 +47,7 @@ ServeEngine serve_engine_from(const ServingStack& s) {
   e.chunked_prefill = s.chunked_prefill;
   e.guaranteed_admission = s.guaranteed_admission;
   e.batching = s.batching;
+  e.attention_dp_limits_per_rank = s.attention_dp_limits_per_rank;
   e.cuda_graphs = s.cuda_graphs;
   e.cuda_graph_max_tokens = s.cuda_graph_max_tokens;
   e.graph_kernel_overhead = s.graph_kernel_overhead;
@@ -70,6 +73,49 @@ std::optional<std::string> default_serving_stack(const System& system) {
 Precision default_kv_dtype(const ServingStack& stack, Precision weights) {
   const bool quantized = weights == Precision::kFp8 || weights == Precision::kFp4;
   return quantized && stack.quantized_kv_cache ? Precision::kFp8 : Precision::kBf16;
+}
+
+// trtllm-bench throughput's engine settings, as TensorRT-LLM's tensorrt_llm/bench/tuning/heuristics.py
+// computes them (calc_engine_setting and finetune_setting, read at commit 0b42ceaf; the rule itself
+// is written here from its description, with its constants):
+//   bytes per weight and KV element by quantization: none 2, FP8 1, NVFP4 0.5;
+//   KV per token = 2 x layers x max(tp, kv_heads) x head_dim x bytes (each TP rank holds at least one
+//     KV head), or with MLA layers x (kv_lora_rank + qk_rope_head_dim) x bytes (one latent, no V);
+//   memory = device memory x tp x pp - checkpoint size; with attention DP each rank keeps its own KV
+//     and batch, so device memory x pp - checkpoint / tp;
+//   requests R = 0.95 (kv_cache_free_gpu_mem_fraction) x memory / (KV per token x (input + output));
+//   max_batch_size: b = min(R, 4096) / pp rounded up to 32 (at least 64) below 256, to 128 below
+//     1024, else to 256;
+//   max_num_tokens: t = min(b_raw x (1 + input / output), 32768) rounded up to 256 (at least 2048)
+//     below 4096, to 512 below 8192, else to 1024.
+// Device memory is what the driver reports, in GiB (torch total_memory); here one rank's share of HBM.
+std::optional<BatchLimits> trtllm_bench_limits(const ServeConfig& c, int input_len, int output_len) {
+  constexpr double kKvFraction = 0.95;  // trtllm-bench --kv_cache_free_gpu_mem_fraction default
+  constexpr double kBenchMaxRequests = 4096;
+  constexpr double kBenchMaxTokens = 32768;
+  if (input_len < 1 || output_len < 1) return std::nullopt;
+  const auto bytes = [](Precision p) { return p == Precision::kFp8 ? 1.0 : p == Precision::kFp4 ? 0.5 : 2.0; };
+  const Model& m = c.model;
+  const double tp = c.layout.tp, pp = c.layout.pp;
+  const double kv_elements = m.mla ? static_cast<double>(m.layers) * (m.mla->kv_lora_rank + m.mla->qk_rope_head_dim)
+                                   : 2.0 * m.layers * std::max(tp, static_cast<double>(m.kv_heads)) * m.head_dim;
+  const double kv_gib_per_token = kv_elements * bytes(c.kv_dtype) / kGiB;
+  const double device_gib = c.system.chip.hbm_capacity.value() / std::max(1, c.system.chip.ranks_per_chip) / kGiB;
+  const double checkpoint_gib = count_params(m).total * bytes(c.precision) / kGiB;
+  const double memory_gib = c.layout.attention_dp ? device_gib * pp - checkpoint_gib / tp : device_gib * tp * pp - checkpoint_gib;
+  const double requests = kKvFraction * memory_gib / (kv_gib_per_token * (static_cast<double>(input_len) + output_len));
+  if (!(requests >= 1) || !std::isfinite(requests)) return std::nullopt;
+  const double raw_bs = std::min(requests, kBenchMaxRequests) / pp;
+  const double raw_tokens = std::min(raw_bs * (1.0 + static_cast<double>(input_len) / output_len), kBenchMaxTokens);
+  const auto round_up = [](double x, double step) { return step * std::ceil(x / step); };
+  BatchLimits l;
+  l.max_num_seqs = static_cast<int>(raw_bs < 256    ? std::max(64.0, round_up(raw_bs, 32))
+                                    : raw_bs < 1024 ? round_up(raw_bs, 128)
+                                                    : round_up(raw_bs, 256));
+  l.max_num_batched_tokens = static_cast<int>(raw_tokens < 4096   ? std::max(2048.0, round_up(raw_tokens, 256))
+                                              : raw_tokens < 8192 ? round_up(raw_tokens, 512)
+                                                                  : round_up(raw_tokens, 1024));
+  return l;
 }
 
 }  // namespace tahoma

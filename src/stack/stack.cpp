@@ -50,6 +50,17 @@ std::optional<ServingBatching> parse_serving_batching(std::string_view s) {
   return std::nullopt;
 }
 
+const char* to_string(OfflineLimits l) {
+  return l == OfflineLimits::kTrtllmBench ? "trtllm-bench" : "engine";
+}
+
+std::optional<OfflineLimits> parse_offline_limits(std::string_view s) {
+  for (auto l : {OfflineLimits::kEngine, OfflineLimits::kTrtllmBench}) {
+    if (s == to_string(l)) return l;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 // Accessors of one member for the field table: the value as a StackValue and back.
@@ -209,6 +220,17 @@ const std::vector<StackField>& field_table() {
                         },
                         [](Stack& s, const StackValue& v) { s.serving.fraction_of_free = std::get<std::string>(v) == "free"; }),
                    {"total", "free"}),
+      with_choices(knob("attention_dp_limits", "attention_dp_limits",
+                        "under attention DP, max_num_seqs and max_num_batched_tokens bind each DP rank (per-rank: "
+                        "TensorRT-LLM, vLLM) or the instance, divided over its ranks (divided: SGLang)",
+                        K::kChoice, S,
+                        [](const Stack& s) -> StackValue {
+                          return std::string(s.serving.attention_dp_limits_per_rank ? "per-rank" : "divided");
+                        },
+                        [](Stack& s, const StackValue& v) {
+                          s.serving.attention_dp_limits_per_rank = std::get<std::string>(v) == "per-rank";
+                        }),
+                   {"divided", "per-rank"}),
       knob("chunked_prefill", "chunked_prefill", "prompts split across iterations under the token budget", K::kBool, S,
            &get_serving<&ServingStack::chunked_prefill>, &set_serving<&ServingStack::chunked_prefill>),
       with_choices(knob("batching", "batching",
@@ -221,6 +243,17 @@ const std::vector<StackField>& field_table() {
                           s.serving.batching = parse_serving_batching(std::get<std::string>(v)).value_or(s.serving.batching);
                         }),
                    {"continuous", "static", "alternating"}),
+      with_choices(knob("offline_limits", "offline_limits",
+                        "an offline run's batch limits: the engine's max_num_seqs and max_num_batched_tokens, or "
+                        "trtllm-bench's, sized from the KV cache for the dataset's lengths",
+                        K::kChoice, S,
+                        [](const Stack& s) -> StackValue { return std::string(to_string(s.serving.offline_limits)); },
+                        [](Stack& s, const StackValue& v) {
+                          // The reader checked the name against the choices below.
+                          s.serving.offline_limits =
+                              parse_offline_limits(std::get<std::string>(v)).value_or(s.serving.offline_limits);
+                        }),
+                   {"engine", "trtllm-bench"}),
       with_choices(knob("admission", "admission",
                         "greedy (admit while blocks are free, preempt by recompute) or guaranteed (reserve the whole "
                         "request's KV first)",

@@ -102,6 +102,7 @@ struct RowRun {
   ServeConfig config;
   RequestSpec spec;
   SloSpec slo;
+  ServingStack stack;  // the row's stack, for the limits of a layout tried later (attention DP)
 };
 
 // An engine that does not chunk prompts is configured so one whole prompt of `input` tokens per
@@ -114,6 +115,20 @@ bool fit_whole_prompts(ServeEngine& e, int input, int prompts) {
   if (e.max_num_batched_tokens >= budget) return false;
   e.max_num_batched_tokens = static_cast<int>(std::min<long long>(budget, 1 << 24));
   return true;
+}
+
+// An offline row on a stack whose offline benchmark sizes its own batch limits (trtllm-bench) runs
+// with those limits, for the row's layout (attention DP included).
+void offline_limits(ServeConfig& c, const ServingStack& stack, const RequestSpec& s, ServingValidationRow& out) {
+  if (stack.offline_limits != OfflineLimits::kTrtllmBench) return;
+  const auto l = trtllm_bench_limits(c, s.input.mean, s.output.mean);
+  if (!l) return;
+  c.engine.max_num_seqs = l->max_num_seqs;
+  c.engine.max_num_batched_tokens = l->max_num_batched_tokens;
+  assume(out, "max_num_seqs", "", std::to_string(l->max_num_seqs),
+         std::string("offline on ") + to_string(stack.offline_limits) + ": the requests its KV estimate holds, rounded up");
+  assume(out, "max_num_batched_tokens", "", std::to_string(l->max_num_batched_tokens),
+         "offline on trtllm-bench: those requests' prompt and decode tokens, rounded up");
 }
 
 RowRun row_run(const Row& row, const std::string& where, ServingValidationRow& out) {
@@ -164,6 +179,7 @@ RowRun row_run(const Row& row, const std::string& where, ServingValidationRow& o
     throw RowSkip{fmt::format("framework '{}' maps to training stack '{}'", framework, stack.name)};
   }
   out.stack = stack.name;
+  run.stack = stack.serving;
   assume(out, "stack", framework, stack.name, "data/frameworks.yaml: " + match->rule);
   c.engine = serve_engine_from(stack.serving);
   // KV cache: the row's, else the stack's rule for quantized checkpoints, else the activations' bf16.
@@ -181,15 +197,12 @@ RowRun row_run(const Row& row, const std::string& where, ServingValidationRow& o
   s.input = length_cell(row, "input_len", "mean_input_len", where, out);
   s.output = length_cell(row, "output_len", "mean_output_len", where, out);
   c.model.max_seq = std::max(c.model.max_seq, s.input.mean + s.output.mean + 1);
-  if (!c.engine.chunked_prefill && fit_whole_prompts(c.engine, s.input.mean, 1)) {
-    assume(out, "max_num_batched_tokens", "", std::to_string(c.engine.max_num_batched_tokens),
-           "no chunked prefill: one whole prompt beside a full batch of decodes");
-  }
   const int concurrency = int_cell(row, "concurrency", where).value_or(0);
   if (out.scenario == "offline_max_throughput") {
     s.kind = ArrivalKind::kOffline;
     s.count = kOfflineRequests;
     assume(out, "requests", "", std::to_string(s.count), "offline: trtllm-bench perf-overview dataset size");
+    offline_limits(c, stack.serving, s, out);
   } else if (out.scenario == "fixed_concurrency" || out.scenario == "single_stream") {
     s.kind = ArrivalKind::kConcurrency;
     s.concurrency = out.scenario == "single_stream" ? 1 : concurrency;
@@ -208,6 +221,10 @@ RowRun row_run(const Row& row, const std::string& where, ServingValidationRow& o
     throw RowSkip{fmt::format("scenario '{}' is not validated yet (offline_max_throughput, fixed_concurrency, "
                               "single_stream)",
                               out.scenario)};
+  }
+  if (!c.engine.chunked_prefill && fit_whole_prompts(c.engine, s.input.mean, 1)) {
+    assume(out, "max_num_batched_tokens", "", std::to_string(c.engine.max_num_batched_tokens),
+           "no chunked prefill: one whole prompt beside a full batch of decodes");
   }
   s.seed = 1;
   return run;
@@ -228,11 +245,20 @@ ServeResult simulate_row(RowRun& run, ServingValidationRow& out) {
   ServeResult best = simulate_serving(run.config, run.spec, run.slo);
   if (!attention_dp_possible(run.config)) return best;
   const int budget_off = run.config.engine.max_num_batched_tokens;
+  const int seqs_off = run.config.engine.max_num_seqs;
   ServeConfig adp = run.config;
   adp.layout.attention_dp = true;
-  // Each attention-DP rank schedules its own requests under its share of the budget (tp ranks),
-  // so the whole-prompt rule holds per rank.
-  if (!adp.engine.chunked_prefill) fit_whole_prompts(adp.engine, run.spec.input.mean, adp.layout.tp);
+  // An offline benchmark that sizes its limits sizes them for this layout (per DP rank).
+  if (run.spec.kind == ArrivalKind::kOffline && run.stack.offline_limits == OfflineLimits::kTrtllmBench) {
+    if (const auto l = trtllm_bench_limits(adp, run.spec.input.mean, run.spec.output.mean)) {
+      adp.engine.max_num_seqs = l->max_num_seqs;
+      adp.engine.max_num_batched_tokens = l->max_num_batched_tokens;
+    }
+  }
+  // Each attention-DP rank schedules its own requests, under its share of the budget where the
+  // stack divides it, so the whole-prompt rule holds per rank.
+  const int schedulers = adp.engine.attention_dp_limits_per_rank ? 1 : adp.layout.tp;
+  if (!adp.engine.chunked_prefill) fit_whole_prompts(adp.engine, run.spec.input.mean, schedulers);
   ServeResult with_adp = simulate_serving(adp, run.spec, run.slo);
   const bool better = with_adp.servable && (!best.servable || with_adp.output_tokens_per_s > best.output_tokens_per_s);
   if (better) {
@@ -241,9 +267,12 @@ ServeResult simulate_row(RowRun& run, ServingValidationRow& out) {
   }
   assume(out, "attention_dp", "", better ? "on" : "off",
          "not published: searched, the faster of attention data-parallel on and off");
+  if (better && adp.engine.max_num_seqs != seqs_off) {
+    assume(out, "max_num_seqs", "", std::to_string(adp.engine.max_num_seqs), "the offline limits of the attention-DP layout");
+  }
   if (better && adp.engine.max_num_batched_tokens != budget_off) {
     assume(out, "max_num_batched_tokens", "", std::to_string(adp.engine.max_num_batched_tokens),
-           "attention DP without chunked prefill: one whole prompt per rank beside a full batch of decodes");
+           "the attention-DP layout's: its offline limits, or one whole prompt per scheduler beside a full batch");
   }
   return best;
 }

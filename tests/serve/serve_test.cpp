@@ -14,6 +14,7 @@
 
 #include "../test_util.h"
 #include "internal.h"
+#include "layouts.h"
 #include "tahoma/serve.h"
 
 namespace tahoma {
@@ -495,6 +496,7 @@ TEST(serve_stack, EngineCarriesEveryStackKnob) {
   EXPECT_EQ(e.eager_kernel_overhead.value(), s.eager_kernel_overhead.value());
   EXPECT_EQ(e.iteration_overhead.value(), s.iteration_overhead.value());
   EXPECT_EQ(e.runtime_reserve.value(), s.runtime_reserve.value());
+  EXPECT_EQ(e.attention_dp_limits_per_rank, s.attention_dp_limits_per_rank);
   // TensorRT-LLM differs from vLLM where its preset says so (blocks of 32, fraction of free memory).
   EXPECT_TRUE(e.fraction_of_free);
   EXPECT_TRUE(e.guaranteed_admission);
@@ -515,6 +517,73 @@ TEST(serve_stack, DefaultServingStackByFamily) {
   for (const char* sys : {"dgx-h100", "dgx-a100", "tpu-v7", "trn3-ultraserver"}) {
     EXPECT_EQ(load_stack(*default_serving_stack(load_system(sys))).kind, StackKind::kServing) << sys;
   }
+}
+
+// trtllm-bench's engine settings, worked by hand for Llama 3 70B in FP8 with an FP8 KV cache on one
+// H200 (141 GB = 131.32 GiB), 128 tokens in and 2,048 out: the checkpoint is 70.55e9 x 1 B = 65.71
+// GiB; 0.95 x (131.32 - 65.71) = 62.33 GiB hold 62.33 / (2 x 80 x 8 x 128 x 1 B x 2,176 tokens) =
+// 187.7 requests, rounded up to 32: 192; 187.7 x (1 + 128 / 2048) = 199 tokens, raised to 2,048.
+TEST(serve_stack, TrtllmBenchLimitsWorkedExample) {
+  ServeConfig c = config("dgx-h200", 1, "llama3-70b");
+  c.precision = c.kv_dtype = Precision::kFp8;
+  const auto l = trtllm_bench_limits(c, 128, 2048);
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(l->max_num_seqs, 192);
+  EXPECT_EQ(l->max_num_batched_tokens, 2048);
+  // 2,048 in and 128 out: the same 187.7 requests, 187.7 x (1 + 2048 / 128) = 3,191 tokens, rounded
+  // up to 256: 3,328.
+  const auto long_prompts = trtllm_bench_limits(c, 2048, 128);
+  ASSERT_TRUE(long_prompts.has_value());
+  EXPECT_EQ(long_prompts->max_num_seqs, 192);
+  EXPECT_EQ(long_prompts->max_num_batched_tokens, 3328);
+}
+
+// The limits never fall as memory grows, stay within trtllm-bench's caps (4,096 requests, 32,768
+// tokens) and floors (64 requests, 2,048 tokens), and are absent when not one request fits.
+TEST(serve_stack, TrtllmBenchLimitsBoundsAndMonotonicity) {
+  ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  c.precision = c.kv_dtype = Precision::kFp8;
+  int last_seqs = 0;
+  for (double gb : {20.0, 40.0, 80.0, 160.0, 640.0, 5000.0}) {
+    c.system.chip.hbm_capacity = Bytes(gb * 1e9);
+    const auto l = trtllm_bench_limits(c, 1000, 1000);
+    ASSERT_TRUE(l.has_value()) << gb;
+    EXPECT_GE(l->max_num_seqs, std::max(64, last_seqs)) << gb;
+    EXPECT_LE(l->max_num_seqs, 4096) << gb;
+    EXPECT_GE(l->max_num_batched_tokens, 2048) << gb;
+    EXPECT_LE(l->max_num_batched_tokens, 32768) << gb;
+    last_seqs = l->max_num_seqs;
+  }
+  EXPECT_EQ(last_seqs, 4096);
+  c.system.chip.hbm_capacity = Bytes(8e9);  // 8 GB: the weights alone do not fit
+  EXPECT_FALSE(trtllm_bench_limits(c, 1000, 1000).has_value());
+  EXPECT_FALSE(trtllm_bench_limits(c, 0, 1000).has_value());
+}
+
+// Under attention DP each rank sizes its own batch: the memory is one rank's, less its share of the
+// checkpoint, so the per-rank limit is below the TP instance's.
+TEST(serve_stack, TrtllmBenchLimitsPerAttentionDpRank) {
+  ServeConfig c = config("dgx-h100", 8, "qwen3-235b-a22b", 8);
+  c.precision = c.kv_dtype = Precision::kFp8;
+  c.layout.ep = 8;
+  const auto tp = trtllm_bench_limits(c, 1024, 1024);
+  c.layout.attention_dp = true;
+  const auto dp = trtllm_bench_limits(c, 1024, 1024);
+  ASSERT_TRUE(tp && dp);
+  EXPECT_LT(dp->max_num_seqs, tp->max_num_seqs);
+}
+
+// TensorRT-LLM and vLLM apply their limits to each attention-DP rank; SGLang divides them.
+TEST(serve_stack, AttentionDpLimitsPerRankOrDivided) {
+  ServeConfig c = config("dgx-h100", 8, "qwen3-235b-a22b", 8);
+  c.layout.ep = 8;
+  c.layout.attention_dp = true;
+  c.engine = serve_engine_from(load_stack("sglang").serving);
+  EXPECT_EQ(serve_internal::token_budget(c), c.engine.max_num_batched_tokens / 8);
+  c.engine = serve_engine_from(load_stack("tensorrt-llm").serving);
+  EXPECT_EQ(serve_internal::token_budget(c), c.engine.max_num_batched_tokens);
+  EXPECT_EQ(serve_internal::seq_limit(c), c.engine.max_num_seqs);
+  EXPECT_TRUE(load_stack("vllm").serving.attention_dp_limits_per_rank);
 }
 
 TEST(serve_stack, KvDtypeFollowsQuantizedCheckpointRule) {
