@@ -51,6 +51,8 @@ struct ServeEngine {
   bool guaranteed_admission = false;
   bool cuda_graphs = true;             // replay captured graphs (vLLM enforce_eager = !cuda_graphs)
   int cuda_graph_max_tokens = 512;     // vLLM max_capture_size: bigger batches run eagerly
+  // Graphs for decode-only iterations only (ServingStack::cuda_graphs_decode_only).
+  bool cuda_graphs_decode_only = false;
   // E: per-kernel device gap when replaying a CUDA graph (no host launch; ramp and tail only).
   Seconds graph_kernel_overhead{1.0e-6};
   // E: per-kernel cost launched eagerly, the training stacks' eager kernel_overhead (data/stacks,
@@ -181,6 +183,10 @@ struct BatchShape {
   double decode_kv_window = 0;       // ... sliding-window layers (capped at the window)
   [[nodiscard]] long long tokens() const { return prefill_tokens + static_cast<long long>(decode_seqs) * query_per_seq; }
 };
+
+// Whether an iteration of batch `b` replays captured graphs: graphs on, the batch within the largest
+// capture, and no prompt tokens where the engine captures decode batches only.
+bool replays_graph(const ServeEngine& engine, const BatchShape& b);
 
 // Time of one iteration, by part (sums to `total`).
 struct IterationTime {

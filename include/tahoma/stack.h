@@ -105,6 +105,11 @@ struct ServingStack {
   bool quantized_kv_cache = false;
   bool cuda_graphs = true;             // decode iterations replay captured graphs (or compiled programs)
   int cuda_graph_max_tokens = 512;     // the largest captured batch; bigger ones run eagerly
+  // Which iterations replay graphs: any batch up to the largest capture (vLLM V1's piecewise graphs
+  // around attention; compiled programs on TPU and Neuron), or decode-only batches, an iteration
+  // with prompt tokens running eagerly (TensorRT-LLM's DecodingCUDAGraphRunner, SGLang's decode
+  // graphs).
+  bool cuda_graphs_decode_only = false;
   Seconds graph_kernel_overhead{1e-6};  // per kernel inside a replayed graph (ramp and tail)
   Seconds eager_kernel_overhead{4e-6};  // per kernel launched eagerly (host launch + ramp and tail)
   Seconds iteration_overhead{300e-6};   // host work per iteration not hidden behind the device

@@ -317,14 +317,20 @@ struct IterationCost::Impl {
 IterationCost::IterationCost(const ServeConfig& config) : impl_(new Impl(config)) {}
 IterationCost::~IterationCost() { delete impl_; }
 
+// CUDA graphs replay batches up to the largest captured size (decode-only batches where the engine
+// captures only those); other iterations launch every kernel eagerly.
+bool replays_graph(const ServeEngine& engine, const BatchShape& b) {
+  return engine.cuda_graphs && b.tokens() <= engine.cuda_graph_max_tokens &&
+         !(engine.cuda_graphs_decode_only && b.prefill_tokens > 0);
+}
+
 IterationTime IterationCost::time(const BatchShape& b) const {
   const Impl& im = *impl_;
   const ServeConfig& c = im.config;
   IterationTime it;
   const double t = static_cast<double>(b.tokens());
   if (t <= 0) return it;
-  // CUDA graphs replay batches up to the largest captured size; bigger ones launch eagerly.
-  const bool graphs = c.engine.cuda_graphs && b.tokens() <= c.engine.cuda_graph_max_tokens;
+  const bool graphs = replays_graph(c.engine, b);
   const ModelPass::Models md{graphs ? im.graph : im.eager, graphs ? im.graph_decode : im.eager_decode};
   double compute = 0, comm = 0;
   im.target.layers(md, b, t, compute, comm);
@@ -440,7 +446,7 @@ IterationTime AttentionDpCost::time(const BatchShape& b) const {
   IterationTime it;
   const double t = static_cast<double>(b.tokens());
   if (t <= 0) return it;
-  const bool graphs = c.engine.cuda_graphs && b.tokens() <= c.engine.cuda_graph_max_tokens;
+  const bool graphs = replays_graph(c.engine, b);
   const ModelPass::Models md{graphs ? im.graph : im.eager, graphs ? im.graph_decode : im.eager_decode};
   const auto lc = serve_internal::layer_counts(m);
   const double dense_mlp = im.pass.mlp(md.cm, t, m.ffn_hidden, 1);

@@ -50,6 +50,7 @@ ServeEngine serve_engine_from(const ServingStack& s) {
   e.attention_dp_limits_per_rank = s.attention_dp_limits_per_rank;
   e.cuda_graphs = s.cuda_graphs;
   e.cuda_graph_max_tokens = s.cuda_graph_max_tokens;
+  e.cuda_graphs_decode_only = s.cuda_graphs_decode_only;
   e.graph_kernel_overhead = s.graph_kernel_overhead;
   e.eager_kernel_overhead = s.eager_kernel_overhead;
   e.iteration_overhead = s.iteration_overhead;

@@ -270,6 +270,17 @@ const std::vector<StackField>& field_table() {
            K::kBool, S, &get_serving<&ServingStack::quantized_kv_cache>, &set_serving<&ServingStack::quantized_kv_cache>),
       knob("cuda_graphs", "cuda_graphs", "iterations replay captured graphs or compiled programs (no per-kernel launch)",
            K::kBool, S, &get_serving<&ServingStack::cuda_graphs>, &set_serving<&ServingStack::cuda_graphs>),
+      with_choices(knob("cuda_graph_scope", "cuda_graph_scope",
+                        "which iterations replay captured graphs: any batch up to the largest capture, or "
+                        "decode-only batches (prompt tokens run eagerly)",
+                        K::kChoice, S,
+                        [](const Stack& s) -> StackValue {
+                          return std::string(s.serving.cuda_graphs_decode_only ? "decode-only" : "any");
+                        },
+                        [](Stack& s, const StackValue& v) {
+                          s.serving.cuda_graphs_decode_only = std::get<std::string>(v) == "decode-only";
+                        }),
+                   {"any", "decode-only"}),
       with_range(knob("cuda_graph_max_tokens", "cuda_graph_max_tokens",
                       "the largest captured batch in tokens; bigger iterations launch eagerly", K::kInteger, S,
                       &get_serving<&ServingStack::cuda_graph_max_tokens>,

@@ -586,6 +586,35 @@ TEST(serve_stack, AttentionDpLimitsPerRankOrDivided) {
   EXPECT_TRUE(load_stack("vllm").serving.attention_dp_limits_per_rank);
 }
 
+// Graph replay: any batch up to the largest capture, or (TensorRT-LLM, SGLang) decode-only batches;
+// an iteration that runs eagerly pays the eager per-kernel cost, so it is never faster.
+TEST(serve_stack, CudaGraphScopeDecodeOnly) {
+  ServeEngine e = serve_engine_from(load_stack("tensorrt-llm").serving);
+  EXPECT_TRUE(e.cuda_graphs_decode_only);
+  EXPECT_FALSE(serve_engine_from(load_stack("vllm").serving).cuda_graphs_decode_only);
+  EXPECT_TRUE(serve_engine_from(load_stack("sglang").serving).cuda_graphs_decode_only);
+  BatchShape decode;
+  decode.decode_seqs = 8;
+  BatchShape mixed = decode;
+  mixed.prefill_tokens = 100;
+  mixed.prompts_done = 1;
+  EXPECT_TRUE(replays_graph(e, decode));
+  EXPECT_FALSE(replays_graph(e, mixed));
+  e.cuda_graphs_decode_only = false;
+  EXPECT_TRUE(replays_graph(e, mixed));
+  e.cuda_graph_max_tokens = 50;
+  EXPECT_FALSE(replays_graph(e, mixed));  // beyond the largest capture
+  e.cuda_graphs = false;
+  EXPECT_FALSE(replays_graph(e, decode));
+
+  ServeConfig c = config("dgx-h100", 1, "llama3-8b");
+  c.engine = serve_engine_from(load_stack("tensorrt-llm").serving);
+  ServeConfig any = c;
+  any.engine.cuda_graphs_decode_only = false;
+  EXPECT_GT(IterationCost(c).time(mixed).total.value(), IterationCost(any).time(mixed).total.value());
+  EXPECT_EQ(IterationCost(c).time(decode).total.value(), IterationCost(any).time(decode).total.value());
+}
+
 TEST(serve_stack, KvDtypeFollowsQuantizedCheckpointRule) {
   const ServingStack trt = load_stack("tensorrt-llm").serving;
   const ServingStack vllm = load_stack("vllm").serving;
