@@ -8,9 +8,9 @@ Each call returns what `tahoma COMMAND ... --format json` prints, as dicts and l
 import tahoma
 
 # 1. One training step. 144 Trainium3 chips, Llama 3 70B (80 layers), 64 sequences of 8192 tokens:
-#    144 = 16 x 9 leaves no even layout, so the pipeline takes 9 stages of 8 or 9 layers.
-step = tahoma.simulate(system="trn3-ultraserver", chips=144, model="llama3-70b", seq=8192, global_batch=64,
-                       tp=8, pp=9, uneven_pipeline=True)
+#    144 = 16 x 9 leaves no even layout; with no layout given, simulate takes the one the search ranks
+#    first (9 pipeline stages of 8 or 9 layers) and says so in step["layout_note"].
+step = tahoma.simulate(system="trn3-ultraserver", chips=144, model="llama3-70b", seq=8192, global_batch=64)
 print(f"step {step['step_time_s']:.2f} s, {step['tokens_per_s']:.3g} tokens/s, MFU {step['mfu']:.1%}")
 print("breakdown (s):", {k: round(v, 3) for k, v in step["breakdown"].items() if isinstance(v, float)})
 

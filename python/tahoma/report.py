@@ -284,55 +284,51 @@ def _validation_assumptions(rows: Sequence[Mapping[str, Any]]) -> str:
                   numeric_from=2)
 
 
+def _validation_page(page: _Page, r: Mapping[str, Any], cards: Sequence[tuple[str, str]], caption: str,
+                     tables: str) -> None:
+    """A validate result's sections: the row counts and `cards`, the predicted-against-measured plot,
+    `tables`, and what the simulated rows assumed where their source is silent."""
+    s = r.get("summary", {})
+    page.section("Result", _cards([("rows simulated", _num(s.get("simulated"))),
+                                   ("rows skipped", _num(s.get("skipped"))), *cards]))
+    page.section("Plots", page.figure("validation", caption, lambda: page.plots.validation(r)))
+    page.section("Tables", tables)
+    sim = [x for x in r.get("rows", []) if x.get("simulated")]
+    _assumptions(page, [], [], extra=("<h3>What the rows assumed where the source is silent</h3>" +
+                                      _validation_assumptions(sim)))
+
+
 def _validate(page: _Page, r: Mapping[str, Any]) -> str:
-    p = page.plots
     s = r.get("summary", {})
     rows = r.get("rows", [])
-    page.section("Result", _cards([
-        ("rows simulated", _num(s.get("simulated"))),
-        ("rows skipped", _num(s.get("skipped"))),
-        ("MAPE", _err(s.get("mape_pct")).lstrip("+")),
-        ("median |error|", _err(s.get("median_abs_err_pct")).lstrip("+")),
-        ("max |error|", f"{_err(s.get('max_abs_err_pct')).lstrip('+')} ({s.get('max_row', '')})"),
-        ("mean signed error", _err(s.get("mean_signed_err_pct"))),
-    ]))
-    page.section("Plots", page.figure("validation", "Predicted against measured tokens/s per chip; the band is "
-                                      "the mean absolute error.", lambda: p.validation(r)))
     fam = _table(["family", "rows", "MAPE", "max |error|"],
                  [(f.get("family"), f.get("simulated"), _err(f.get("mape_pct")).lstrip("+"),
                    _err(f.get("max_abs_err_pct")).lstrip("+")) for f in s.get("families", [])])
     fw = _table(["framework", "rows", "MAPE", "max |error|"],
                 [(f.get("framework"), f.get("simulated"), _err(f.get("mape_pct")).lstrip("+"),
                   _err(f.get("max_abs_err_pct")).lstrip("+")) for f in s.get("frameworks", [])])
-    sim = [x for x in rows if x.get("simulated")]
     table = _table(["id", "system", "chips", "stack", "layout", "measured tokens/s/chip", "predicted", "error"],
                    [(x.get("id"), x.get("system"), x.get("chips"), x.get("stack", ""),
                      _layout(x.get("layout", {})), _num(x.get("measured_tokens_per_s_per_chip")),
-                     _num(x.get("predicted_tokens_per_s_per_chip")), _err(x.get("error_pct"))) for x in sim],
+                     _num(x.get("predicted_tokens_per_s_per_chip")), _err(x.get("error_pct")))
+                    for x in rows if x.get("simulated")],
                    numeric_from=5)
     skipped = _table(["id", "system", "reason"], [(x.get("id"), x.get("system"), x.get("reason", x.get(
         "skip_reason", ""))) for x in rows if not x.get("simulated")], numeric_from=3)
-    page.section("Tables", f"<h3>By hardware family</h3>{fam}<h3>By framework</h3>{fw}<h3>Rows</h3>{table}"
-                           f"<h3>Skipped rows</h3>{skipped}")
-    _assumptions(page, [], [], extra=("<h3>What the rows assumed where the source is silent</h3>" +
-                                      _validation_assumptions(sim)))
+    _validation_page(page, r, [
+        ("MAPE", _err(s.get("mape_pct")).lstrip("+")),
+        ("median |error|", _err(s.get("median_abs_err_pct")).lstrip("+")),
+        ("max |error|", f"{_err(s.get('max_abs_err_pct')).lstrip('+')} ({s.get('max_row', '')})"),
+        ("mean signed error", _err(s.get("mean_signed_err_pct"))),
+    ], "Predicted against measured tokens/s per chip; the band is the mean absolute error.",
+        f"<h3>By hardware family</h3>{fam}<h3>By framework</h3>{fw}<h3>Rows</h3>{table}"
+        f"<h3>Skipped rows</h3>{skipped}")
     return f"validate: {os.path.basename(str(r.get('file', '')))}"
 
 
 def _validate_serving(page: _Page, r: Mapping[str, Any]) -> str:
-    p = page.plots
     s = r.get("summary", {})
     rows = r.get("rows", [])
-    page.section("Result", _cards([
-        ("rows simulated", _num(s.get("simulated"))),
-        ("rows skipped", _num(s.get("skipped"))),
-        ("throughput MAPE", _err(s.get("throughput_mape_pct")).lstrip("+")),
-        ("TTFT MAPE", f"{_err(s.get('ttft_mape_pct')).lstrip('+')} ({_num(s.get('ttft_rows'))} rows)"),
-        ("TPOT MAPE", f"{_err(s.get('tpot_mape_pct')).lstrip('+')} ({_num(s.get('tpot_rows'))} rows)"),
-    ]))
-    page.section("Plots", page.figure("validation", "Predicted against measured output tokens/s per chip, TTFT and "
-                                      "TPOT; the band is each metric's mean absolute error.",
-                                      lambda: p.validation(r)))
 
     def groups(d: Mapping[str, Any], name: str) -> str:
         return _table([name, "rows", "throughput MAPE", "TTFT MAPE", "TPOT MAPE"],
@@ -341,20 +337,24 @@ def _validate_serving(page: _Page, r: Mapping[str, Any]) -> str:
                         _err(v.get("tpot_mape_pct")).lstrip("+") if v.get("tpot_rows") else "-")
                        for k, v in sorted(d.items())])
 
-    sim = [x for x in rows if x.get("simulated")]
     table = _table(["id", "system", "chips", "stack", "scenario", "measured tok/s/chip", "predicted", "error",
                     "TTFT error", "TPOT error"],
                    [(x.get("id"), x.get("system"), x.get("chips"), x.get("stack"), x.get("scenario"),
                      _num(x.get("measured_output_tokens_per_s_per_chip")),
                      _num(x.get("predicted_output_tokens_per_s_per_chip")), _err(x.get("throughput_error_pct")),
-                     _err(x.get("ttft_error_pct")), _err(x.get("tpot_error_pct"))) for x in sim], numeric_from=5)
+                     _err(x.get("ttft_error_pct")), _err(x.get("tpot_error_pct")))
+                    for x in rows if x.get("simulated")], numeric_from=5)
     skipped = _table(["id", "reason"], [(x.get("id"), x.get("skip_reason", "")) for x in rows
                                         if not x.get("simulated")], numeric_from=2)
-    page.section("Tables", f"<h3>By hardware family</h3>{groups(r.get('families', {}), 'family')}"
-                           f"<h3>By framework</h3>{groups(r.get('frameworks', {}), 'framework')}<h3>Rows</h3>{table}"
-                           f"<h3>Skipped rows</h3>{skipped}")
-    _assumptions(page, [], [], extra=("<h3>What the rows assumed where the source is silent</h3>" +
-                                      _validation_assumptions(sim)))
+    _validation_page(page, r, [
+        ("throughput MAPE", _err(s.get("throughput_mape_pct")).lstrip("+")),
+        ("TTFT MAPE", f"{_err(s.get('ttft_mape_pct')).lstrip('+')} ({_num(s.get('ttft_rows'))} rows)"),
+        ("TPOT MAPE", f"{_err(s.get('tpot_mape_pct')).lstrip('+')} ({_num(s.get('tpot_rows'))} rows)"),
+    ], "Predicted against measured output tokens/s per chip, TTFT and TPOT; the band is each metric's mean "
+       "absolute error.",
+        f"<h3>By hardware family</h3>{groups(r.get('families', {}), 'family')}"
+        f"<h3>By framework</h3>{groups(r.get('frameworks', {}), 'framework')}<h3>Rows</h3>{table}"
+        f"<h3>Skipped rows</h3>{skipped}")
     return f"validate (serving): {os.path.basename(str(r.get('file', '')))}"
 
 

@@ -30,7 +30,9 @@
 #include "tahoma/csv.h"
 #include "tahoma/serve_validate.h"
 #include "tahoma/error.h"
+#include "tahoma/plan.h"
 #include "tahoma/report.h"
+#include "tahoma/search.h"
 
 namespace {
 
@@ -134,6 +136,53 @@ SearchSpace space_from(const ScenarioInput& in) {
   }
   if (in.dp) throw InputError("--dp", "", "search derives dp from the other degrees; drop --dp");
   return s;
+}
+
+// The scenario `tahoma simulate` runs. With no layout given (no scenario file, no degree, micro-batch
+// or ZeRO flag), the default of one data-parallel replica per rank is used when it divides the batch;
+// otherwise the layout the search ranks first, even pipelines before uneven ones (Megatron's
+// num_layers_in_first/last_pipeline_stage), so a question without a layout gets an answer.
+// `searched` says which happened ("" when the layout was given or the default).
+Scenario simulate_scenario(const ScenarioInput& in, std::string& searched) {
+  searched.clear();
+  const bool layout_given = in.file || in.tp || in.pp || in.vpp || in.dp || in.cp || in.ep || in.etp ||
+                            in.micro_batch || in.zero || in.uneven_pipeline;
+  if (layout_given) return resolve_scenario(in);
+  Scenario sc = resolve_scenario(in, false);
+  std::string why_not_default;
+  try {
+    Plan trial = sc.plan;
+    validate_plan(trial, sc.training, sc.model, sc.system, "command line");
+    sc.plan = trial;
+    return sc;
+  } catch (const InputError& e) {
+    // Only a batch that one replica per rank does not divide is the layout's to fix; any other
+    // error (a flag that needs another, a system field) is the input's, raised as the flags name it.
+    if (e.key_path() != "global_batch" && e.key_path() != "dp") return resolve_scenario(in);
+    why_not_default = e.problem();
+  }
+  SearchOptions options;
+  options.top = 1;
+  options.resimulate = 3;
+  for (bool uneven : {false, true}) {
+    Scenario base = sc;
+    base.plan.uneven_pipeline = uneven;
+    const SearchReport report = search(base, options);
+    if (report.results.empty()) continue;
+    sc.plan = report.results.front().plan;
+    validate_plan(sc.plan, sc.training, sc.model, sc.system, "command line");
+    searched = fmt::format("no layout was given and the default, one data-parallel replica per rank, does not run "
+                           "({}); this is the layout `tahoma search` ranks first{}",
+                           why_not_default, uneven ? " once pipeline stages may differ by one layer" : "");
+    return sc;
+  }
+  // Nothing runs: the default's own error, located as the flags name it.
+  try {
+    return resolve_scenario(in);
+  } catch (const InputError& e) {
+    throw InputError(e.where(), e.key_path(),
+                     e.problem() + "; no layout the search enumerates runs this batch on these chips either");
+  }
 }
 
 void add_search_options(CLI::App* cmd, SearchOptions& opts, std::string& objective) {
@@ -361,7 +410,8 @@ int tahoma::cli::run_command_line(int argc, const char* const* argv, const Comma
         text = format == "json" ? model_json(m).dump(2) + "\n" : model_table(m);
       }
     } else if (*simulate) {
-      const Scenario sc = resolve_scenario(sim_in);
+      std::string searched;
+      const Scenario sc = simulate_scenario(sim_in, searched);
       StepOptions opts;
       opts.engine = sim_engine == "closed-form" ? StepEngine::kClosedForm : StepEngine::kEvents;
       opts.network = *parse_network_mode(sim_network);
@@ -371,7 +421,14 @@ int tahoma::cli::run_command_line(int argc, const char* const* argv, const Comma
       std::ostringstream trace;
       if (!sim_trace.empty()) opts.trace = &trace;
       const StepResult r = simulate_step(sc, opts);
-      text = format == "json" ? result_json(sc, r).dump(2) + "\n" : result_table(sc, r);
+      if (format == "json") {
+        nlohmann::json j = result_json(sc, r);
+        j["layout_source"] = searched.empty() ? "given" : "searched";  // docs/python.md
+        if (!searched.empty()) j["layout_note"] = searched;
+        text = j.dump(2) + "\n";
+      } else {
+        text = (searched.empty() ? "" : "Layout searched: " + searched + ".\n\n") + result_table(sc, r);
+      }
       if (!sim_trace.empty()) cli::write_output(trace.str(), sim_trace, "--trace");
     } else if (*demo) {
       text = run_demo(format);

@@ -456,12 +456,13 @@ SearchReport search(const Scenario& base, const SearchOptions& options) {
             continue;
           }
           // The embedding and loss count as layers only where that makes the split even (Megatron's
-          // account_for_embedding_and_loss_in_pipeline_split, as the 405B recipe on 126 layers).
+          // account_for_embedding_and_loss_in_pipeline_split, as the 405B recipe on 126 layers);
+          // with the base plan's uneven_pipeline (--uneven-pipeline) stages may differ by one layer.
           bool split = false;
           if (model.layers % (pp * vpp) != 0) {
             if (pp > 1 && (model.layers + 2) % (pp * vpp) == 0) {
               split = true;
-            } else {
+            } else if (!(base.plan.uneven_pipeline && pp * vpp <= model.layers)) {
               reject(Reason::kLayers);
               continue;
             }

@@ -201,6 +201,32 @@ TEST(Cli, SimulateTable) {
   EXPECT_CONTAINS(r.out, "llama3-70b");
 }
 
+// No layout given and the default (one data-parallel replica per rank) does not run: the layout the
+// search ranks first, said in the JSON and the table. 144 chips, 80 layers, 64 heads, batch 64: only
+// 9 uneven pipeline stages run. A default that runs, or a given layout, is simulated as it is.
+TEST(Cli, SimulateWithoutALayoutTakesTheSearchedOne) {
+  const std::string args = "simulate --system trn3-ultraserver --chips 144 --model llama3-70b --seq 8192 --global-batch 64";
+  CliRun r = tahoma(args + " --format json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  nlohmann::json j = parse_json(r);
+  EXPECT_EQ(j["layout_source"], "searched");
+  EXPECT_CONTAINS(j["layout_note"].get<std::string>(), "not a multiple");
+  const auto& plan = j["config"]["plan"];
+  EXPECT_TRUE(plan["uneven_pipeline"].get<bool>());
+  EXPECT_EQ(plan["tp"].get<int>() * plan["pp"].get<int>() * plan["cp"].get<int>() * plan["dp"].get<int>(), 144);
+  EXPECT_EQ(64 % plan["dp"].get<int>(), 0);
+  r = tahoma(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "Layout searched:");
+  r = tahoma("simulate --system dgx-h100 --chips 16 --model llama3-8b --seq 4096 --global-batch 32 --format json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(parse_json(r)["layout_source"], "given");
+  EXPECT_EQ(parse_json(r)["config"]["plan"]["dp"].get<int>(), 16);
+  r = tahoma(args + " --pp 1");  // a layout flag: simulated as given, so its error
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "global-batch");
+}
+
 TEST(Cli, SimulateScenarioFileAndFlagOverride) {
   testing::TempDir dir;
   const std::string file = dir.write("s.yaml",

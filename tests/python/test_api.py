@@ -41,25 +41,34 @@ def cli_error(*args: str) -> str:
 
 
 def test_issue_done_when_command():
-    """The issue's line, with a layout: 144 chips of 80-layer Llama 3 70B at global batch 64 have no
-    even layout (the CLI says so too), so the pipeline is uneven (tp 8 x pp 9 x dp 2)."""
+    """The issue's line as written: 144 chips of 80-layer Llama 3 70B at global batch 64 have no even
+    layout, so simulate takes the searched one (9 uneven pipeline stages) and says so."""
     code = (
         "import tahoma; print(tahoma.simulate(system='trn3-ultraserver', chips=144, model='llama3-70b', "
-        "seq=8192, global_batch=64, tp=8, pp=9, uneven_pipeline=True)['tokens_per_s'])"
+        "seq=8192, global_batch=64)['tokens_per_s'])"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert float(r.stdout) > 0
 
 
-def test_issue_line_without_a_layout_says_what_the_cli_says():
+def test_simulate_without_a_layout_searches_and_says_so():
     args = dict(system="trn3-ultraserver", chips=144, model="llama3-70b", seq=8192, global_batch=64)
+    got = tahoma.simulate(**args)
+    assert got == cli_json("simulate", "--system", "trn3-ultraserver", "--chips", "144", "--model", "llama3-70b",
+                           "--seq", "8192", "--global-batch", "64")
+    assert got["layout_source"] == "searched"
+    assert "does not run" in got["layout_note"]
+    plan = got["config"]["plan"]
+    assert plan["uneven_pipeline"] is True
+    assert plan["tp"] * plan["pp"] * plan["cp"] * plan["dp"] == 144
+    # A default that runs is kept; a given layout is simulated as given, or its error raised.
+    assert tahoma.simulate(system="trn2", chips=16, model="llama3-8b", seq=4096, global_batch=64)["layout_source"] == "given"
     with pytest.raises(tahoma.InputError) as e:
-        tahoma.simulate(**args)
+        tahoma.simulate(tp=3, **args)
     assert str(e.value) == cli_error(
         "simulate", "--system", "trn3-ultraserver", "--chips", "144", "--model", "llama3-70b", "--seq", "8192",
-        "--global-batch", "64")
-    assert isinstance(e.value, ValueError)
+        "--global-batch", "64", "--tp", "3")
 
 
 def test_simulate_equals_cli_json():
