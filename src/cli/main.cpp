@@ -164,6 +164,7 @@ Scenario simulate_scenario(const ScenarioInput& in, std::string& searched) {
   SearchOptions options;
   options.top = 1;
   options.resimulate = 3;
+  options.space = space_from(in);  // what the flags fix (--recompute) the search keeps
   for (bool uneven : {false, true}) {
     Scenario base = sc;
     base.plan.uneven_pipeline = uneven;

@@ -222,6 +222,9 @@ TEST(Cli, SimulateWithoutALayoutTakesTheSearchedOne) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(parse_json(r)["layout_source"], "given");
   EXPECT_EQ(parse_json(r)["config"]["plan"]["dp"].get<int>(), 16);
+  r = tahoma(args + " --recompute full --format json");  // a fixed setting the search keeps
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(parse_json(r)["config"]["plan"]["recompute"], "full");
   r = tahoma(args + " --pp 1");  // a layout flag: simulated as given, so its error
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "global-batch");
