@@ -200,7 +200,10 @@ def _simulate(page: _Page, r: Mapping[str, Any], trace: Any) -> str:
                      if k.endswith("_bytes") and v])
     page.section("Tables", f"<h3>Step breakdown</h3>{breakdown}<h3>Communication</h3>{comm}"
                            f"<h3>Memory per chip (peak stage {_num(mem.get('peak_stage'))})</h3>{memory}")
-    _assumptions(page, r.get("warnings", []), [f"MFU convention: {r.get('mfu_convention', '')}"])
+    facts = [f"MFU convention: {r.get('mfu_convention', '')}"]
+    if r.get("layout_source") == "searched":
+        facts.insert(0, f"Layout searched: {r.get('layout_note', '')}")
+    _assumptions(page, r.get("warnings", []), facts)
     return title
 
 

@@ -196,6 +196,17 @@ def test_report_renders_every_kind_with_its_plots(sim, search, compare):
         report.detect_kind([result, search])
 
 
+def test_report_of_a_searched_layout_says_so():
+    # No layout given and one replica per rank does not divide 30 sequences over 16 chips.
+    result = tahoma("simulate", "--system", "dgx-h100", "--model", "llama3-8b", "--seq", "2048", "--global-batch",
+                    "30", "--chips", "16")
+    assert result["layout_source"] == "searched"
+    page = report.render(result)
+    assert "Layout searched: " in page and "does not run" in page
+    sim_given = tahoma("simulate", *SMALL, "--chips", "16")
+    assert "Layout searched" not in report.render(sim_given)
+
+
 def test_report_command_line_exits_2_on_bad_input(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
