@@ -116,7 +116,7 @@ def _kind(result: Mapping[str, Any]) -> str:
     if "systems" in result and isinstance(result["systems"], list):
         return "compare"
     if "results" in result and "considered" in result:
-        return "search"
+        return "search-serve" if "max_candidates" in result else "search"
     if "breakdown" in result and "step_time_s" in result:
         return "simulate" if "config" in result else "search-row"
     if "rows" in result and "summary" in result:
@@ -508,6 +508,38 @@ def serving_latency(results: Any, title: str | None = None) -> Figure:
         ax.legend(fontsize=8)
     r0 = rows[0]
     fig.suptitle(title or f"Serving latency against load: {r0.get('model', '')} on {r0.get('system', '')}")
+    return fig
+
+
+def serving_search(result: Any, title: str | None = None) -> Figure:
+    """`tahoma search --serve` results: output tokens/s per chip at each layout's highest rate within the SLO
+    against its p99 TPOT (left) and p99 TTFT (right), one point per ranked layout, the winner marked and the
+    layouts no other beats on both throughput and that latency joined (the Pareto front)."""
+    r = _load(result)
+    if _kind(r) != "search-serve":
+        raise ValueError("serving_search takes tahoma search --serve results (--format json)")
+    rows = [x for x in r.get("results", []) if x.get("output_tokens_per_s_per_chip") is not None]
+    if not rows:
+        raise ValueError("no ranked layout to plot")
+    fig = _figure(10.0, 4.2)
+    axes = fig.subplots(1, 2)
+    tput = [float(x["output_tokens_per_s_per_chip"]) for x in rows]
+    for ax, key, name in ((axes[0], "tpot_s", "TPOT"), (axes[1], "ttft_s", "TTFT")):
+        lat = [float(x[key]["p99"]) for x in rows]
+        scale, unit = _time_unit(max(lat))
+        xs = [v * scale for v in lat]
+        ax.scatter(xs, tput, s=18, color="#1f77b4", label="layouts")
+        best = min(range(len(rows)), key=lambda i: rows[i].get("rank", i + 1))
+        ax.scatter([xs[best]], [tput[best]], s=80, marker="*", color="#d62728", label="rank 1", zorder=3)
+        front = _pareto(list(zip(xs, tput)))  # lower latency and higher throughput
+        ax.plot([xs[i] for i in front], [tput[i] for i in front], "--", color="#ff7f0e", label="Pareto front")
+        ax.set_xlabel(f"p99 {name} ({unit})")
+        ax.set_ylabel("output tokens/s per chip")
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title or f"Serving layouts: {r.get('model', '')} on {r.get('chips', '')} x {r.get('system', '')}")
     return fig
 
 

@@ -38,8 +38,8 @@ def _plots():
 
 # ----------------------------------------------------------------------------------------------- kinds
 def detect_kind(result: Any) -> str:
-    """simulate, search, compare, validate, validate-serving, serve, scaling (a list of simulate results) or
-    serve-sweep (a list of serve results). ValueError for anything else."""
+    """simulate, search, search-serve, compare, validate, validate-serving, serve, scaling (a list of simulate
+    results) or serve-sweep (a list of serve results). ValueError for anything else."""
     if isinstance(result, list):
         if result and all(isinstance(r, Mapping) for r in result):
             kinds = {detect_kind(r) for r in result}
@@ -54,9 +54,7 @@ def detect_kind(result: Any) -> str:
     if isinstance(result.get("systems"), list):
         return "compare"
     if "results" in result and "considered" in result:
-        if "best" in result and "max_candidates" in result:
-            raise ValueError("search --serve results have no report yet; report `tahoma serve` runs instead")
-        return "search"
+        return "search-serve" if "max_candidates" in result else "search"
     if "breakdown" in result and "step_time_s" in result and "config" in result:
         return "simulate"
     if "rows" in result and "summary" in result:
@@ -429,6 +427,38 @@ def _serve_sweep(page: _Page, rs: Sequence[Mapping[str, Any]]) -> str:
     return f"serving against load: {r0.get('model', '')} on {r0.get('system', '')}"
 
 
+def _search_serve(page: _Page, r: Mapping[str, Any]) -> str:
+    p = page.plots
+    best = r.get("best") or {}
+    page.section("Result", _cards([
+        ("best layout", best.get("flags", "-")),
+        ("output tok/s per chip", _num(best.get("output_tokens_per_s_per_chip"))),
+        ("requests/s", _num(best.get("requests_per_s"))),
+        ("highest rate in the SLO", _num(best.get("slo_rate"))),
+        ("TTFT p99", _seconds(best.get("ttft_s", {}).get("p99"))),
+        ("TPOT p99", _seconds(best.get("tpot_s", {}).get("p99"))),
+        ("layouts", f"{_num(r.get('simulated'))} simulated of {_num(r.get('considered'))}"),
+    ]) + f"<p>Objective: {_e(r.get('objective', ''))}; stack {_e(r.get('stack', ''))}.</p>")
+    if r.get("results"):
+        page.section("Plots", page.figure("serving_search", "Output tokens/s per chip of each ranked layout against "
+                                          "its p99 TPOT and TTFT; the star is rank 1.", lambda: p.serving_search(r)))
+    table = _table(["rank", "layout", "replicas", "chips", "output tok/s per chip", "requests/s", "SLO rate",
+                    "TTFT p99", "TPOT p99", "KV tokens per instance"],
+                   [(x.get("rank"), x.get("flags"), x.get("layout", {}).get("replicas"), x.get("chips_used"),
+                     _num(x.get("output_tokens_per_s_per_chip")), _num(x.get("requests_per_s")),
+                     _num(x.get("slo_rate")), _seconds(x.get("ttft_s", {}).get("p99")),
+                     _seconds(x.get("tpot_s", {}).get("p99")), _num(x.get("instance_kv_tokens")))
+                    for x in r.get("results", [])], numeric_from=2)
+    rejected = _table(["why", "layouts"], sorted((r.get("rejected") or {}).items()), numeric_from=1)
+    page.section("Tables", f"<h3>Ranked layouts</h3>{table}<h3>Rejected layouts</h3>{rejected}")
+    if best.get("reproduce"):
+        page.notes.append(f"The winner alone: {best['reproduce']}")
+    facts = [f"{_num(r.get('skipped_over_cap'))} layouts beyond the candidate cap ({_num(r.get('max_candidates'))}) "
+             "were not simulated"] if r.get("skipped_over_cap") else []
+    _assumptions(page, [], facts)
+    return f"serving layouts: {r.get('model', '')} on {r.get('chips', '')} x {r.get('system', '')}"
+
+
 def _assumptions(page: _Page, warnings: Sequence[str], facts: Sequence[str], extra: str = "") -> None:
     items = [f"<li class='warn'>{_e(w)}</li>" for w in warnings] + [f"<li>{_e(f)}</li>" for f in facts]
     body = f"<ul>{''.join(items)}</ul>" if items else "<p>The result states no warnings.</p>"
@@ -483,6 +513,7 @@ def render(result: Any, kind: str | None = None, trace: Any = None, command: str
         "serve": lambda: _serve(page, result),
         "scaling": lambda: _scaling(page, result),
         "serve-sweep": lambda: _serve_sweep(page, result),
+        "search-serve": lambda: _search_serve(page, result),
     }
     if kind not in builders:
         raise ValueError(f"kind '{kind}': expected one of {', '.join(builders)}")

@@ -49,6 +49,7 @@ cases=(
   "validate|1|validate $root/validation/published_runs.csv --family ampere"
   "validate-serving|1|validate $root/validation/published_serving.csv --family AWS"
   "serve|1|serve --system dgx-h100 --chips 8 --model llama3-8b --tp 2 --rate 4 --requests 64"
+  "search-serve|1|search --serve --system dgx-h100 --chips 8 --model llama3-8b --input-len 1000 --output-len 200 --slo-ttft 2s --slo-tpot 100ms --requests 100"
   "scaling|2|--from $work/scaling.json"
 )
 failures=0

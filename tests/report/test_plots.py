@@ -196,6 +196,36 @@ def test_report_renders_every_kind_with_its_plots(sim, search, compare):
         report.detect_kind([result, search])
 
 
+@pytest.fixture(scope="module")
+def serve_search():
+    return tahoma("search", "--serve", "--system", "dgx-h100", "--chips", "8", "--model", "llama3-8b", "--input-len",
+                  "1000", "--output-len", "200", "--slo-ttft", "2s", "--slo-tpot", "100ms", "--requests", "200",
+                  "--top", "8")
+
+
+def test_serving_search_has_one_point_per_layout_and_marks_the_winner(serve_search):
+    fig = plots.serving_search(serve_search)
+    rows = serve_search["results"]
+    assert len(rows) >= 2
+    for ax, key in zip(fig.axes[:2], ("tpot_s", "ttft_s")):
+        layouts = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_label() == "layouts"][0]
+        offsets = layouts.get_offsets()
+        assert len(offsets) == len(rows)
+        assert sorted(float(y) for _, y in offsets) == pytest.approx(
+            sorted(x["output_tokens_per_s_per_chip"] for x in rows))
+        star = [c for c in ax.collections if c.get_label() == "rank 1"][0].get_offsets()[0]
+        assert float(star[1]) == pytest.approx(serve_search["best"]["output_tokens_per_s_per_chip"])
+        assert ax.get_ylabel() == "output tokens/s per chip" and key[:4].upper() in ax.get_xlabel()
+
+
+def test_report_of_search_serve(serve_search):
+    assert report.detect_kind(serve_search) == "search-serve"
+    page = report.render(serve_search)
+    assert page.count('<figure class="plot"') == 1
+    assert serve_search["best"]["reproduce"] in page.replace("&quot;", '"')
+    assert page.count("<tr>") >= len(serve_search["results"]) + 1
+
+
 def test_report_of_a_searched_layout_says_so():
     # No layout given and one replica per rank does not divide 30 sequences over 16 chips.
     result = tahoma("simulate", "--system", "dgx-h100", "--model", "llama3-8b", "--seq", "2048", "--global-batch",
