@@ -104,6 +104,10 @@ struct ServeConfig {
   ServeLayout layout;
   ServeEngine engine;
   Precision precision = Precision::kBf16;  // weights and GEMMs
+  // The routed experts' weights when the checkpoint quantizes them apart from the rest (gpt-oss:
+  // MXFP4 experts, BF16 attention; Kimi K2: INT4 experts). Their GEMMs still run at `precision`'s
+  // rate: the activations' dtype (W4A8 with fp8, W4A16 with bf16). nullopt: `precision`.
+  std::optional<Precision> expert_precision;
   Precision kv_dtype = Precision::kBf16;   // KV cache (bf16, fp8 or fp4)
   Speculation spec;
   std::string stack;  // the serving stack preset `engine` started from, for reports ("" = none named)

@@ -33,6 +33,7 @@ struct ServeCommand::Options {
   std::optional<double> mem_fraction;
   std::optional<std::string> kv_dtype, cuda_graphs, chunked_prefill, admission, batching;
   std::string precision = "bf16";
+  std::optional<std::string> expert_precision;
   std::string speculative = "none";
   int spec_len = 3;
   double spec_accept = 2.0;
@@ -232,6 +233,9 @@ ServeCommand::ServeCommand(CLI::App& app) : o_(std::make_shared<Options>()) {
                 "continuous (iteration-level), static (whole batches) or alternating (prefill and decode as "
                 "separate iterations); default: the stack's" + hint("batching"));
   c->add_option("--precision", o.precision, "weights and GEMMs: bf16, fp16, fp8 or fp4");
+  c->add_option("--expert-precision", o.expert_precision,
+                "MoE: the routed experts' weights when the checkpoint quantizes them apart (gpt-oss: fp4 experts with "
+                "--precision bf16 or fp8); their GEMMs run at --precision's rate (W4A16, W4A8)");
   c->add_option("--kv-dtype", o.kv_dtype,
                 "KV cache: bf16, fp16, fp8 or fp4 (default: fp8 when --precision is fp8/fp4 and the stack reads "
                 "quantized checkpoints' fp8 KV, as tensorrt-llm; else bf16)");
@@ -267,6 +271,7 @@ std::string ServeCommand::run(const std::string& format, ProgressFn progress) co
   c.model = load_model(o.model);
   c.layout = o.layout;
   c.precision = precision_flag(o.precision, "--precision");
+  if (o.expert_precision) c.expert_precision = precision_flag(*o.expert_precision, "--expert-precision");
   const Stack stack = serving_stack(o.stack, c.system);
   c.stack = stack.name;
   c.engine = engine_with_flags(serve_engine_from(stack.serving), o);

@@ -44,6 +44,7 @@ class ModelPass {
     heads_ = m.heads / tp_;
     kv_heads_ = serve_internal::local_kv_heads(m, c.layout.tp);
     wbytes_ = bytes_per_element(c.precision);
+    expert_wbytes_ = serve_internal::expert_bytes_per_element(c);
     kv_layer_bytes_ = serve_internal::kv_bytes_per_token_layer(m, c.layout.tp, c.kv_dtype);
     const bool nvidia = c.system.family.rfind("NVIDIA", 0) == 0;
     decode_chip_.matrix_unit.tile_m =
@@ -136,20 +137,23 @@ class ModelPass {
   }
 
   // A gated (SwiGLU) or plain MLP of local width f on rows per GEMM, `count` GEMMs.
-  [[nodiscard]] double mlp(const ComputeModel& cm, double rows, double f, double count) const {
+  [[nodiscard]] double mlp(const ComputeModel& cm, double rows, double f, double count, double weight_bpe = 0) const {
     const double h = m_.hidden;
     double s = 0;
     const double all_rows = rows * count;
     if (m_.mlp == MlpType::kGated) {
-      s += gemm(cm, rows, 2 * f, h, count);
+      s += gemm(cm, rows, 2 * f, h, count, weight_bpe);
       s += memory(cm, 3.0 * f * all_rows * kActBytes, 4.0 * f * all_rows);
     } else {
-      s += gemm(cm, rows, f, h, count);
+      s += gemm(cm, rows, f, h, count, weight_bpe);
       s += memory(cm, 2.0 * f * all_rows * kActBytes, 8.0 * f * all_rows);
     }
-    s += gemm(cm, rows, h, f, count);
+    s += gemm(cm, rows, h, f, count, weight_bpe);
     return s;
   }
+
+  // Bytes per routed-expert weight (ServeConfig::expert_precision).
+  [[nodiscard]] double expert_bpe() const { return expert_wbytes_; }
 
   // MoE MLP for t tokens on every rank of the TP group: the router, the experts this rank holds
   // (experts / ep, each split over tp / ep), the shared experts split over TP.
@@ -165,7 +169,7 @@ class ModelPass {
     const double etp = tp_ / ep_;
     double s = gemm(cm, t, experts, m_.hidden);                         // router
     s += memory(cm, 2.0 * t * e.topk * m_.hidden * kActBytes, 0);       // permute + unpermute
-    s += mlp(cm, rows, e.ffn_hidden / etp, std::max(1.0, active_local));
+    s += mlp(cm, rows, e.ffn_hidden / etp, std::max(1.0, active_local), expert_wbytes_);
     if (e.shared_experts > 0) s += mlp(cm, t, static_cast<double>(e.ffn_hidden) * e.shared_experts / tp_, 1);
     return s;
   }
@@ -286,7 +290,7 @@ class ModelPass {
   double tp_ = 1, ep_ = 1;
   double heads_ = 0, kv_heads_ = 0, groups_ = 1;
   double dqk_ = 0, dv_ = 0, dqk_dec_ = 0, dv_dec_ = 0;
-  double wbytes_ = 2, kv_layer_bytes_ = 0;
+  double wbytes_ = 2, expert_wbytes_ = 2, kv_layer_bytes_ = 0;
   serve_internal::LayerCounts counts_;
   mutable std::unordered_map<std::uint64_t, double> memo_;
 
@@ -411,7 +415,7 @@ struct AttentionDpCost::Impl {
     const double active_local = active / config.layout.ep;
     double s = pass.gemm(cm, t, experts, config.model.hidden);                              // router
     s += pass.memory(cm, 2.0 * t * e.topk * config.model.hidden * serve_internal::kActBytes, 0);  // permute
-    s += pass.mlp(cm, rows, e.ffn_hidden, std::max(1.0, active_local));
+    s += pass.mlp(cm, rows, e.ffn_hidden, std::max(1.0, active_local), pass.expert_bpe());
     if (e.shared_experts > 0) s += pass.mlp(cm, t, static_cast<double>(e.ffn_hidden) * e.shared_experts, 1);
     return s;
   }

@@ -30,6 +30,21 @@ inline LayerCounts layer_counts(const Model& m) {
   return c;
 }
 
+// Parameters of one MoE layer's routed experts (count_params: moe_mlp_per_layer = one expert x
+// (experts + shared) + the router, hidden x experts); 0 for a dense model.
+inline double routed_expert_params(const Model& m) {
+  if (!m.is_moe()) return 0.0;
+  const MoeConfig& e = *m.moe;
+  const double router = static_cast<double>(m.hidden) * e.experts;
+  const double one_expert = (count_params(m).moe_mlp_per_layer - router) / (e.experts + e.shared_experts);
+  return one_expert * e.experts;
+}
+
+// Bytes per routed-expert weight: ServeConfig::expert_precision, else the weights' precision.
+inline double expert_bytes_per_element(const ServeConfig& c) {
+  return bytes_per_element(c.expert_precision.value_or(c.precision));
+}
+
 // KV heads one TP rank holds: vLLM shards them when kv_heads >= tp and replicates each over tp /
 // kv_heads ranks otherwise (one head per rank).
 inline double local_kv_heads(const Model& m, int tp) {

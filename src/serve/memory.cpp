@@ -30,13 +30,12 @@ Bytes attention_dp_weights_per_rank(const ServeConfig& c) {
   const ParamCount pc = count_params(m);
   const auto lc = serve_internal::layer_counts(m);
   const double bpe = bytes_per_element(c.precision);
-  const MoeConfig& e = *m.moe;
-  // count_params: moe_mlp_per_layer = one expert x (experts + shared) + the router (h x experts).
-  const double router = static_cast<double>(m.hidden) * e.experts;
-  const double one_expert = (pc.moe_mlp_per_layer - router) / (e.experts + e.shared_experts);
-  const double moe = one_expert * (static_cast<double>(e.experts) / c.layout.ep + e.shared_experts) + router;
-  const double layers = pc.attention_per_layer * m.layers + pc.dense_mlp_per_layer * lc.dense + moe * lc.moe;
-  return Bytes(layers * bpe + pc.embedding * kActBytes);
+  // The routed experts split over ep, in their own precision; shared experts and routers whole.
+  const double routed = serve_internal::routed_expert_params(m);
+  const double rest = pc.attention_per_layer * m.layers + pc.dense_mlp_per_layer * lc.dense +
+                      (pc.moe_mlp_per_layer - routed) * lc.moe;
+  return Bytes(rest * bpe + routed / c.layout.ep * lc.moe * serve_internal::expert_bytes_per_element(c) +
+               pc.embedding * kActBytes);
 }
 
 // Weights one rank of the heaviest pipeline stage holds, in the weight precision; embedding and LM
@@ -48,11 +47,14 @@ Bytes weights_per_rank(const ServeConfig& c) {
   const auto lc = serve_internal::layer_counts(m);
   const double tp = c.layout.tp, pp = c.layout.pp;
   const double bpe = bytes_per_element(c.precision);
-  const double layers = pc.attention_per_layer * m.layers + pc.dense_mlp_per_layer * lc.dense +
-                        pc.moe_mlp_per_layer * lc.moe;
+  // The routed experts in their own precision (expert_precision), the rest in the weights'.
+  const double routed = serve_internal::routed_expert_params(m);
+  const double layer_bytes = (pc.attention_per_layer * m.layers + pc.dense_mlp_per_layer * lc.dense +
+                              (pc.moe_mlp_per_layer - routed) * lc.moe) * bpe +
+                             routed * lc.moe * serve_internal::expert_bytes_per_element(c);
   // The heaviest stage holds ceil(L / pp) of the L layers; experts split over ep x (tp / ep) = tp.
   const double stage_share = std::ceil(m.layers / pp) / m.layers;
-  double bytes = layers / tp * stage_share * bpe;
+  double bytes = layer_bytes / tp * stage_share;
   // Input table and LM head (vocab-parallel over TP): the first and last stages hold one each.
   const double embed = (c.layout.pp > 1 && !m.tied_embeddings) ? pc.embedding / 2 : pc.embedding;
   bytes += embed / tp * kActBytes;

@@ -353,6 +353,12 @@ void validate_serve_config(const ServeConfig& c) {
     throw InputError("--mem-fraction", "", fmt::format("{} is outside (0, 1]", e.mem_fraction));
   }
   if (c.kv_dtype == Precision::kFp32) throw InputError("--kv-dtype", "", "expected bf16, fp16, fp8 or fp4");
+  if (c.expert_precision) {
+    if (*c.expert_precision == Precision::kFp32) throw InputError("--expert-precision", "", "expected bf16, fp16, fp8 or fp4");
+    if (!m.is_moe()) {
+      throw InputError("--expert-precision", "", fmt::format("model {} has no routed experts (drop the flag)", m.name));
+    }
+  }
   if (!c.system.chip.peak(c.precision) && !c.system.chip.peak(Precision::kBf16)) {
     throw InputError("--precision", "", "the chip has no matmul rate for it");
   }

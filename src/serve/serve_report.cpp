@@ -60,6 +60,7 @@ nlohmann::json serve_json(const ServeConfig& c, const RequestSpec& spec, const S
                  {"chunked_prefill", c.engine.chunked_prefill},
                  {"cuda_graphs", c.engine.cuda_graphs},
                  {"precision", to_string(c.precision)},
+                 {"expert_precision", to_string(c.expert_precision.value_or(c.precision))},
                  {"kv_dtype", to_string(c.kv_dtype)},
                  {"speculative", to_string(c.spec.method)},
                  {"spec_len", c.spec.k},
@@ -143,6 +144,10 @@ std::string serve_table(const ServeConfig& c, const RequestSpec& spec, const Slo
                      c.engine.max_num_seqs, c.engine.max_num_batched_tokens,
                      c.engine.guaranteed_admission ? "guaranteed" : "greedy",
                      to_string(c.kv_dtype), c.engine.block_size, c.engine.chunked_prefill ? ", chunked prefill" : "");
+  if (c.expert_precision && *c.expert_precision != c.precision) {
+    out += fmt::format("Weights: {}, routed experts {} (their GEMMs at the {} rate)\n", to_string(c.precision),
+                       to_string(*c.expert_precision), to_string(c.precision));
+  }
   out += fmt::format("Requests: {}; input {} tokens, output {} tokens\n", requests_text(spec), length_text(spec.input),
                      length_text(spec.output));
   const ServeMemory& m = r.memory;

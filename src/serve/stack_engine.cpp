@@ -9,6 +9,7 @@
 #include <cmath>
 #include <string_view>
 
+#include "internal.h"
 #include "tahoma/error.h"
 #include "tahoma/serve.h"
 
@@ -102,7 +103,11 @@ std::optional<BatchLimits> trtllm_bench_limits(const ServeConfig& c, int input_l
                                    : 2.0 * m.layers * std::max(tp, static_cast<double>(m.kv_heads)) * m.head_dim;
   const double kv_gib_per_token = kv_elements * bytes(c.kv_dtype) / kGiB;
   const double device_gib = c.system.chip.hbm_capacity.value() / std::max(1, c.system.chip.ranks_per_chip) / kGiB;
-  const double checkpoint_gib = count_params(m).total * bytes(c.precision) / kGiB;
+  // The checkpoint: routed experts in their own precision (expert_precision), the rest in the weights'.
+  const double routed = serve_internal::routed_expert_params(m) * moe_layers(m);
+  const double checkpoint_gib =
+      ((count_params(m).total - routed) * bytes(c.precision) + routed * serve_internal::expert_bytes_per_element(c)) /
+      kGiB;
   const double memory_gib = c.layout.attention_dp ? device_gib * pp - checkpoint_gib / tp : device_gib * tp * pp - checkpoint_gib;
   const double requests = kKvFraction * memory_gib / (kv_gib_per_token * (static_cast<double>(input_len) + output_len));
   if (!(requests >= 1) || !std::isfinite(requests)) return std::nullopt;

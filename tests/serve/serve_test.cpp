@@ -137,6 +137,40 @@ TEST(serve_memory, KvCapacityIsFractionOfHbmMinusWeightsAndWorkspace) {
   EXPECT_NEAR(trt.kv_capacity.value(), 0.5 * (trt.hbm.value() - trt.weights.value() - trt.workspace.value()), 1.0);
 }
 
+// A checkpoint that quantizes only its routed experts (gpt-oss: MXFP4 experts, BF16 attention): the
+// experts' weights at 0.5 B, the rest at 2 B, on every rank layout; their GEMMs read fewer bytes, so
+// a batch-1 decode (weight-bound) falls between all-bf16 and all-fp4.
+TEST(serve_memory, ExpertPrecisionQuantizesOnlyTheRoutedExperts) {
+  ServeConfig c = config("gb200-nvl72", 1, "gpt-oss-120b");
+  const ParamCount pc = count_params(c.model);
+  const double routed = serve_internal::routed_expert_params(c.model) * moe_layers(c.model);
+  std::string reason;
+  const double bf16 = size_memory(c, 2000, &reason).weights.value();
+  c.expert_precision = Precision::kFp4;
+  const double mixed = size_memory(c, 2000, &reason).weights.value();
+  EXPECT_NEAR(bf16 - mixed, routed * (2.0 - 0.5), 1e-6 * bf16);
+  EXPECT_GT(routed, 0.9 * (pc.total - pc.embedding));  // gpt-oss-120b is mostly experts
+  // Attention DP on 4 ranks: each holds a quarter of the routed experts, at 0.5 B.
+  ServeConfig dp = config("gb200-nvl72", 4, "gpt-oss-120b", 4);
+  dp.layout.ep = 4;
+  dp.layout.attention_dp = true;
+  const double dp_bf16 = size_memory(dp, 2000, &reason).weights.value();
+  dp.expert_precision = Precision::kFp4;
+  EXPECT_NEAR(dp_bf16 - size_memory(dp, 2000, &reason).weights.value(), routed / 4 * 1.5, 1e-6 * dp_bf16);
+
+  BatchShape one;
+  one.decode_seqs = 1;
+  one.decode_kv_full = one.decode_kv_window = 1000;
+  ServeConfig all16 = config("gb200-nvl72", 1, "gpt-oss-120b");
+  ServeConfig all4 = all16;
+  all4.precision = Precision::kFp4;
+  const double t16 = IterationCost(all16).time(one).total.value();
+  const double t_mixed = IterationCost(c).time(one).total.value();
+  const double t4 = IterationCost(all4).time(one).total.value();
+  EXPECT_LT(t_mixed, t16);
+  EXPECT_GT(t_mixed, t4);
+}
+
 // --- Results that are not errors --------------------------------------------------------------
 
 TEST(serve_sim, WeightsThatDoNotFitAreAResult) {
@@ -813,6 +847,23 @@ TEST(serve_cli, TraceOut) {
                     &out),
             2);
   EXPECT_CONTAINS(out, "--trace-out");
+}
+
+TEST(serve_cli, ExpertPrecisionNeedsExpertsAndAServingDtype) {
+  std::string out;
+  EXPECT_EQ(run_cli("serve --system dgx-h100 --model llama3-8b --offline --requests 10 --expert-precision fp4", &out), 2);
+  EXPECT_CONTAINS(out, "no routed experts");
+  EXPECT_EQ(run_cli("serve --system dgx-h100 --model mixtral-8x7b --offline --requests 10 --expert-precision fp32", &out),
+            2);
+  EXPECT_CONTAINS(out, "--expert-precision");
+  EXPECT_EQ(run_cli("serve --system dgx-h100 --model mixtral-8x7b --offline --requests 10 --expert-precision fp6", &out),
+            2);
+  ASSERT_EQ(run_cli("serve --system dgx-h100 --model mixtral-8x7b --offline --requests 10 --expert-precision fp4 "
+                    "--format json",
+                    &out),
+            0)
+      << out;
+  EXPECT_CONTAINS(out, "\"expert_precision\": \"fp4\"");
 }
 
 }  // namespace
