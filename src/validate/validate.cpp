@@ -420,8 +420,13 @@ void choose_settings(Scenario& sc, StepResult& result, std::vector<Assumption>& 
     StepResult ranked;  // closed form
   };
   std::vector<Candidate> candidates;
-  auto consider = [&](int z, int mb) {  // the least recompute that fits at this stage and micro-batch
-    for (const RecomputeChoice& r : recomputes) {
+  // The least recompute that fits at this stage and micro-batch: none, then selective, then full
+  // recompute of the fewest layers per rank. Memory falls as more layers are recomputed, so the
+  // fewest is found by bisection (O(log layers) steps, not one per layer: a 10,000-layer model
+  // would otherwise price 10,000 candidates per row). Every candidate priced that does not fit, and
+  // the first that does, are kept.
+  auto consider = [&](int z, int mb) {
+    auto price = [&](const RecomputeChoice& r) {
       Scenario trial = sc;
       trial.plan.recompute = r.mode;
       trial.plan.recompute_num_layers = r.layers;
@@ -430,11 +435,37 @@ void choose_settings(Scenario& sc, StepResult& result, std::vector<Assumption>& 
       apply_selective_recompute(trial.plan);
       check_layout(trial.plan, trial);
       StepResult res = simulate(trial, ranking);
-      const bool fits = res.memory.fits;
-      candidates.push_back({std::move(trial), std::move(res)});
+      return Candidate{std::move(trial), std::move(res)};
+    };
+    const size_t ordered = std::min<size_t>(recomputes.size(), search_recompute ? 2 : recomputes.size());
+    for (size_t i = 0; i < ordered; ++i) {
+      Candidate c = price(recomputes[i]);
+      const bool fits = c.ranked.memory.fits;
+      candidates.push_back(std::move(c));
       if (fits) return true;
     }
-    return false;
+    if (ordered == recomputes.size()) return false;
+    // recomputes[ordered .. last]: full recompute on 1, 2, ... layers per rank, then on all of them.
+    size_t lo = ordered, hi = recomputes.size() - 1;
+    Candidate at_hi = price(recomputes[hi]);
+    if (!at_hi.ranked.memory.fits) {
+      candidates.push_back(std::move(at_hi));
+      return false;
+    }
+    std::optional<Candidate> first_fit = std::move(at_hi);
+    while (lo < hi) {  // invariant: recomputes[hi] fits, everything below lo does not
+      const size_t mid = lo + (hi - lo) / 2;
+      Candidate c = price(recomputes[mid]);
+      if (c.ranked.memory.fits) {
+        hi = mid;
+        first_fit = std::move(c);
+      } else {
+        lo = mid + 1;
+        candidates.push_back(std::move(c));
+      }
+    }
+    candidates.push_back(std::move(*first_fit));
+    return true;
   };
   // A searched micro-batch the layout cannot hold (e.g. too few micro-batches for an interleaved
   // schedule) is not a candidate; the row is skipped only when no candidate is valid.
