@@ -277,6 +277,33 @@ ServeResult simulate_row(RowRun& run, ServingValidationRow& out) {
   return best;
 }
 
+// The column a serving setting comes from, for a setting the engine refuses (`tahoma serve`'s checks
+// name its flags): the row's cell, or the cell its rule derived the setting from.
+std::string column_of_flag(const std::string& flag) {
+  static const std::map<std::string, std::string> kColumns{
+      {"--concurrency", "concurrency"}, {"--max-batch", "concurrency"},   {"--max-tokens", "input_len"},
+      {"--requests", "scenario"},       {"--tp", "tp"},                   {"--pp", "pp"},
+      {"--ep", "ep"},                   {"--replicas", "tp"},             {"--chips", "chips"},
+      {"--kv-dtype", "kv_cache_dtype"}, {"--precision", "precision"},     {"--spec-len", "speculative"},
+      {"--spec-accept", "speculative"}, {"--speculative", "speculative"},
+  };
+  const auto it = kColumns.find(flag);
+  return it != kColumns.end() ? it->second : flag;
+}
+
+// simulate_row, with a setting the serving engine refuses reported as this row's error: its file and
+// line, the column the setting came from and what is wrong (the engine's message names a flag the
+// row never had).
+ServeResult simulate_row_named(RowRun& run, ServingValidationRow& out, const std::string& where) {
+  try {
+    return simulate_row(run, out);
+  } catch (const InputError& e) {
+    if (e.where().rfind("--", 0) != 0) throw;
+    throw InputError(where, column_of_flag(e.where()),
+                     fmt::format("the serving setting the row gives {}: {}", e.where(), e.problem()));
+  }
+}
+
 double error_pct(double predicted, double measured) {
   return measured > 0 ? (predicted - measured) / measured * 100.0 : 0.0;
 }
@@ -360,7 +387,7 @@ ServingValidationReport validate_serving_table(const CsvTable& table, const std:
       }
       out.measured_ttft_s = number_cell(row, "measured_ttft_ms", where) / 1e3;
       out.measured_tpot_s = number_cell(row, "measured_tpot_ms", where) / 1e3;
-      const ServeResult r = simulate_row(run, out);
+      const ServeResult r = simulate_row_named(run, out, where);
       out.layout = {{"tp", run.config.layout.tp},
                     {"pp", run.config.layout.pp},
                     {"ep", run.config.layout.ep},
