@@ -356,6 +356,11 @@ struct BatchLimits {
   int max_num_batched_tokens = 0;
 };
 std::optional<BatchLimits> trtllm_bench_limits(const ServeConfig& config, int input_len, int output_len);
+// The limits an offline run of `spec` gets from its stack: trtllm-bench's, for this layout and the
+// requests' mean lengths, where the stack says offline_limits: trtllm-bench; nullopt for any other
+// stack or arrival pattern, or when not one request fits.
+std::optional<BatchLimits> offline_batch_limits(const ServingStack& stack, const ServeConfig& config,
+                                                const RequestSpec& spec);
 
 // The KV cache's dtype when none is named: fp8 when the weights are fp8 or fp4 and the stack reads
 // the quantized checkpoint's fp8 KV scheme (ServingStack::quantized_kv_cache), else bf16.

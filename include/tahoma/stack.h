@@ -76,7 +76,6 @@ std::optional<ServingBatching> parse_serving_batching(std::string_view s);
 //                 trtllm_bench_limits in include/tahoma/serve.h).
 enum class OfflineLimits : std::uint8_t { kEngine, kTrtllmBench };
 const char* to_string(OfflineLimits l);  // engine | trtllm-bench
-std::optional<OfflineLimits> parse_offline_limits(std::string_view s);
 
 // A serving stack's scheduler and runtime defaults (docs/serving.md): what vLLM, TensorRT-LLM,
 // SGLang, NxD Inference or JetStream do when the command line does not say. Names follow vLLM's

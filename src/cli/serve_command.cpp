@@ -298,14 +298,6 @@ std::string ServeCommand::run(const std::string& format, ProgressFn progress) co
     rs.count = *o.requests;
     rs.count_given = true;
   }
-  // An offline run on a stack whose offline benchmark sizes its own limits (trtllm-bench) gets
-  // them for this layout and these lengths, unless --max-batch or --max-tokens says otherwise.
-  if (o.offline && stack.serving.offline_limits == OfflineLimits::kTrtllmBench) {
-    if (const auto l = trtllm_bench_limits(c, o.input_len, o.output_len)) {
-      if (!o.max_batch) c.engine.max_num_seqs = l->max_num_seqs;
-      if (!o.max_tokens) c.engine.max_num_batched_tokens = l->max_num_batched_tokens;
-    }
-  }
   SloSpec slo;
   if (o.slo_ttft) slo.ttft_s = parse_time_flag(*o.slo_ttft, "--slo-ttft");
   if (o.slo_tpot) slo.tpot_s = parse_time_flag(*o.slo_tpot, "--slo-tpot");
@@ -329,6 +321,13 @@ std::string ServeCommand::run(const std::string& format, ProgressFn progress) co
     throw InputError("serve", "",
                      "choose one of --offline, --concurrency N, --rate R or --trace FILE (or --slo-ttft/--slo-tpot to "
                      "search the highest rate)");
+  }
+  // An offline run on a stack whose offline benchmark sizes its own limits (trtllm-bench) gets
+  // them for this layout and these lengths, unless --max-batch or --max-tokens says otherwise (an
+  // SLO rate search leaves rs.kind at its default, offline, but is not an offline run).
+  if (const auto l = search ? std::nullopt : offline_batch_limits(stack.serving, c, rs)) {
+    if (!o.max_batch) c.engine.max_num_seqs = l->max_num_seqs;
+    if (!o.max_tokens) c.engine.max_num_batched_tokens = l->max_num_batched_tokens;
   }
   if (o.trace_out && c.layout.prefill_chips > 0) {
     throw InputError("--trace-out", "", "the trace covers colocated layouts; drop --prefill-chips or --trace-out");

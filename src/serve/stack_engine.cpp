@@ -124,4 +124,10 @@ std::optional<BatchLimits> trtllm_bench_limits(const ServeConfig& c, int input_l
   return l;
 }
 
+std::optional<BatchLimits> offline_batch_limits(const ServingStack& stack, const ServeConfig& c,
+                                                const RequestSpec& spec) {
+  if (spec.kind != ArrivalKind::kOffline || stack.offline_limits != OfflineLimits::kTrtllmBench) return std::nullopt;
+  return trtllm_bench_limits(c, spec.input.mean, spec.output.mean);
+}
+
 }  // namespace tahoma

@@ -54,13 +54,6 @@ const char* to_string(OfflineLimits l) {
   return l == OfflineLimits::kTrtllmBench ? "trtllm-bench" : "engine";
 }
 
-std::optional<OfflineLimits> parse_offline_limits(std::string_view s) {
-  for (auto l : {OfflineLimits::kEngine, OfflineLimits::kTrtllmBench}) {
-    if (s == to_string(l)) return l;
-  }
-  return std::nullopt;
-}
-
 namespace {
 
 // Accessors of one member for the field table: the value as a StackValue and back.
@@ -80,22 +73,63 @@ template <auto Member>
 void set_seconds(Stack& s, const StackValue& v) {
   s.*Member = Seconds(std::get<double>(v));
 }
+// The field a member pointer names, of Stack or of Stack::serving.
+template <class C, class T>
+C owner_of(T C::*);
+template <auto Member, class S>
+auto& member_of(S& s) {
+  if constexpr (std::is_same_v<decltype(owner_of(Member)), ServingStack>) {
+    return s.serving.*Member;
+  } else {
+    return s.*Member;
+  }
+}
 // An enum member of N values by name: the names are the field's choices, in the enum's order.
 template <auto Member>
 StackValue get_choice(const Stack& s) {
-  return std::string(to_string(s.*Member));
+  return std::string(to_string(member_of<Member>(s)));
 }
 template <auto Member, int N>
 void set_choice(Stack& s, const StackValue& v) {
-  using E = std::remove_cvref_t<decltype(s.*Member)>;
+  auto& field = member_of<Member>(s);
+  using E = std::remove_cvref_t<decltype(field)>;
   const std::string& name = std::get<std::string>(v);
   for (int idx = 0; idx < N; ++idx) {
     if (name == to_string(static_cast<E>(idx))) {
-      s.*Member = static_cast<E>(idx);
+      field = static_cast<E>(idx);
       return;
     }
   }
 }
+// A bool member stated as one of two names (Names::off, Names::on): the field's choices.
+template <auto Member, class Names>
+StackValue get_switch(const Stack& s) {
+  return std::string(member_of<Member>(s) ? Names::on : Names::off);
+}
+template <auto Member, class Names>
+void set_switch(Stack& s, const StackValue& v) {
+  member_of<Member>(s) = std::get<std::string>(v) == Names::on;
+}
+template <class Names>
+std::vector<std::string> switch_names() {
+  return {Names::off, Names::on};
+}
+struct MemFractionOf {
+  static constexpr const char* off = "total";
+  static constexpr const char* on = "free";
+};
+struct AttentionDpLimits {
+  static constexpr const char* off = "divided";
+  static constexpr const char* on = "per-rank";
+};
+struct Admission {
+  static constexpr const char* off = "greedy";
+  static constexpr const char* on = "guaranteed";
+};
+struct CudaGraphScope {
+  static constexpr const char* off = "any";
+  static constexpr const char* on = "decode-only";
+};
 
 // A serving knob (a member of Stack::serving): numbers as double, bools as bool.
 template <auto Member>
@@ -214,57 +248,35 @@ const std::vector<StackField>& field_table() {
       with_choices(knob("mem_fraction_of", "mem_fraction_of",
                         "what mem_fraction is a share of: all HBM (vLLM, SGLang) or what weights and activations "
                         "leave free (TensorRT-LLM)",
-                        K::kChoice, S,
-                        [](const Stack& s) -> StackValue {
-                          return std::string(s.serving.fraction_of_free ? "free" : "total");
-                        },
-                        [](Stack& s, const StackValue& v) { s.serving.fraction_of_free = std::get<std::string>(v) == "free"; }),
-                   {"total", "free"}),
+                        K::kChoice, S, &get_switch<&ServingStack::fraction_of_free, MemFractionOf>,
+                        &set_switch<&ServingStack::fraction_of_free, MemFractionOf>),
+                   switch_names<MemFractionOf>()),
       with_choices(knob("attention_dp_limits", "attention_dp_limits",
                         "under attention DP, max_num_seqs and max_num_batched_tokens bind each DP rank (per-rank: "
                         "TensorRT-LLM, vLLM) or the instance, divided over its ranks (divided: SGLang)",
-                        K::kChoice, S,
-                        [](const Stack& s) -> StackValue {
-                          return std::string(s.serving.attention_dp_limits_per_rank ? "per-rank" : "divided");
-                        },
-                        [](Stack& s, const StackValue& v) {
-                          s.serving.attention_dp_limits_per_rank = std::get<std::string>(v) == "per-rank";
-                        }),
-                   {"divided", "per-rank"}),
+                        K::kChoice, S, &get_switch<&ServingStack::attention_dp_limits_per_rank, AttentionDpLimits>,
+                        &set_switch<&ServingStack::attention_dp_limits_per_rank, AttentionDpLimits>),
+                   switch_names<AttentionDpLimits>()),
       knob("chunked_prefill", "chunked_prefill", "prompts split across iterations under the token budget", K::kBool, S,
            &get_serving<&ServingStack::chunked_prefill>, &set_serving<&ServingStack::chunked_prefill>),
       with_choices(knob("batching", "batching",
                         "continuous (decodes and prefills share iterations), static (a batch admitted into an empty "
                         "engine, encoded together, decoded until all finish) or alternating (prefill and decode as "
                         "separate iterations)",
-                        K::kChoice, S, [](const Stack& s) -> StackValue { return std::string(to_string(s.serving.batching)); },
-                        [](Stack& s, const StackValue& v) {
-                          // The reader checked the name against the choices below.
-                          s.serving.batching = parse_serving_batching(std::get<std::string>(v)).value_or(s.serving.batching);
-                        }),
+                        K::kChoice, S, &get_choice<&ServingStack::batching>, &set_choice<&ServingStack::batching, 3>),
                    {"continuous", "static", "alternating"}),
       with_choices(knob("offline_limits", "offline_limits",
                         "an offline run's batch limits: the engine's max_num_seqs and max_num_batched_tokens, or "
                         "trtllm-bench's, sized from the KV cache for the dataset's lengths",
-                        K::kChoice, S,
-                        [](const Stack& s) -> StackValue { return std::string(to_string(s.serving.offline_limits)); },
-                        [](Stack& s, const StackValue& v) {
-                          // The reader checked the name against the choices below.
-                          s.serving.offline_limits =
-                              parse_offline_limits(std::get<std::string>(v)).value_or(s.serving.offline_limits);
-                        }),
+                        K::kChoice, S, &get_choice<&ServingStack::offline_limits>,
+                        &set_choice<&ServingStack::offline_limits, 2>),
                    {"engine", "trtllm-bench"}),
       with_choices(knob("admission", "admission",
                         "greedy (admit while blocks are free, preempt by recompute) or guaranteed (reserve the whole "
                         "request's KV first)",
-                        K::kChoice, S,
-                        [](const Stack& s) -> StackValue {
-                          return std::string(s.serving.guaranteed_admission ? "guaranteed" : "greedy");
-                        },
-                        [](Stack& s, const StackValue& v) {
-                          s.serving.guaranteed_admission = std::get<std::string>(v) == "guaranteed";
-                        }),
-                   {"greedy", "guaranteed"}),
+                        K::kChoice, S, &get_switch<&ServingStack::guaranteed_admission, Admission>,
+                        &set_switch<&ServingStack::guaranteed_admission, Admission>),
+                   switch_names<Admission>()),
       knob("quantized_kv_cache", "quantized_kv_cache",
            "with fp8 or fp4 weights the KV cache is fp8 (the quantized checkpoint's KV scheme), unless told otherwise",
            K::kBool, S, &get_serving<&ServingStack::quantized_kv_cache>, &set_serving<&ServingStack::quantized_kv_cache>),
@@ -273,14 +285,9 @@ const std::vector<StackField>& field_table() {
       with_choices(knob("cuda_graph_scope", "cuda_graph_scope",
                         "which iterations replay captured graphs: any batch up to the largest capture, or "
                         "decode-only batches (prompt tokens run eagerly)",
-                        K::kChoice, S,
-                        [](const Stack& s) -> StackValue {
-                          return std::string(s.serving.cuda_graphs_decode_only ? "decode-only" : "any");
-                        },
-                        [](Stack& s, const StackValue& v) {
-                          s.serving.cuda_graphs_decode_only = std::get<std::string>(v) == "decode-only";
-                        }),
-                   {"any", "decode-only"}),
+                        K::kChoice, S, &get_switch<&ServingStack::cuda_graphs_decode_only, CudaGraphScope>,
+                        &set_switch<&ServingStack::cuda_graphs_decode_only, CudaGraphScope>),
+                   switch_names<CudaGraphScope>()),
       with_range(knob("cuda_graph_max_tokens", "cuda_graph_max_tokens",
                       "the largest captured batch in tokens; bigger iterations launch eagerly", K::kInteger, S,
                       &get_serving<&ServingStack::cuda_graph_max_tokens>,

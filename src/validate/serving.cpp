@@ -120,8 +120,7 @@ bool fit_whole_prompts(ServeEngine& e, int input, int prompts) {
 // An offline row on a stack whose offline benchmark sizes its own batch limits (trtllm-bench) runs
 // with those limits, for the row's layout (attention DP included).
 void offline_limits(ServeConfig& c, const ServingStack& stack, const RequestSpec& s, ServingValidationRow& out) {
-  if (stack.offline_limits != OfflineLimits::kTrtllmBench) return;
-  const auto l = trtllm_bench_limits(c, s.input.mean, s.output.mean);
+  const auto l = offline_batch_limits(stack, c, s);
   if (!l) return;
   c.engine.max_num_seqs = l->max_num_seqs;
   c.engine.max_num_batched_tokens = l->max_num_batched_tokens;
@@ -249,11 +248,9 @@ ServeResult simulate_row(RowRun& run, ServingValidationRow& out) {
   ServeConfig adp = run.config;
   adp.layout.attention_dp = true;
   // An offline benchmark that sizes its limits sizes them for this layout (per DP rank).
-  if (run.spec.kind == ArrivalKind::kOffline && run.stack.offline_limits == OfflineLimits::kTrtllmBench) {
-    if (const auto l = trtllm_bench_limits(adp, run.spec.input.mean, run.spec.output.mean)) {
-      adp.engine.max_num_seqs = l->max_num_seqs;
-      adp.engine.max_num_batched_tokens = l->max_num_batched_tokens;
-    }
+  if (const auto l = offline_batch_limits(run.stack, adp, run.spec)) {
+    adp.engine.max_num_seqs = l->max_num_seqs;
+    adp.engine.max_num_batched_tokens = l->max_num_batched_tokens;
   }
   // Each attention-DP rank schedules its own requests, under its share of the budget where the
   // stack divides it, so the whole-prompt rule holds per rank.
